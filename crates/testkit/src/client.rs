@@ -155,7 +155,9 @@ impl RegistryClient {
 
     /// Sends one request (path relative to the base URL, or an absolute URL)
     /// and returns the response whatever its status, after answering at most
-    /// one auth challenge.
+    /// one auth challenge. When `headers` contain `authorization`, the
+    /// request is sent once with exactly that header and no challenge is
+    /// answered.
     pub fn send(
         &self,
         method: &str,
@@ -168,6 +170,13 @@ impl RegistryClient {
         } else {
             format!("{}{}", self.base_url, path_or_url)
         };
+        let explicit = headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("authorization"));
+        if explicit {
+            // The caller is testing a specific credential: send exactly that.
+            return self.raw(method, &url, headers, body, None);
+        }
         let cached = self.cached_authorization();
         let first = self.raw(method, &url, headers, body, cached.as_deref())?;
         if first.status != 401 {
@@ -301,6 +310,21 @@ impl RegistryClient {
     ) -> Result<HttpResponse, TestkitError> {
         let path = format!("/v2/{repository}/manifests/{reference}");
         self.send("GET", &path, &[("accept", media_type::ALL_MANIFESTS)], None)
+    }
+
+    /// `DELETE /v2/<repo>/manifests/<digest>` (the test registry has deletes
+    /// enabled); the response whatever its status (202 when deleted).
+    pub fn delete_manifest(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<HttpResponse, TestkitError> {
+        self.send(
+            "DELETE",
+            &format!("/v2/{repository}/manifests/{digest}"),
+            &[],
+            None,
+        )
     }
 
     /// `GET /v2/<repo>/blobs/<digest>`; the response whatever its status.
