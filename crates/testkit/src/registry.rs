@@ -1,7 +1,7 @@
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::TestkitError;
@@ -13,6 +13,29 @@ const DEFAULT_BINARY: &str = "/usr/bin/docker-registry";
 /// Overrides [`DEFAULT_BINARY`], e.g. for a registry built from source.
 const BINARY_ENV: &str = "SHIPSHAPE_DOCKER_REGISTRY";
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
+/// Runs `docker-registry serve CONFIG` ($1, $2) and, when stdin reaches EOF,
+/// kills it and removes its temporary directory ($3). EOF comes when the test
+/// process closes the pipe on drop *or dies without unwinding* (Ctrl-C,
+/// SIGKILL, abort): registries and their storage must not outlive the test
+/// run on a shared machine. Asynchronous lists get /dev/null as stdin, hence
+/// the copy to fd 3. The shell exits when the registry does, so a registry
+/// that fails to start is noticed at once.
+const WATCHDOG: &str = r#"exec 3<&0
+"$1" serve "$2" </dev/null 3<&- &
+registry=$!
+{
+  cat <&3 >/dev/null
+  kill "$registry" 2>/dev/null
+  tries=0
+  while kill -0 "$registry" 2>/dev/null && [ "$tries" -lt 50 ]; do
+    sleep 0.1
+    tries=$((tries + 1))
+  done
+  rm -rf -- "$3"
+} &
+exec 3<&-
+wait "$registry"
+"#;
 /// Attempts when another process grabs the free port between probe and bind.
 const START_ATTEMPTS: usize = 3;
 
@@ -62,7 +85,10 @@ impl RegistryAuth {
 /// # Ok::<(), testkit::TestkitError>(())
 /// ```
 pub struct TestRegistry {
+    /// The watchdog shell (see [`WATCHDOG`]); the registry is its child.
     child: Child,
+    /// Write end of the watchdog's stdin: closing it stops the registry.
+    lifeline: Option<ChildStdin>,
     port: u16,
     dir: tempfile::TempDir,
     token_server: Option<TokenServer>,
@@ -103,6 +129,12 @@ impl TestRegistry {
             Ok(registry) => registry,
             Err(e) => panic!("test registry failed to start: {e}"),
         }
+    }
+
+    /// Whether the `docker-registry` binary can be found (`$SHIPSHAPE_DOCKER_REGISTRY`,
+    /// `/usr/bin/docker-registry`, or `PATH`), without starting anything.
+    pub fn is_installed() -> bool {
+        find_binary().is_some()
     }
 
     /// Starts the registry; `Ok(None)` when the binary is not installed.
@@ -182,6 +214,14 @@ impl TestRegistry {
 
 impl Drop for TestRegistry {
     fn drop(&mut self) {
+        drop(self.lifeline.take());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -295,10 +335,14 @@ fn start_once(binary: &Path, auth: &RegistryAuth) -> Result<TestRegistry, Testki
         path: log_path.clone(),
         source,
     })?;
-    let child = Command::new(binary)
-        .arg("serve")
+    let mut child = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(WATCHDOG)
+        .arg("testkit-registry-watchdog")
+        .arg(binary)
         .arg(&config_path)
-        .stdin(Stdio::null())
+        .arg(dir.path())
+        .stdin(Stdio::piped())
         .stdout(log)
         .stderr(log_err)
         .spawn()
@@ -306,8 +350,10 @@ fn start_once(binary: &Path, auth: &RegistryAuth) -> Result<TestRegistry, Testki
             path: binary.to_owned(),
             source,
         })?;
+    let lifeline = child.stdin.take();
     let mut registry = TestRegistry {
         child,
+        lifeline,
         port,
         dir,
         token_server,
