@@ -56,6 +56,8 @@ pub struct LayerBuilder {
     media_type: Option<String>,
     created_by: Option<String>,
     raw_tar: Option<Vec<u8>>,
+    blob_override: Option<Vec<u8>>,
+    diff_id_override: Option<DiffId>,
     omit_end_marker: bool,
 }
 
@@ -78,6 +80,8 @@ impl LayerBuilder {
             media_type: None,
             created_by: None,
             raw_tar: None,
+            blob_override: None,
+            diff_id_override: None,
             omit_end_marker: false,
         }
     }
@@ -107,6 +111,22 @@ impl LayerBuilder {
     /// The `created_by` of this layer's history entry in the image config.
     pub fn created_by(mut self, created_by: impl Into<String>) -> LayerBuilder {
         self.created_by = Some(created_by.into());
+        self
+    }
+
+    /// Uses these bytes as the blob instead of compressing the tar stream
+    /// (truncated gzip, zstd garbage, a blob whose compression does not match
+    /// its media type). The blob digest is computed over these bytes, so
+    /// registries accept it; the diff ID still describes the tar stream.
+    pub fn blob_override(mut self, blob: Vec<u8>) -> LayerBuilder {
+        self.blob_override = Some(blob);
+        self
+    }
+
+    /// Writes this diff ID in the config instead of the real one (a config
+    /// that lies about its layers).
+    pub fn diff_id_override(mut self, diff_id: DiffId) -> LayerBuilder {
+        self.diff_id_override = Some(diff_id);
         self
     }
 
@@ -247,7 +267,10 @@ impl LayerBuilder {
     /// Builds the tar stream, compresses it and computes both digests.
     pub fn build(&self, flavor: Flavor) -> Result<BuiltLayer, TestkitError> {
         let tar = self.tar_bytes()?;
-        let blob = compress(&tar, self.compression)?;
+        let blob = match &self.blob_override {
+            Some(blob) => blob.clone(),
+            None => compress(&tar, self.compression)?,
+        };
         let media_type = self
             .media_type
             .clone()
@@ -255,7 +278,10 @@ impl LayerBuilder {
         Ok(BuiltLayer {
             media_type,
             digest: sha256_digest(&blob),
-            diff_id: DiffId(sha256_digest(&tar)),
+            diff_id: self
+                .diff_id_override
+                .clone()
+                .unwrap_or_else(|| DiffId(sha256_digest(&tar))),
             compression: self.compression,
             blob,
             tar,
@@ -286,9 +312,11 @@ pub struct BuiltLayer {
     pub media_type: String,
     /// Digest of the (compressed) blob: what the manifest references.
     pub digest: Digest,
-    /// Digest of the uncompressed tar stream: what the config's `rootfs.diff_ids` lists.
+    /// What the config's `rootfs.diff_ids` lists: the digest of `tar`, unless
+    /// overridden with [`LayerBuilder::diff_id_override`].
     pub diff_id: DiffId,
-    /// How `blob` was made from `tar`.
+    /// How `blob` was made from `tar` (unless overridden with
+    /// [`LayerBuilder::blob_override`]).
     pub compression: Compression,
     /// The blob bytes.
     pub blob: Vec<u8>,

@@ -10,6 +10,22 @@
 //! * [`TestRegistry`] runs Debian's `docker-registry` on 127.0.0.1 with
 //!   anonymous, htpasswd or token (JWT) auth; [`RegistryClient`] pushes to it.
 //!
+//! Use it as a dev-dependency (`testkit.workspace = true` under
+//! `[dev-dependencies]`). It speaks plain HTTP to 127.0.0.1 only and links no
+//! TLS stack, so it cannot clash with the crypto provider of the code under
+//! test. Tests that need the registry skip when it is not installed
+//! (`let Some(registry) = TestRegistry::start() else { return };`); the
+//! registry and its temporary storage go away when the handle is dropped, and
+//! also when the test process is killed.
+//!
+//! Broken inputs on purpose: [`RawEntry`] (hostile tar headers),
+//! [`LayerBuilder::from_raw_tar`], [`LayerBuilder::blob_override`],
+//! [`LayerBuilder::diff_id_override`], [`ImageBuilder::raw_config`],
+//! [`RawManifest`] / [`RegistryClient::put_manifest`] (any manifest bytes),
+//! [`LayoutWriter::corrupt_blob`] and [`LayoutWriter::remove_blob`]. The
+//! registry verifies blob digests on upload, so a blob that does not match its
+//! digest can only be served from a layout.
+//!
 //! ```
 //! use testkit::{ImageBuilder, LayerBuilder, TestRegistry};
 //!
@@ -32,7 +48,7 @@ mod token;
 
 use std::path::PathBuf;
 
-use model::{Digest, DigestAlgorithm};
+use model::DigestAlgorithm;
 use sha2::{Digest as _, Sha256};
 
 pub use client::{Challenge, HttpResponse, RegistryClient};
@@ -42,6 +58,7 @@ pub use image::{
 };
 pub use layer::{BuiltLayer, Compression, LayerBuilder};
 pub use layout::{Corruption, LayoutWriter};
+pub use model::{DiffId, Digest, Platform};
 pub use registry::{RegistryAuth, TestRegistry};
 pub use tar::{DEFAULT_MTIME, RawEntry, type_flag};
 pub use token::{Grant, Subject, TokenPolicy, TokenRequest};

@@ -280,7 +280,11 @@ fn serve(
         if stop.load(Ordering::SeqCst) {
             return;
         }
-        let Ok(mut stream) = stream else { continue };
+        let Ok(mut stream) = stream else {
+            // Back off on accept errors (e.g. out of descriptors) instead of spinning.
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        };
         let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
         let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
         let (status, body, record) = match read_head(&mut stream) {

@@ -227,6 +227,30 @@ fn hostile_streams() {
         .unwrap();
     assert_eq!(no_end.tar.len() + 1024, with_end.tar.len());
 
+    let truncated_gzip = {
+        let real = LayerBuilder::new()
+            .file("a", "b", 0o644)
+            .build(Flavor::Oci)
+            .unwrap();
+        real.blob[..real.blob.len() / 2].to_vec()
+    };
+    let broken = LayerBuilder::new()
+        .file("a", "b", 0o644)
+        .blob_override(truncated_gzip.clone())
+        .build(Flavor::Oci)
+        .unwrap();
+    assert_eq!(broken.blob, truncated_gzip);
+    assert_eq!(broken.digest, sha256_digest(&truncated_gzip));
+    assert_eq!(broken.diff_id, with_end.diff_id);
+
+    let liar_diff_id = testkit::sha256_digest(b"something else");
+    let image = ImageBuilder::oci()
+        .layer(LayerBuilder::new().diff_id_override(model::DiffId(liar_diff_id.clone())))
+        .build()
+        .unwrap();
+    let config: serde_json::Value = serde_json::from_slice(&image.config.bytes).unwrap();
+    assert_eq!(config["rootfs"]["diff_ids"][0], liar_diff_id.to_string());
+
     let garbage = LayerBuilder::from_raw_tar(b"not a tar at all".to_vec())
         .build(Flavor::Oci)
         .unwrap();
