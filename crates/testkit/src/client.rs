@@ -199,6 +199,12 @@ impl RegistryClient {
         Ok(second)
     }
 
+    /// One request with no credentials and no challenge answering (the
+    /// readiness probe must not show up in the token server's record).
+    pub(crate) fn send_unauthenticated(&self, path: &str) -> Result<HttpResponse, TestkitError> {
+        self.raw("GET", &format!("{}{path}", self.base_url), &[], None, None)
+    }
+
     /// Pushes every blob (skipping those the registry has), then every
     /// manifest by digest, then the top-level manifest under `tag`. Returns
     /// the top-level manifest digest, checked against the registry's answer.

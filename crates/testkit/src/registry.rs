@@ -378,7 +378,7 @@ fn wait_until_ready(registry: &mut TestRegistry) -> Result<(), TestkitError> {
         let ours = registry.log().contains("listening on");
         if ours
             && client
-                .send("GET", "/v2/", &[], None)
+                .send_unauthenticated("/v2/")
                 .is_ok_and(|r| matches!(r.status, 200 | 401))
         {
             return Ok(());

@@ -233,6 +233,11 @@ fn token_auth_grants_per_user_and_repository() {
     };
     let realm = registry.token_realm().unwrap();
     assert!(realm.starts_with("http://127.0.0.1:") && realm.ends_with("/token"));
+    assert_eq!(
+        registry.token_requests(),
+        vec![],
+        "start-up must not ask for tokens"
+    );
     assert!(
         registry
             .token_root_pem()
