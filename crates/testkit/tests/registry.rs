@@ -164,6 +164,24 @@ fn raw_manifests_and_blobs() {
         .unwrap();
     assert_eq!(digest, image.manifest.digest);
 
+    // Content the registry cannot check (a truncated gzip layer, a config
+    // lying about diff IDs) is pushed and served as is.
+    let real = LayerBuilder::new()
+        .file("a", "b", 0o644)
+        .build(Flavor::Oci)
+        .unwrap();
+    let broken = ImageBuilder::oci()
+        .layer(
+            LayerBuilder::new()
+                .file("a", "b", 0o644)
+                .blob_override(real.blob[..real.blob.len() / 2].to_vec())
+                .diff_id_override(testkit::DiffId(testkit::sha256_digest(b"lie"))),
+        )
+        .build()
+        .unwrap();
+    client.push("raw/broken", "t", &broken).unwrap();
+    assert_served(&client, "raw/broken", "t", &broken);
+
     // The registry checks uploads against their digest.
     let wrong = client.upload_blob("raw/app", &testkit::sha256_digest(b"other"), b"content");
     assert!(
