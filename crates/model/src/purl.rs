@@ -101,8 +101,8 @@ impl PackageUrl {
             return None;
         }
         let purl = match pkg.kind {
-            PackageKind::Deb => os_package("deb", pkg, os, |os| distro_with_id(os)),
-            PackageKind::Rpm => os_package("rpm", pkg, os, |os| distro_with_id(os)),
+            PackageKind::Deb => os_package("deb", pkg, os, distro_with_id),
+            PackageKind::Rpm => os_package("rpm", pkg, os, distro_with_id),
             PackageKind::Apk => {
                 let mut pkg = pkg.clone();
                 // apk names are lowercase by construction; the spec requires it.
