@@ -77,23 +77,34 @@ fn image_uuid(meta: &ImageMetadata) -> String {
     )
 }
 
-/// The `created_by` of a history entry without the shell boilerplate Docker
-/// adds (`/bin/sh -c #(nop) `), whitespace collapsed.
+/// The `created_by` of a history entry without the shell boilerplate the
+/// builders add (`/bin/sh -c #(nop) `, BuildKit's `RUN /bin/sh -c … # buildkit`),
+/// whitespace collapsed.
 fn short_command(created_by: &str) -> String {
-    let trimmed = created_by.trim();
-    let trimmed = trimmed
-        .strip_prefix("/bin/sh -c #(nop)")
-        .or_else(|| trimmed.strip_prefix("/bin/sh -c"))
-        .map_or(trimmed, str::trim);
-    let trimmed = trimmed
-        .strip_prefix("|")
-        .and_then(|rest| {
-            // BuildKit writes `|N ARG=… /bin/sh -c cmd` for RUN with build args.
-            rest.find("/bin/sh -c ")
-                .map(|i| &rest[i + "/bin/sh -c ".len()..])
-        })
-        .unwrap_or(trimmed);
-    trimmed.split_whitespace().collect::<Vec<_>>().join(" ")
+    const SHELL: &str = "/bin/sh -c ";
+    let mut command = created_by.trim();
+    command = command
+        .strip_suffix("# buildkit")
+        .unwrap_or(command)
+        .trim_end();
+    let mut prefix = "";
+    if let Some(rest) = command.strip_prefix("/bin/sh -c #(nop)") {
+        command = rest;
+    } else if let Some(rest) = command.strip_prefix(SHELL) {
+        // The legacy builder wrote RUN steps as the bare shell command.
+        prefix = "RUN ";
+        command = rest;
+    } else if let Some(rest) = command.strip_prefix("RUN ") {
+        prefix = "RUN ";
+        // `RUN |N ARG=… /bin/sh -c cmd`: build args before the shell.
+        let rest = match rest.strip_prefix('|') {
+            Some(args) => args.find(SHELL).map_or(rest, |i| &args[i..]),
+            None => rest,
+        };
+        command = rest.strip_prefix(SHELL).unwrap_or(rest);
+    }
+    let words: Vec<&str> = command.split_whitespace().collect();
+    format!("{prefix}{}", words.join(" "))
 }
 
 #[cfg(test)]
@@ -107,14 +118,19 @@ mod tests {
             ("/bin/sh -c #(nop)  CMD [\"bash\"]", "CMD [\"bash\"]"),
             (
                 "/bin/sh -c apt-get update &&     apt-get install -y curl",
-                "apt-get update && apt-get install -y curl",
+                "RUN apt-get update && apt-get install -y curl",
             ),
             (
                 "RUN /bin/sh -c pip install flask # buildkit",
-                "RUN /bin/sh -c pip install flask # buildkit",
+                "RUN pip install flask",
             ),
-            ("|1 VERSION=1.2 /bin/sh -c make install", "make install"),
-            ("COPY /app /app # buildkit", "COPY /app /app # buildkit"),
+            (
+                "RUN |1 VERSION=1.2 /bin/sh -c make install # buildkit",
+                "RUN make install",
+            ),
+            ("RUN |1 odd", "RUN |1 odd"),
+            ("COPY /app /app # buildkit", "COPY /app /app"),
+            ("ENV A=1", "ENV A=1"),
             ("", ""),
         ];
         for (input, expected) in cases {

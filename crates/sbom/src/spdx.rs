@@ -207,7 +207,7 @@ fn os_package(os: &OsInfo, ids: &mut IdAllocator) -> SpdxPackage {
         license_declared: NOASSERTION.to_owned(),
         copyright_text: NOASSERTION,
         source_info: Some(format!("release file {}", os.path)),
-        primary_package_purpose: Some("OPERATING-SYSTEM"),
+        primary_package_purpose: Some("OPERATING_SYSTEM"),
         comment: os.pretty_name.clone(),
         external_refs: Vec::new(),
     }

@@ -120,7 +120,8 @@ pub fn render(meta: &ImageMetadata, inventory: &ImageInventory, options: TableOp
     }
 
     let mut diagnostics: Vec<_> = inventory.diagnostics.iter().collect();
-    diagnostics.sort();
+    // Errors first: they say the result may be incomplete.
+    diagnostics.sort_by(|a, b| b.level.cmp(&a.level).then_with(|| a.cmp(b)));
     if !diagnostics.is_empty() {
         out.push('\n');
         heading(&mut out, &format!("Diagnostics ({})", diagnostics.len()));
