@@ -124,9 +124,16 @@ impl PackageUrl {
                     return None;
                 }
                 let (namespace, name) = split_last(&pkg.name.to_lowercase());
+                // `(devel)` is what Go records for an unversioned main
+                // module: not a version anything can be matched against.
+                let version = if pkg.version == "(devel)" {
+                    String::new()
+                } else {
+                    pkg.version.clone()
+                };
                 PackageUrl::new("golang", name)
                     .with_namespace(&namespace)
-                    .with_version(pkg.version.clone())
+                    .with_version(version)
             }
             PackageKind::Maven => {
                 let (namespace, name) = split_last(&pkg.name.replace(':', "/"));
@@ -439,6 +446,11 @@ mod tests {
                 pkg(GoModule, "stdlib", "v1.21.5"),
                 None,
                 "pkg:golang/stdlib@v1.21.5",
+            ),
+            (
+                pkg(GoModule, "github.com/acme/shop-api", "(devel)"),
+                None,
+                "pkg:golang/github.com/acme/shop-api",
             ),
             (
                 pkg(

@@ -30,7 +30,7 @@ impl License {
         if raw.is_empty() {
             return None;
         }
-        let Some(expression) = spdx_expression(raw) else {
+        let Some(expression) = spdx_expression(raw).or_else(|| named_license(raw)) else {
             return Some(License::Other(raw.to_owned()));
         };
         Some(match spdx::license_id(&expression) {
@@ -66,6 +66,52 @@ fn spdx_expression(raw: &str) -> Option<String> {
         Ok(None) if spdx::Expression::parse(raw).is_ok() => Some(raw.to_owned()),
         _ => None,
     }
+}
+
+/// The SPDX id of a license written by name rather than id, where the name
+/// is unambiguous: the license list's own full name (`MIT License`,
+/// `Apache License 2.0`), or a Debian copyright-format short name for the
+/// GNU licenses (`GPL-2+` → `GPL-2.0-or-later`, `LGPL-2.1` → `LGPL-2.1-only`).
+fn named_license(raw: &str) -> Option<String> {
+    if raw.len() > MAX_EXPRESSION_LEN {
+        return None;
+    }
+    if let Some(license) = spdx::identifiers::LICENSES
+        .iter()
+        .filter(|l| l.full_name.eq_ignore_ascii_case(raw))
+        .filter_map(|l| spdx::license_id(l.name))
+        .find(|id| !id.is_deprecated())
+    {
+        return Some(license.name.to_owned());
+    }
+    debian_gnu_license(raw)
+}
+
+fn debian_gnu_license(raw: &str) -> Option<String> {
+    let (family, version) = raw.split_once('-')?;
+    if !matches!(family, "GPL" | "LGPL" | "AGPL" | "GFDL") {
+        return None;
+    }
+    let (version, or_later) = match version.strip_suffix('+') {
+        Some(v) => (v, true),
+        None => (version, false),
+    };
+    let numeric = !version.is_empty()
+        && version.split('.').count() <= 2
+        && version
+            .split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    if !numeric {
+        return None;
+    }
+    let version = if version.contains('.') {
+        version.to_owned()
+    } else {
+        format!("{version}.0")
+    };
+    let suffix = if or_later { "or-later" } else { "only" };
+    let id = format!("{family}-{version}-{suffix}");
+    spdx::license_id(&id).map(|_| id)
 }
 
 /// Characters allowed in an SPDX idstring (`LicenseRef-<idstring>`, `SPDXRef-<idstring>`).
@@ -115,7 +161,18 @@ mod tests {
             ("MIT or Apache-2.0", expr("MIT OR Apache-2.0")),
             ("BSD", other("BSD")),
             ("apache 2.0", other("apache 2.0")),
-            ("MIT License", other("MIT License")),
+            ("MIT License", id("MIT")),
+            ("apache license 2.0", id("Apache-2.0")),
+            ("GNU General Public License v2.0 only", id("GPL-2.0-only")),
+            ("GPL-2+", id("GPL-2.0-or-later")),
+            ("GPL-2", id("GPL-2.0-only")),
+            ("LGPL-2.1", id("LGPL-2.1-only")),
+            ("LGPL-2.1+", id("LGPL-2.1-or-later")),
+            ("GFDL-1.3+", id("GFDL-1.3-or-later")),
+            ("GPL-9+", other("GPL-9+")),
+            ("GPL-2.x", other("GPL-2.x")),
+            ("GPL-", other("GPL-")),
+            ("Artistic", other("Artistic")),
             (
                 "Custom: https://example.com/l",
                 other("Custom: https://example.com/l"),

@@ -367,7 +367,8 @@ mod tests {
                 &["GPL-2.0-only", "MIT OR Apache-2.0"],
                 "GPL-2.0-only AND (MIT OR Apache-2.0)",
             ),
-            (&["MIT License"], "LicenseRef-MIT-License"),
+            (&["MIT License"], "MIT"),
+            (&["Apache 2.0"], "LicenseRef-Apache-2.0"),
             (&["BSD", "Custom"], "LicenseRef-BSD AND LicenseRef-Custom"),
         ];
         for (declared, expected) in cases {
