@@ -549,4 +549,46 @@ mod tests {
             "pkg:oci/nginx@sha256%3Ae3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855?arch=amd64&repository_url=docker.io%2FLibrary%2FNginx"
         );
     }
+
+    /// Decodes one percent-encoded purl component.
+    fn decode(s: &str) -> String {
+        let bytes = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%' {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                i += 3;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    proptest::proptest! {
+        /// Whatever a package is called, its purl splits back into the
+        /// components it was built from: no input can forge a separator.
+        #[test]
+        fn components_survive_any_input(name in "\\PC{1,20}", version in "\\PC{0,20}", arch in "\\PC{0,8}") {
+            let mut p = Package::new(PackageKind::Cargo, name.clone(), version.clone());
+            p.arch = Some(arch);
+            let Some(purl) = PackageUrl::for_package(&p, None) else {
+                proptest::prop_assert!(name.trim().is_empty());
+                return Ok(());
+            };
+            let s = purl.to_string();
+            proptest::prop_assert!(s.is_ascii());
+            let rest = s.strip_prefix("pkg:cargo/").unwrap();
+            proptest::prop_assert!(!rest.contains(['?', '#', '/']));
+            let (encoded_name, encoded_version) = match rest.split_once('@') {
+                Some((n, v)) => (n, Some(v)),
+                None => (rest, None),
+            };
+            proptest::prop_assert_eq!(decode(encoded_name), name);
+            proptest::prop_assert_eq!(encoded_version.map(decode).unwrap_or_default(), version);
+        }
+    }
 }

@@ -16,7 +16,7 @@ pub mod report;
 pub mod spdx;
 pub mod table;
 
-use model::{HistoryEntry, ImageInventory, ImageMetadata, Package};
+use model::{Diagnostic, HistoryEntry, ImageInventory, ImageMetadata, Package};
 
 /// The tool that produced a document, as recorded in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +45,14 @@ fn ordered_packages(inventory: &ImageInventory) -> Vec<&Package> {
     let mut packages: Vec<&Package> = inventory.packages.iter().collect();
     packages.sort();
     packages
+}
+
+/// Diagnostics errors first (they say the result may be incomplete), then in
+/// their total order.
+fn ordered_diagnostics(inventory: &ImageInventory) -> Vec<&Diagnostic> {
+    let mut diagnostics: Vec<&Diagnostic> = inventory.diagnostics.iter().collect();
+    diagnostics.sort_by(|a, b| b.level.cmp(&a.level).then_with(|| a.cmp(b)));
+    diagnostics
 }
 
 /// The history entry that produced layer `index`, if the history pairs one.

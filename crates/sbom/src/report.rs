@@ -12,7 +12,7 @@ use model::{
 };
 use serde::Serialize;
 
-use crate::{SbomError, ToolInfo, history_for_layer, ordered_packages};
+use crate::{SbomError, ToolInfo, history_for_layer, ordered_diagnostics, ordered_packages};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -150,8 +150,6 @@ pub fn report(
     timestamp: &str,
 ) -> Report {
     let os = inventory.os.as_ref();
-    let mut diagnostics: Vec<&Diagnostic> = inventory.diagnostics.iter().collect();
-    diagnostics.sort();
     Report {
         schema_version: SCHEMA_VERSION,
         tool: Tool {
@@ -165,7 +163,10 @@ pub fn report(
             .into_iter()
             .map(|p| package(p, os))
             .collect(),
-        diagnostics: diagnostics.into_iter().map(diagnostic).collect(),
+        diagnostics: ordered_diagnostics(inventory)
+            .into_iter()
+            .map(diagnostic)
+            .collect(),
     }
 }
 

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
 use model::{DiagnosticLevel, ImageInventory, ImageMetadata, Package, PackageKind};
 
-use crate::{history_for_layer, ordered_packages, short_command};
+use crate::{history_for_layer, ordered_diagnostics, ordered_packages, short_command};
 
 /// Layer commands longer than this are cut: a `RUN` line can be kilobytes.
 const MAX_COMMAND_CHARS: usize = 120;
@@ -119,9 +119,7 @@ pub fn render(meta: &ImageMetadata, inventory: &ImageInventory, options: TableOp
         let _ = writeln!(out, "{table}");
     }
 
-    let mut diagnostics: Vec<_> = inventory.diagnostics.iter().collect();
-    // Errors first: they say the result may be incomplete.
-    diagnostics.sort_by(|a, b| b.level.cmp(&a.level).then_with(|| a.cmp(b)));
+    let diagnostics = ordered_diagnostics(inventory);
     if !diagnostics.is_empty() {
         out.push('\n');
         heading(&mut out, &format!("Diagnostics ({})", diagnostics.len()));
