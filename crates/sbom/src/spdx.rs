@@ -3,7 +3,7 @@
 //! The document describes the image (a package with purpose `CONTAINER`),
 //! which contains the OS and every package found in it.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use model::{ImageInventory, ImageMetadata, OsInfo, Package, PackageUrl};
 use serde::Serialize;
@@ -331,6 +331,9 @@ impl ExtractedLicenses {
 #[derive(Default)]
 struct IdAllocator {
     used: HashSet<String>,
+    /// Next suffix to try per base id: keeps thousands of same-named
+    /// packages (hostile or not) linear rather than quadratic.
+    next_suffix: HashMap<String, u32>,
 }
 
 impl IdAllocator {
@@ -341,11 +344,12 @@ impl IdAllocator {
     fn allocate_with_prefix(&mut self, prefix: &str, name: &str) -> String {
         let base = format!("{prefix}{}", spdx_idstring(name));
         let mut candidate = base.clone();
-        let mut n = 1;
+        let mut n = self.next_suffix.get(&base).copied().unwrap_or(1);
         while self.used.contains(&candidate) {
             n += 1;
             candidate = format!("{base}-{n}");
         }
+        self.next_suffix.insert(base, n);
         self.used.insert(candidate.clone());
         candidate
     }
@@ -400,6 +404,14 @@ mod tests {
                 "SPDXRef-x-y-1"
             ]
         );
+    }
+
+    #[test]
+    fn many_duplicates_stay_unique() {
+        let mut ids = IdAllocator::default();
+        let got: HashSet<String> = (0..5000).map(|_| ids.allocate("same")).collect();
+        assert_eq!(got.len(), 5000);
+        assert!(got.contains("SPDXRef-same") && got.contains("SPDXRef-same-5000"));
     }
 
     #[test]
