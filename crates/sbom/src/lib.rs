@@ -5,7 +5,8 @@
 //! - [`report`]: Shipshape's own JSON report (`schemaVersion: 1`),
 //! - [`table`]: human text for a terminal.
 //!
-//! Every writer takes the timestamp as an argument and orders everything
+//! Every writer takes the timestamp as an argument (RFC 3339, UTC:
+//! `2024-05-06T07:08:09Z`, as both SBOM schemas require) and orders everything
 //! deterministically, so the same scan always produces the same bytes.
 //! Each format owns its serde types: the domain model is never serialized
 //! directly, so it can change without changing a wire format.
