@@ -9,6 +9,7 @@ mod image;
 mod inventory;
 mod package;
 mod platform;
+mod purl;
 
 pub use digest::{DiffId, Digest, DigestAlgorithm, DigestError};
 pub use image::{HistoryEntry, ImageConfigSummary, ImageMetadata, LayerDescriptor};
@@ -17,3 +18,4 @@ pub use inventory::{
 };
 pub use package::{AnalyzerId, Evidence, Package, PackageKind, SourcePackage};
 pub use platform::{Platform, PlatformError};
+pub use purl::PackageUrl;

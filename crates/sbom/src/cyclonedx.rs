@@ -1,0 +1,408 @@
+//! CycloneDX 1.5 JSON (<https://cyclonedx.org/docs/1.5/json/>).
+//!
+//! The image is the BOM's subject (`metadata.component`, type `container`)
+//! and carries its layers and history as properties; every package is a
+//! component whose properties say which layer introduced it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use model::{ImageInventory, ImageMetadata, OsInfo, Package, PackageKind, PackageUrl};
+use serde::Serialize;
+
+use crate::licenses::License;
+use crate::{SbomError, ToolInfo, history_for_layer, image_uuid, ordered_packages};
+
+const SCHEMA: &str = "http://cyclonedx.org/schema/bom-1.5.schema.json";
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Bom {
+    #[serde(rename = "$schema")]
+    pub schema: &'static str,
+    pub bom_format: &'static str,
+    pub spec_version: &'static str,
+    pub serial_number: String,
+    pub version: u32,
+    pub metadata: Metadata,
+    pub components: Vec<Component>,
+    pub dependencies: Vec<Dependency>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Metadata {
+    pub timestamp: String,
+    pub tools: Tools,
+    pub component: Component,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Tools {
+    pub components: Vec<Component>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Component {
+    #[serde(rename = "bom-ref", skip_serializing_if = "Option::is_none")]
+    pub bom_ref: Option<String>,
+    #[serde(rename = "type")]
+    pub component_type: ComponentType,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub licenses: Vec<LicenseChoice>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purl: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub properties: Vec<Property>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ComponentType {
+    Application,
+    Container,
+    Library,
+    OperatingSystem,
+}
+
+/// One entry of a component's `licenses`: either named licenses, or a single
+/// SPDX expression (the schema forbids mixing the two).
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum LicenseChoice {
+    License { license: LicenseRef },
+    Expression { expression: String },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LicenseRef {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Property {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Dependency {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub depends_on: Vec<String>,
+}
+
+/// Builds the CycloneDX document for an image.
+pub fn bom(
+    meta: &ImageMetadata,
+    inventory: &ImageInventory,
+    tool: &ToolInfo,
+    timestamp: &str,
+) -> Bom {
+    let image = image_component(meta, inventory.os.as_ref());
+    let image_ref = image.bom_ref.clone().unwrap_or_default();
+
+    let mut components = Vec::new();
+    if let Some(os) = &inventory.os {
+        components.push(os_component(os));
+    }
+    let packages = ordered_packages(inventory);
+    let refs = package_refs(&packages, inventory.os.as_ref());
+    for (pkg, bom_ref) in packages.iter().zip(refs) {
+        components.push(package_component(pkg, inventory.os.as_ref(), bom_ref));
+    }
+
+    let mut depends_on: Vec<String> = components
+        .iter()
+        .filter_map(|c| c.bom_ref.clone())
+        .collect();
+    depends_on.sort();
+    let dependencies = vec![Dependency {
+        reference: image_ref,
+        depends_on,
+    }];
+
+    Bom {
+        schema: SCHEMA,
+        bom_format: "CycloneDX",
+        spec_version: "1.5",
+        serial_number: format!("urn:uuid:{}", image_uuid(meta)),
+        version: 1,
+        metadata: Metadata {
+            timestamp: timestamp.to_owned(),
+            tools: Tools {
+                components: vec![Component {
+                    bom_ref: None,
+                    component_type: ComponentType::Application,
+                    group: None,
+                    name: tool.name.clone(),
+                    version: Some(tool.version.clone()),
+                    description: None,
+                    licenses: Vec::new(),
+                    purl: None,
+                    properties: Vec::new(),
+                }],
+            },
+            component: image,
+        },
+        components,
+        dependencies,
+    }
+}
+
+/// The CycloneDX document as pretty-printed JSON.
+pub fn to_json(
+    meta: &ImageMetadata,
+    inventory: &ImageInventory,
+    tool: &ToolInfo,
+    timestamp: &str,
+) -> Result<String, SbomError> {
+    Ok(serde_json::to_string_pretty(&bom(
+        meta, inventory, tool, timestamp,
+    ))?)
+}
+
+fn property(name: impl Into<String>, value: impl Into<String>) -> Property {
+    Property {
+        name: name.into(),
+        value: value.into(),
+    }
+}
+
+fn image_component(meta: &ImageMetadata, os: Option<&OsInfo>) -> Component {
+    let purl = PackageUrl::for_image(
+        &meta.repository,
+        &meta.manifest_digest,
+        Some(&meta.platform.architecture),
+    )
+    .to_string();
+
+    let mut properties = vec![
+        property("shipshape:image:reference", &meta.reference),
+        property("shipshape:image:platform", meta.platform.to_string()),
+        property(
+            "shipshape:image:manifest_digest",
+            meta.manifest_digest.to_string(),
+        ),
+        property(
+            "shipshape:image:config_digest",
+            meta.config_digest.to_string(),
+        ),
+    ];
+    if let Some(tag) = &meta.tag {
+        properties.push(property("shipshape:image:tag", tag));
+    }
+    if let Some(index) = &meta.index_digest {
+        properties.push(property("shipshape:image:index_digest", index.to_string()));
+    }
+    if let Some(created) = &meta.config.created {
+        properties.push(property("shipshape:image:created", created));
+    }
+    if let Some(os) = os {
+        properties.push(property("shipshape:image:os", os_label(os)));
+    }
+    properties.push(property(
+        "shipshape:image:compressed_size",
+        meta.compressed_size().to_string(),
+    ));
+    for layer in &meta.layers {
+        let key = |field: &str| format!("shipshape:layer:{}:{field}", layer.index);
+        properties.push(property(key("diff_id"), layer.diff_id.to_string()));
+        properties.push(property(key("blob_digest"), layer.blob_digest.to_string()));
+        properties.push(property(
+            key("compressed_size"),
+            layer.compressed_size.to_string(),
+        ));
+        if let Some(size) = layer.uncompressed_size {
+            properties.push(property(key("uncompressed_size"), size.to_string()));
+        }
+        if let Some(command) =
+            history_for_layer(meta, layer.index).and_then(|h| h.created_by.as_ref())
+        {
+            properties.push(property(key("command"), command));
+        }
+    }
+    // The full history, empty-layer steps (ENV, CMD, …) included, in order.
+    for (i, entry) in meta.history.iter().enumerate() {
+        let key = |field: &str| format!("shipshape:history:{i}:{field}");
+        if let Some(created) = &entry.created {
+            properties.push(property(key("created"), created));
+        }
+        if let Some(created_by) = &entry.created_by {
+            properties.push(property(key("created_by"), created_by));
+        }
+        if let Some(comment) = &entry.comment {
+            properties.push(property(key("comment"), comment));
+        }
+        if entry.empty_layer {
+            properties.push(property(key("empty_layer"), "true"));
+        }
+        if let Some(index) = entry.layer_index {
+            properties.push(property(key("layer_index"), index.to_string()));
+        }
+    }
+
+    Component {
+        bom_ref: Some(purl.clone()),
+        component_type: ComponentType::Container,
+        group: None,
+        name: meta.repository.clone(),
+        version: Some(meta.manifest_digest.to_string()),
+        description: None,
+        licenses: Vec::new(),
+        purl: Some(purl),
+        properties,
+    }
+}
+
+fn os_label(os: &OsInfo) -> String {
+    match &os.version_id {
+        Some(v) => format!("{} {v}", os.id),
+        None => os.id.clone(),
+    }
+}
+
+fn os_component(os: &OsInfo) -> Component {
+    let mut properties = vec![property("shipshape:os:release_file", &os.path)];
+    if let Some(codename) = &os.codename {
+        properties.push(property("shipshape:os:codename", codename));
+    }
+    Component {
+        bom_ref: Some(format!("os:{}", os_label(os).replace(' ', "@"))),
+        component_type: ComponentType::OperatingSystem,
+        group: None,
+        name: os.id.clone(),
+        version: os.version_id.clone(),
+        description: os.pretty_name.clone(),
+        licenses: Vec::new(),
+        purl: None,
+        properties,
+    }
+}
+
+/// Unique, stable `bom-ref`s: the purl where it is unique, else the purl
+/// plus where the package was found (the same package can be installed at
+/// several paths), else plus its position.
+fn package_refs(packages: &[&Package], os: Option<&OsInfo>) -> Vec<String> {
+    let base: Vec<String> = packages
+        .iter()
+        .map(|p| match PackageUrl::for_package(p, os) {
+            Some(purl) => purl.to_string(),
+            None => format!("{}:{}@{}", p.kind, p.name, p.version),
+        })
+        .collect();
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for b in &base {
+        *counts.entry(b.as_str()).or_default() += 1;
+    }
+    let with_path: Vec<String> = base
+        .iter()
+        .zip(packages)
+        .map(|(b, p)| {
+            if counts.get(b.as_str()).copied().unwrap_or(0) > 1 {
+                format!("{b}|{}", p.evidence.path)
+            } else {
+                b.clone()
+            }
+        })
+        .collect();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    with_path
+        .iter()
+        .map(|r| {
+            let n = seen.entry(r.as_str()).or_default();
+            *n += 1;
+            if *n > 1 {
+                format!("{r}|{n}")
+            } else {
+                r.clone()
+            }
+        })
+        .collect()
+}
+
+fn package_component(pkg: &Package, os: Option<&OsInfo>, bom_ref: String) -> Component {
+    let (group, name) = match pkg.kind {
+        PackageKind::Maven => match pkg.name.split_once(':') {
+            Some((group, artifact)) => (Some(group.to_owned()), artifact.to_owned()),
+            None => (None, pkg.name.clone()),
+        },
+        _ => (None, pkg.name.clone()),
+    };
+
+    let mut properties: BTreeMap<&str, String> = BTreeMap::new();
+    properties.insert("shipshape:package:type", pkg.kind.as_str().to_owned());
+    properties.insert("shipshape:package:path", pkg.evidence.path.clone());
+    if let Some(diff_id) = &pkg.evidence.layer_diff_id {
+        properties.insert("shipshape:layer:diff_id", diff_id.to_string());
+    }
+    if let Some(index) = pkg.evidence.layer_index {
+        properties.insert("shipshape:layer:index", index.to_string());
+    }
+    if let Some(analyzer) = &pkg.evidence.analyzer {
+        properties.insert("shipshape:analyzer", analyzer.to_string());
+    }
+    if let Some(arch) = &pkg.arch {
+        properties.insert("shipshape:package:arch", arch.clone());
+    }
+    if pkg.is_application {
+        properties.insert("shipshape:package:application", "true".to_owned());
+    }
+    if let Some(source) = pkg.source.as_ref().filter(|_| pkg.kind.is_os()) {
+        properties.insert("shipshape:source:name", source.name.clone());
+        if let Some(version) = &source.version {
+            properties.insert("shipshape:source:version", version.clone());
+        }
+    }
+
+    Component {
+        bom_ref: Some(bom_ref),
+        component_type: if pkg.is_application {
+            ComponentType::Application
+        } else {
+            ComponentType::Library
+        },
+        group,
+        name,
+        version: (!pkg.version.is_empty()).then(|| pkg.version.clone()),
+        description: None,
+        licenses: licenses(&pkg.licenses),
+        purl: PackageUrl::for_package(pkg, os).map(|p| p.to_string()),
+        properties: properties
+            .into_iter()
+            .map(|(name, value)| property(name, value))
+            .collect(),
+    }
+}
+
+fn licenses(declared: &[String]) -> Vec<LicenseChoice> {
+    let mut parsed: Vec<License> = declared.iter().filter_map(|l| License::parse(l)).collect();
+    parsed.dedup();
+    if let [License::Expression(expression)] = parsed.as_slice() {
+        return vec![LicenseChoice::Expression {
+            expression: expression.clone(),
+        }];
+    }
+    parsed
+        .into_iter()
+        .map(|l| {
+            let (id, name) = match l {
+                License::Id(id) => (Some(id), None),
+                // Among several licenses an expression can only be named.
+                License::Expression(s) | License::Other(s) => (None, Some(s)),
+            };
+            LicenseChoice::License {
+                license: LicenseRef { id, name },
+            }
+        })
+        .collect()
+}
