@@ -481,7 +481,8 @@ mod tests {
             os: os.to_vec(),
             ..L::default()
         };
-        let cases: Vec<(&str, Vec<L>, Option<(&str, &str)>)> = vec![
+        type Case = (&'static str, Vec<L>, Option<(&'static str, &'static str)>);
+        let cases: Vec<Case> = vec![
             ("none", vec![files(&[(STATUS, &[])])], None),
             (
                 "etc preferred within a layer",
