@@ -905,3 +905,73 @@ pub(crate) fn normalize_path(raw: &[u8], max_len: usize) -> Result<String, PathP
     }
     Ok(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_normalisation() {
+        let cases: &[(&[u8], Result<&str, PathProblem>)] = &[
+            (b"etc/os-release", Ok("etc/os-release")),
+            (b"./etc/os-release", Ok("etc/os-release")),
+            (b"/etc/os-release", Ok("etc/os-release")),
+            (b"etc/", Ok("etc")),
+            (b"./", Ok("")),
+            (b"/", Ok("")),
+            (b"a/./b//c/", Ok("a/b/c")),
+            (b"a/b/../c", Ok("a/c")),
+            (b"a/..", Ok("")),
+            (b"..", Err(PathProblem::EscapesRoot)),
+            (b"../etc/passwd", Err(PathProblem::EscapesRoot)),
+            (b"/../etc/passwd", Err(PathProblem::EscapesRoot)),
+            (b"a/../../b", Err(PathProblem::EscapesRoot)),
+            (b"a\0b", Err(PathProblem::NulByte)),
+            (b"caf\xe9", Err(PathProblem::NotUtf8)),
+            (b"...", Ok("...")),
+            (b"a/.../b", Ok("a/.../b")),
+            (b"0123456789abcdef", Ok("0123456789abcdef")),
+            (b"0123456789abcdefg", Err(PathProblem::TooLong)),
+            (b"./0123456789abcdef/", Ok("0123456789abcdef")),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(
+                normalize_path(raw, 16).as_deref().map_err(|e| *e),
+                expected.as_ref().map(|s| *s).map_err(|e| *e),
+                "{}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+    }
+
+    #[test]
+    fn sniffing() {
+        let cases: &[(&[u8], Compression)] = &[
+            (&[0x1f, 0x8b, 0x08, 0x00], Compression::Gzip),
+            (&[0x1f, 0x8b], Compression::Gzip),
+            (&[0x28, 0xb5, 0x2f, 0xfd], Compression::Zstd),
+            (&[0x50, 0x2a, 0x4d, 0x18], Compression::Zstd),
+            (&[0x5f, 0x2a, 0x4d, 0x18], Compression::Zstd),
+            (&[0x60, 0x2a, 0x4d, 0x18], Compression::None),
+            (&[0x28, 0xb5, 0x2f], Compression::None),
+            (b"etc/", Compression::None),
+            (&[0x1f], Compression::None),
+            (&[], Compression::None),
+        ];
+        for (prefix, expected) in cases {
+            assert_eq!(Compression::sniff(prefix), *expected, "{prefix:02x?}");
+        }
+    }
+
+    #[test]
+    fn evidence_file() {
+        let cases = [
+            ("app.jar", "app.jar"),
+            ("app.jar!/BOOT-INF/lib/x.jar", "app.jar"),
+            ("a/b.war!/c.jar!/META-INF/x", "a/b.war"),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(file_of_evidence(path), expected);
+        }
+    }
+}
