@@ -482,6 +482,11 @@ impl<'a> LayerWalk<'_, 'a> {
             entry_type,
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse
         );
+        let is_link = matches!(entry_type, tar::EntryType::Symlink | tar::EntryType::Link);
+        if !is_file && !is_link {
+            // Directories, devices, FIFOs: nothing an analyzer reads.
+            return Ok(None);
+        }
         let meta = FileMeta {
             path: &path,
             size: if is_file { entry.size() } else { 0 },
@@ -528,18 +533,15 @@ impl<'a> LayerWalk<'_, 'a> {
         Ok(None)
     }
 
-    /// A symlink, hardlink or special file at a wanted path. It is not
-    /// followed, but it replaces whatever a lower layer had at that path, so
-    /// the path is recorded as analysed (with no findings).
+    /// A symlink or hardlink at a wanted path. It is not followed, but it
+    /// replaces whatever a lower layer had at that path, so the path is
+    /// recorded as analysed (with no findings).
     fn visit_non_file<R: Read>(
         &mut self,
         entry: &tar::Entry<'_, R>,
         entry_type: tar::EntryType,
         path: &str,
     ) -> Option<String> {
-        if entry_type == tar::EntryType::Directory {
-            return None;
-        }
         if entry_type == tar::EntryType::Link {
             let target = entry
                 .link_name_bytes()

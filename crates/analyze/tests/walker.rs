@@ -454,6 +454,9 @@ fn links_are_not_followed() {
         .hardlink("app/loop-b", "app/loop-a")
         .hardlink("app/self", "app/self")
         .hardlink("unwanted/link", "app/loop-a")
+        .raw(tar::EntryType::Fifo, b"app/fifo", b"", b"")
+        .raw(tar::EntryType::Char, b"app/char-device", b"", b"")
+        .dir("app/dir/")
         .file("usr/lib/os-release", DEBIAN)
         .tar();
     let inv = walk_tar(&tar, WalkLimits::default()).unwrap();
