@@ -46,6 +46,22 @@ impl Compression {
         }
     }
 
+    /// Compression named by a layer media type. Unknown types (and Docker's
+    /// uncompressed type, which some tools fill with gzip) are sniffed.
+    pub fn from_media_type(media_type: &str) -> Compression {
+        match media_type {
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+            | "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+            | "application/vnd.docker.image.rootfs.diff.tar.gzip"
+            | "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => Compression::Gzip,
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+            | "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd" => Compression::Zstd,
+            "application/vnd.oci.image.layer.v1.tar"
+            | "application/vnd.oci.image.layer.nondistributable.v1.tar" => Compression::None,
+            _ => Compression::Sniff,
+        }
+    }
+
     /// Detects gzip and zstd (including zstd skippable frames); anything else
     /// is taken as a plain tar.
     pub fn sniff(prefix: &[u8]) -> Compression {
@@ -962,6 +978,37 @@ mod tests {
         ];
         for (prefix, expected) in cases {
             assert_eq!(Compression::sniff(prefix), *expected, "{prefix:02x?}");
+        }
+    }
+
+    #[test]
+    fn media_types() {
+        let cases = [
+            (
+                "application/vnd.oci.image.layer.v1.tar+gzip",
+                Compression::Gzip,
+            ),
+            (
+                "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                Compression::Gzip,
+            ),
+            (
+                "application/vnd.oci.image.layer.v1.tar+zstd",
+                Compression::Zstd,
+            ),
+            ("application/vnd.oci.image.layer.v1.tar", Compression::None),
+            (
+                "application/vnd.docker.image.rootfs.diff.tar",
+                Compression::Sniff,
+            ),
+            ("application/octet-stream", Compression::Sniff),
+        ];
+        for (media_type, expected) in cases {
+            assert_eq!(
+                Compression::from_media_type(media_type),
+                expected,
+                "{media_type}"
+            );
         }
     }
 
