@@ -2,11 +2,20 @@
 //! takes a layer's bytes and returns what is inside.
 //!
 //! Each [`Analyzer`] declares which files it wants ([`Analyzer::wants`]) and
-//! turns one file into packages (or OS facts). The layer walker feeds every
-//! wanted file of a layer to its analyzers and builds a
-//! [`model::LayerInventory`]; `apply_layers` folds the layers of an image into
-//! a [`model::ImageInventory`].
+//! turns one file into packages (or OS facts). The layer walker
+//! ([`walk_layer`]) feeds every wanted file of a layer to its analyzers and
+//! builds a [`model::LayerInventory`]; [`apply_layers`] folds the layers of an
+//! image into a [`model::ImageInventory`].
 
 mod analyzer;
+pub mod analyzers;
+mod apply;
+mod limits;
+mod registry;
+mod walker;
 
 pub use analyzer::{AnalysisOutput, Analyzer, AnalyzerError, FileInput, FileMeta, ReadSeek};
+pub use apply::apply_layers;
+pub use limits::{WalkLimits, WalkOptions};
+pub use registry::{analyzer_ids, default_analyzers};
+pub use walker::{Compression, LAYER_LIMIT_EXCEEDED, WalkError, walk_layer};

@@ -1,0 +1,3 @@
+//! The analyzers, one module per file format. Listed in [`crate::default_analyzers`].
+
+pub mod os_release;
