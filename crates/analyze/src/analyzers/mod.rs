@@ -4,8 +4,8 @@
 pub mod apk;
 pub mod dpkg;
 mod pkgdb;
-//pub mod rpm;
+pub mod rpm;
 
 pub use apk::ApkAnalyzer;
 pub use dpkg::DpkgAnalyzer;
-//pub use rpm::RpmAnalyzer;
+pub use rpm::RpmAnalyzer;

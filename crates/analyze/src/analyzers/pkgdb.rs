@@ -147,7 +147,8 @@ mod tests {
 
     #[test]
     fn splits_lines_and_strips_line_endings() {
-        let cases: &[(&[u8], &[Option<&[u8]>])] = &[
+        type Case = (&'static [u8], &'static [Option<&'static [u8]>]);
+        let cases: &[Case] = &[
             (b"", &[]),
             (b"a\nb\n", &[Some(b"a"), Some(b"b")]),
             (b"a\r\nb", &[Some(b"a"), Some(b"b")]),
