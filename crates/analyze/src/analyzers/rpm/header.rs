@@ -198,7 +198,7 @@ pub(crate) mod testing {
         }
 
         pub(crate) fn int32(mut self, tag: u32, value: u32) -> Builder {
-            while self.data.len() % 4 != 0 {
+            while !self.data.len().is_multiple_of(4) {
                 self.data.push(0);
             }
             let offset = self.data.len() as u32;
