@@ -383,10 +383,9 @@ impl<'a> Database<'a> {
                 &mut report,
             );
             if let Err(err) = result {
-                if page == root {
-                    return Err(err);
-                }
-                if matches!(err, SqliteError::Io(_)) {
+                // Nothing can be listed without the root; I/O failures are
+                // not damage in the file and would repeat on every page.
+                if depth == 0 || matches!(err, SqliteError::Io(_)) {
                     return Err(err);
                 }
                 report.note(err);
