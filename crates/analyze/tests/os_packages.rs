@@ -104,7 +104,10 @@ fn dpkg_distroless_status_d_fixtures() {
 /// Compares with dpkg-query itself, on a private copy of this machine's dpkg
 /// database so that a concurrent apt run cannot change it between the reads.
 #[test]
-#[allow(clippy::print_stderr, reason = "a skipped test says why it was skipped")]
+#[allow(
+    clippy::print_stderr,
+    reason = "a skipped test says why it was skipped"
+)]
 fn dpkg_matches_dpkg_query_on_this_machine() {
     let real = Path::new("/var/lib/dpkg/status");
     let Ok(bytes) = std::fs::read(real) else {

@@ -657,4 +657,269 @@ mod tests {
             min_local + (5000 - min_local) % 4092
         );
     }
+
+    /// Hand-built databases with 512-byte pages, for the shapes sqlite3
+    /// never writes.
+    mod crafted {
+        use std::io::Cursor;
+
+        use super::super::*;
+
+        const PAGE: usize = 512;
+
+        fn varint(mut v: u64) -> Vec<u8> {
+            // Only the 1..=8-byte forms are needed here.
+            let mut groups = vec![(v & 0x7f) as u8];
+            v >>= 7;
+            while v > 0 {
+                groups.push(0x80 | (v & 0x7f) as u8);
+                v >>= 7;
+            }
+            groups.reverse();
+            groups
+        }
+
+        fn text_record(values: &[&str], root: u8) -> Vec<u8> {
+            let mut header = Vec::new();
+            let mut body = Vec::new();
+            for v in values {
+                header.extend(varint(13 + 2 * v.len() as u64));
+                body.extend_from_slice(v.as_bytes());
+            }
+            header.push(1);
+            body.push(root);
+            header.push(0);
+            let mut record = varint(header.len() as u64 + 1);
+            record.extend(header);
+            record.extend(body);
+            record
+        }
+
+        fn leaf_cell(rowid: u64, payload: &[u8]) -> Vec<u8> {
+            let mut cell = varint(payload.len() as u64);
+            cell.extend(varint(rowid));
+            cell.extend_from_slice(payload);
+            cell
+        }
+
+        /// Writes a b-tree page header and cells (placed at the page's end).
+        fn btree_page(
+            page: &mut [u8],
+            header_at: usize,
+            kind: u8,
+            cells: &[Vec<u8>],
+            right_most: u32,
+        ) {
+            page[header_at] = kind;
+            page[header_at + 3..header_at + 5].copy_from_slice(&(cells.len() as u16).to_be_bytes());
+            let pointers_at = header_at + if kind == 0x05 { 12 } else { 8 };
+            if kind == 0x05 {
+                page[header_at + 8..header_at + 12].copy_from_slice(&right_most.to_be_bytes());
+            }
+            let mut end = PAGE;
+            for (i, cell) in cells.iter().enumerate() {
+                end -= cell.len();
+                page[end..end + cell.len()].copy_from_slice(cell);
+                let at = pointers_at + 2 * i;
+                page[at..at + 2].copy_from_slice(&(end as u16).to_be_bytes());
+            }
+        }
+
+        /// A database whose page 1 lists table `Packages` at `root`, plus
+        /// `extra` zeroed pages for the test to fill.
+        fn database(root: u8, extra: usize) -> Vec<u8> {
+            let mut db = vec![0u8; PAGE * (1 + extra)];
+            db[..16].copy_from_slice(b"SQLite format 3\0");
+            db[16..18].copy_from_slice(&(PAGE as u16).to_be_bytes());
+            db[18] = 1;
+            db[19] = 1;
+            db[21..24].copy_from_slice(&[64, 32, 32]);
+            db[59] = 1;
+            let schema = text_record(&["table", "Packages", "Packages"], root);
+            btree_page(&mut db[..PAGE], 100, 0x0d, &[leaf_cell(1, &schema)], 0);
+            db
+        }
+
+        fn page_mut(db: &mut [u8], number: usize) -> &mut [u8] {
+            &mut db[(number - 1) * PAGE..number * PAGE]
+        }
+
+        fn scan(db: &[u8]) -> Result<(Vec<i64>, Vec<String>), SqliteError> {
+            let mut body = Cursor::new(db);
+            let mut database = Database::open(&mut body)?;
+            let root = database.table_root_page("Packages")?.expect("table listed");
+            let mut rows = Vec::new();
+            let report = database.scan_table(root, &mut |_, rowid, _| rows.push(rowid))?;
+            Ok((
+                rows,
+                report.problems.iter().map(|p| p.to_string()).collect(),
+            ))
+        }
+
+        fn row_payload() -> Vec<u8> {
+            vec![2, 0x0e, 0xaa] // one 1-byte blob
+        }
+
+        #[test]
+        fn well_formed_crafted_database_is_read() {
+            let mut db = database(2, 3);
+            btree_page(
+                page_mut(&mut db, 2),
+                0,
+                0x05,
+                &[[0, 0, 0, 3, 5].to_vec()],
+                4,
+            );
+            btree_page(
+                page_mut(&mut db, 3),
+                0,
+                0x0d,
+                &[leaf_cell(5, &row_payload())],
+                0,
+            );
+            btree_page(
+                page_mut(&mut db, 4),
+                0,
+                0x0d,
+                &[leaf_cell(9, &row_payload())],
+                0,
+            );
+            assert_eq!(scan(&db).unwrap(), (vec![5, 9], vec![]));
+        }
+
+        #[test]
+        fn chain_deeper_than_the_limit_is_cut() {
+            let depth = MAX_TREE_DEPTH as usize + 5;
+            let mut db = database(2, depth + 1);
+            for page in 2..2 + depth {
+                btree_page(page_mut(&mut db, page), 0, 0x05, &[], page as u32 + 1);
+            }
+            btree_page(
+                page_mut(&mut db, 2 + depth),
+                0,
+                0x0d,
+                &[leaf_cell(1, &row_payload())],
+                0,
+            );
+            let (rows, problems) = scan(&db).unwrap();
+            assert_eq!(rows, Vec::<i64>::new());
+            assert_eq!(
+                problems,
+                [format!(
+                    "page {}: b-tree deeper than 40 levels",
+                    2 + MAX_TREE_DEPTH + 1
+                )]
+            );
+        }
+
+        #[test]
+        fn damaged_children_are_skipped_with_a_problem() {
+            let mut db = database(2, 4);
+            let children: Vec<Vec<u8>> = [3u32, 999, 4]
+                .iter()
+                .map(|c| {
+                    let mut cell = c.to_be_bytes().to_vec();
+                    cell.push(1);
+                    cell
+                })
+                .collect();
+            btree_page(page_mut(&mut db, 2), 0, 0x05, &children, 5);
+            btree_page(
+                page_mut(&mut db, 3),
+                0,
+                0x0d,
+                &[leaf_cell(1, &row_payload())],
+                0,
+            );
+            // An index page where a table page belongs.
+            btree_page(page_mut(&mut db, 4), 0, 0x0a, &[], 0);
+            // A leaf claiming more cells than fit.
+            btree_page(page_mut(&mut db, 5), 0, 0x0d, &[], 0);
+            page_mut(&mut db, 5)[3..5].copy_from_slice(&0xffffu16.to_be_bytes());
+            let (rows, problems) = scan(&db).unwrap();
+            assert_eq!(rows, [1]);
+            assert_eq!(
+                problems,
+                [
+                    "page 999: page number out of range (the file has 5 pages)",
+                    "page 4: not a table b-tree page (type 0x0a)",
+                    "page 5: 65535 cells do not fit in the page",
+                ]
+            );
+        }
+
+        #[test]
+        fn damaged_rows_are_skipped_with_a_problem() {
+            let mut db = database(2, 2);
+            let mut absurd = varint(1 << 40);
+            absurd.extend(varint(2));
+            // 1000-byte payload: 39... bytes local, the rest on page 3, whose
+            // chain stops early.
+            let mut short_chain = varint(1000);
+            short_chain.extend(varint(3));
+            let local = local_payload_len(1000, PAGE);
+            short_chain.extend(std::iter::repeat_n(0u8, local));
+            short_chain.extend(3u32.to_be_bytes());
+            let mut cell_past_page = varint(400);
+            cell_past_page.extend(varint(4));
+            btree_page(
+                page_mut(&mut db, 2),
+                0,
+                0x0d,
+                &[
+                    leaf_cell(1, &row_payload()),
+                    absurd,
+                    short_chain,
+                    cell_past_page,
+                ],
+                0,
+            );
+            let (rows, problems) = scan(&db).unwrap();
+            assert_eq!(rows, [1]);
+            assert_eq!(
+                problems,
+                [
+                    "row 2: payload of 1099511627776 bytes exceeds the 67108864-byte limit",
+                    "row 3: overflow chain: page 3: chain ends after 547 of 1000 bytes",
+                    "page 2: cell at offset 451 runs past the page",
+                ]
+            );
+        }
+
+        #[test]
+        fn bad_headers_and_schemas_are_errors() {
+            let mut bad_page_size = database(2, 1);
+            bad_page_size[16..18].copy_from_slice(&1000u16.to_be_bytes());
+            let mut bad_encoding = database(2, 1);
+            bad_encoding[59] = 9;
+            let root_out_of_range = database(100, 1);
+            let mut root_not_table = database(2, 1);
+            btree_page(page_mut(&mut root_not_table, 2), 0, 0x02, &[], 0);
+            let cases: Vec<(Vec<u8>, &str)> = vec![
+                (
+                    b"not a database".to_vec(),
+                    "not a SQLite 3 database (bad header magic)",
+                ),
+                (
+                    bad_page_size,
+                    "invalid database header: invalid page size 1000",
+                ),
+                (
+                    bad_encoding,
+                    "invalid database header: invalid text encoding 9",
+                ),
+                (
+                    root_out_of_range,
+                    "schema: table Packages has an invalid root page Integer(100)",
+                ),
+                (
+                    root_not_table,
+                    "page 2: not a table b-tree page (type 0x02)",
+                ),
+            ];
+            for (db, expected) in cases {
+                assert_eq!(scan(&db).unwrap_err().to_string(), expected);
+            }
+        }
+    }
 }
