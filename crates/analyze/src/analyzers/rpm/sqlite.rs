@@ -369,14 +369,17 @@ impl<'a> Database<'a> {
         visit: &mut dyn FnMut(&Database<'a>, i64, &Record),
     ) -> Result<ScanReport, SqliteError> {
         let mut report = ScanReport::default();
-        let mut visited: HashSet<u32> = HashSet::new();
+        // Every page ever put on the stack: a page is queued at most once, so
+        // the stack and the work stay bounded by the file's page count even
+        // when crafted interior pages all point at the same children.
+        let mut queued: HashSet<u32> = HashSet::from([root]);
         let mut page_buf = Vec::new();
         let mut stack: Vec<(u32, u32)> = vec![(root, 0)];
         while let Some((page, depth)) = stack.pop() {
             let result = self.scan_page(
                 page,
                 depth,
-                &mut visited,
+                &mut queued,
                 &mut page_buf,
                 &mut stack,
                 visit,
@@ -399,7 +402,7 @@ impl<'a> Database<'a> {
         &mut self,
         page: u32,
         depth: u32,
-        visited: &mut HashSet<u32>,
+        queued: &mut HashSet<u32>,
         page_buf: &mut Vec<u8>,
         stack: &mut Vec<(u32, u32)>,
         visit: &mut dyn FnMut(&Database<'a>, i64, &Record),
@@ -409,12 +412,6 @@ impl<'a> Database<'a> {
             return Err(bad_page(
                 page,
                 format!("b-tree deeper than {MAX_TREE_DEPTH} levels"),
-            ));
-        }
-        if !visited.insert(page) {
-            return Err(bad_page(
-                page,
-                "page is linked twice in the b-tree (a loop)",
             ));
         }
         self.read_page(page, page_buf)?;
@@ -464,7 +461,24 @@ impl<'a> Database<'a> {
             }
             children.push(right_most);
             // Popped in order, so the rows come out in rowid order.
-            stack.extend(children.into_iter().rev().map(|child| (child, depth + 1)));
+            for child in children.into_iter().rev() {
+                if child == 0 || child > self.page_count {
+                    report.note(bad_page(
+                        child,
+                        format!(
+                            "page number out of range (the file has {} pages)",
+                            self.page_count
+                        ),
+                    ));
+                } else if !queued.insert(child) {
+                    report.note(bad_page(
+                        child,
+                        "page is linked twice in the b-tree (a loop)",
+                    ));
+                } else {
+                    stack.push((child, depth + 1));
+                }
+            }
             return Ok(());
         }
         for offset in cell_offsets {
