@@ -13,5 +13,11 @@ fuzz_target!(|data: &[u8]| {
     let mut body = std::io::Cursor::new(data);
     let mut out = AnalysisOutput::default();
     // Errors are fine; panics, hangs and unbounded memory are what this looks for.
-    let _ = RpmAnalyzer.analyze(FileInput { meta, body: &mut body }, &mut out);
+    let _ = RpmAnalyzer.analyze(
+        FileInput {
+            meta,
+            body: &mut body,
+        },
+        &mut out,
+    );
 });
