@@ -144,10 +144,14 @@ fn first_token(s: &str) -> Option<&str> {
     s.split_whitespace().next()
 }
 
-/// `"async".freeze` → `async`; also single quotes.
+/// `"async".freeze` → `async`; also single quotes and the `%q{async}` that
+/// RubyGems before 2.0 wrote.
 fn trim_literal(s: &str) -> String {
     let s = s.trim();
     let s = s.strip_suffix(".freeze").unwrap_or(s);
+    if let Some(inner) = s.strip_prefix("%q{").and_then(|r| r.strip_suffix('}')) {
+        return inner.to_owned();
+    }
     s.trim_matches(['"', '\'']).to_owned()
 }
 
@@ -246,6 +250,13 @@ mod tests {
                 "json",
                 "2.6.3",
                 &["Ruby", "BSD-2-Clause"],
+            ),
+            // RubyGems 1.x style.
+            (
+                "Gem::Specification.new do |s|\n  s.name = %q{rake}\n  s.version = \"0.8.7\"\nend\n",
+                "rake",
+                "0.8.7",
+                &[],
             ),
             // Lines before the block and other `name`-prefixed fields are ignored.
             (

@@ -22,6 +22,7 @@
 //! Every archive is hostile: entry counts, the size of each entry read into
 //! memory, the nesting depth and the total bytes inflated are all bounded.
 
+use std::collections::HashSet;
 use std::io::{Cursor, Read, Seek};
 
 use zip::ZipArchive;
@@ -50,6 +51,9 @@ struct Limits {
     max_total_inflated_bytes: u64,
     /// Entries per archive; the largest real uber-jars hold some tens of thousands.
     max_entries: usize,
+    /// Nested archives opened for one top-level file: real ears and fat jars
+    /// hold hundreds; a fan-out of small archives copies must not run for hours.
+    max_nested_archives: usize,
 }
 
 const LIMITS: Limits = Limits {
@@ -57,6 +61,7 @@ const LIMITS: Limits = Limits {
     max_nested_archive_bytes: 64 << 20,
     max_total_inflated_bytes: 1 << 30,
     max_entries: 500_000,
+    max_nested_archives: 10_000,
 };
 const MAX_POM_PROPERTIES_BYTES: u64 = 64 << 10;
 const MAX_MANIFEST_BYTES: u64 = 1 << 20;
@@ -92,6 +97,7 @@ fn analyze_with_limits(
     let mut walk = Walk {
         limits,
         inflate_budget: limits.max_total_inflated_bytes,
+        nested_archives_left: limits.max_nested_archives,
         packages: Vec::new(),
         diagnostics: Vec::new(),
     };
@@ -102,23 +108,29 @@ fn analyze_with_limits(
         ..
     } = walk;
     out.diagnostics.extend(diagnostics);
+    // One artifact found twice in the same file (a shaded jar that also
+    // declares itself in its manifest, two copies of a pom.properties) is one
+    // package.
+    let mut seen = HashSet::new();
     for package in packages {
-        if !out.packages.contains(&package) {
+        let key = (
+            package.name.clone(),
+            package.version.clone(),
+            package.evidence.path.clone(),
+        );
+        if seen.insert(key) {
             out.packages.push(package);
         }
     }
     match result {
         Ok(()) => Ok(()),
-        // Keep what was found before the budget ran out: it is sound, only
+        // Keep what was found before a limit was reached: it is sound, only
         // incomplete, and the diagnostic says so.
-        Err(Stop::Budget) => {
+        Err(Stop::Limit(why)) => {
             out.diagnostics.push(
                 Diagnostic::error(
-                    "java-archive-inflate-limit",
-                    format!(
-                        "stopped after inflating {} bytes (zip bomb?); results are incomplete",
-                        limits.max_total_inflated_bytes
-                    ),
+                    "java-archive-limit",
+                    format!("{why}; results are incomplete"),
                 )
                 .with_path(path),
             );
@@ -130,8 +142,9 @@ fn analyze_with_limits(
 
 /// Why the walk of an archive stopped early.
 enum Stop {
-    /// The inflate budget of the whole top-level file is spent.
-    Budget,
+    /// A bound on the whole top-level file was reached (inflated bytes,
+    /// nested archives): stop everything.
+    Limit(String),
     /// The archive cannot be read at all.
     Fatal(AnalyzerError),
 }
@@ -162,6 +175,7 @@ enum EntryKind {
 struct Walk {
     limits: Limits,
     inflate_budget: u64,
+    nested_archives_left: usize,
     packages: Vec<Package>,
     diagnostics: Vec<Diagnostic>,
 }
@@ -252,6 +266,13 @@ impl Walk {
                         );
                         continue;
                     }
+                    if self.nested_archives_left == 0 {
+                        return Err(Stop::Limit(format!(
+                            "stopped after opening {} nested archives",
+                            self.limits.max_nested_archives
+                        )));
+                    }
+                    self.nested_archives_left -= 1;
                     let bytes = match self.read_entry(&mut zip, index, max_nested_archive_bytes)? {
                         EntryRead::Read(bytes) => bytes,
                         EntryRead::TooLarge => {
@@ -279,7 +300,7 @@ impl Walk {
                                     e.to_string(),
                                 );
                             }
-                            Err(Stop::Budget) => return Err(Stop::Budget),
+                            Err(stop @ Stop::Limit(_)) => return Err(stop),
                         },
                         Err(e) => self.warn(
                             "java-nested-archive-malformed",
@@ -375,7 +396,10 @@ impl Walk {
         }
         if bytes.len() as u64 > limit {
             if limit < cap {
-                return Err(Stop::Budget);
+                return Err(Stop::Limit(format!(
+                    "stopped after inflating {} bytes (zip bomb?)",
+                    self.limits.max_total_inflated_bytes
+                )));
             }
             return Ok(EntryRead::TooLarge);
         }

@@ -420,7 +420,7 @@ fn zip_bomb_exhausts_the_inflate_budget_with_partial_results() {
     let out = run("bomb.jar", &bomb(3 << 20), limits).unwrap();
     let names: Vec<&str> = out.packages.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["g:outer"]);
-    assert_eq!(codes(&out), ["java-archive-inflate-limit"]);
+    assert_eq!(codes(&out), ["java-archive-limit"]);
     assert_eq!(out.diagnostics[0].level, model::DiagnosticLevel::Error);
 }
 
@@ -447,4 +447,27 @@ fn oversized_metadata_is_skipped_with_a_warning() {
     let out = analyze("x.jar", &jar).unwrap();
     assert!(out.packages.is_empty());
     assert_eq!(codes(&out), ["java-metadata-too-large"]);
+}
+
+#[test]
+fn fan_out_of_nested_archives_stops_at_the_archive_limit() {
+    // Each level holds four copies of the level below: 4^6 archives at the bottom.
+    let mut archive = zip_of(&[("pom.properties", &pom("g", "leaf", "1"))]);
+    for _ in 0..6 {
+        let copies: Vec<(String, Vec<u8>)> = (0..4)
+            .map(|i| (format!("lib/c{i}.jar"), archive.clone()))
+            .collect();
+        let refs: Vec<(&str, &[u8])> = copies
+            .iter()
+            .map(|(n, b)| (n.as_str(), b.as_slice()))
+            .collect();
+        archive = zip_with(&refs, CompressionMethod::Stored);
+    }
+    let limits = Limits {
+        max_nested_archives: 100,
+        ..LIMITS
+    };
+    let out = run("fan.jar", &archive, limits).unwrap();
+    assert_eq!(codes(&out), ["java-archive-limit"]);
+    assert!(!out.packages.is_empty() && out.packages.len() <= 100);
 }
