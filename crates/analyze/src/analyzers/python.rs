@@ -1,11 +1,16 @@
 //! Installed Python distributions: `*.dist-info/METADATA` (wheels) and
 //! `*.egg-info/PKG-INFO`, `EGG-INFO/PKG-INFO` or a bare `*.egg-info` file
-//! (setuptools eggs).
+//! (setuptools eggs), and zipped `*.egg` archives (their `EGG-INFO/PKG-INFO`).
 //!
-//! Both are "core metadata": RFC 822 style headers, then a blank line, then
+//! All are "core metadata": RFC 822 style headers, then a blank line, then
 //! the long description. Only the headers are read.
+//!
+//! Like Trivy, a `License-File` is not classified here (the analyzer sees one
+//! file at a time), so such packages may have no license.
 
-use std::io::BufReader;
+use std::io::{BufRead, BufReader, Read, Seek};
+
+use zip::ZipArchive;
 
 use model::{AnalyzerId, Diagnostic, Package, PackageKind};
 
@@ -16,6 +21,9 @@ use crate::{AnalysisOutput, Analyzer, AnalyzerError, FileInput, FileMeta};
 /// `PKG-INFO` files put the whole description into a folded `Description:`
 /// header, which reaches a few hundred KiB at most.
 const MAX_HEADER_BYTES: u64 = 1 << 20;
+
+/// Entries of a zipped egg scanned for its metadata file.
+const MAX_EGG_ENTRIES: usize = 100_000;
 
 /// A `License:` value longer than this is the license text itself (some
 /// projects paste it there), not a name worth reporting.
@@ -38,11 +46,20 @@ impl Analyzer for PythonPackageAnalyzer {
             || path.ends_with(".egg-info/PKG-INFO")
             || path.ends_with("EGG-INFO/PKG-INFO")
             || path.ends_with(".egg-info")
+            || path.ends_with(".egg")
     }
 
     fn analyze(&self, file: FileInput<'_>, out: &mut AnalysisOutput) -> Result<(), AnalyzerError> {
         let path = file.meta.path;
-        let headers = read_headers(BufReader::new(file.body))?;
+        let headers = if path.ends_with(".egg") {
+            match read_egg_headers(file.body)? {
+                Some(headers) => headers,
+                // An egg without metadata (Trivy skips those too).
+                None => return Ok(()),
+            }
+        } else {
+            read_headers(BufReader::new(file.body))?
+        };
         if headers.truncated {
             out.diagnostics.push(
                 Diagnostic::warning(
@@ -115,7 +132,38 @@ enum Current {
     Other,
 }
 
-fn read_headers(reader: impl std::io::BufRead) -> Result<CoreMetadata, AnalyzerError> {
+/// The headers of the metadata file inside a zipped egg; `None` when it has none.
+fn read_egg_headers(body: impl Read + Seek) -> Result<Option<CoreMetadata>, AnalyzerError> {
+    let mut zip = ZipArchive::new(body)
+        .map_err(|e| AnalyzerError::malformed("python egg", format!("not a readable zip: {e}")))?;
+    if zip.len() > MAX_EGG_ENTRIES {
+        return Err(AnalyzerError::Limit(format!(
+            "egg has {} entries, more than {MAX_EGG_ENTRIES}",
+            zip.len()
+        )));
+    }
+    let found = (0..zip.len()).find(|&index| {
+        zip.name_for_index(index)
+            .and_then(Result::ok)
+            .is_some_and(|name| is_egg_metadata(&name))
+    });
+    let Some(index) = found else {
+        return Ok(None);
+    };
+    let entry = zip
+        .by_index(index)
+        .map_err(|e| AnalyzerError::malformed("python egg", format!("metadata entry: {e}")))?;
+    read_headers(BufReader::new(entry)).map(Some)
+}
+
+/// Trivy's egg metadata paths.
+fn is_egg_metadata(name: &str) -> bool {
+    name.ends_with("EGG-INFO/PKG-INFO")
+        || name.ends_with(".egg-info/PKG-INFO")
+        || name.ends_with(".egg-info")
+}
+
+fn read_headers(reader: impl BufRead) -> Result<CoreMetadata, AnalyzerError> {
     let mut lines = BoundedLines::new(reader, MAX_HEADER_BYTES);
     let mut meta = CoreMetadata::default();
     let mut current = Current::Other;
@@ -216,6 +264,10 @@ mod tests {
             (
                 "usr/lib/python3.11/site-packages/requests/METADATA.py",
                 false,
+            ),
+            (
+                "usr/lib/python2.7/site-packages/kitchen-1.2.6-py2.7.egg",
+                true,
             ),
             ("srv/PKG-INFO", false),
         ];
@@ -319,6 +371,37 @@ mod tests {
         assert_eq!(out.packages[0].name, "big");
         assert_eq!(out.diagnostics.len(), 1);
         assert_eq!(out.diagnostics[0].code, "python-metadata-truncated");
+    }
+
+    /// A real egg built by `setup.py bdist_egg` (setuptools) from six's sdist.
+    #[test]
+    fn zipped_egg() {
+        let path = format!(
+            "{}/tests/fixtures/python/six-1.16.0-py3.11.egg",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let out = analyze(
+            "site-packages/six-1.16.0-py3.11.egg",
+            &std::fs::read(path).unwrap(),
+        )
+        .unwrap();
+        let p = &out.packages[0];
+        assert_eq!((p.name.as_str(), p.version.as_str()), ("six", "1.16.0"));
+        assert_eq!(p.licenses, ["MIT"]);
+    }
+
+    #[test]
+    fn eggs_without_metadata_or_not_zips() {
+        let mut empty = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        empty
+            .start_file("six.py", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        let empty = empty.finish().unwrap().into_inner();
+        let out = analyze("x.egg", &empty).unwrap();
+        assert!(out.packages.is_empty() && out.diagnostics.is_empty());
+
+        let err = analyze("x.egg", b"Name: x\nVersion: 1\n").unwrap_err();
+        assert!(matches!(err, AnalyzerError::Malformed { .. }), "{err}");
     }
 
     /// Real metadata files: a wheel's METADATA (PEP 639 era), an sdist-era
