@@ -6,9 +6,11 @@
 //!    several);
 //! 2. when none of them describes the archive itself (the artifact and version
 //!    in its file name), the main section of `META-INF/MANIFEST.MF` names it;
-//! 3. failing that, the file name `artifact-1.2.3.jar` gives an artifact and
-//!    version without a group, reported with a `maven-group-unknown` warning
-//!    (Trivy finds the group in its Java DB instead);
+//! 3. failing that, when the archive has no pom.properties at all, the file
+//!    name `artifact-1.2.3.jar` gives an artifact and version without a
+//!    group, reported with a `maven-group-unknown` warning (Trivy finds the
+//!    group in its Java DB instead, and also tries archives whose
+//!    pom.properties name another artifact);
 //! 4. nested archives (`WEB-INF/lib/*.jar`, `BOOT-INF/lib/*.jar`, jars in
 //!    ears) are read the same way, to a bounded depth, and their packages'
 //!    evidence path is `outer.war!/WEB-INF/lib/x.jar`.
@@ -65,6 +67,7 @@ const LIMITS: Limits = Limits {
 };
 const MAX_POM_PROPERTIES_BYTES: u64 = 64 << 10;
 const MAX_MANIFEST_BYTES: u64 = 1 << 20;
+const MAX_POM_XML_BYTES: u64 = 1 << 20;
 
 const FORMAT: &str = "java archive";
 
@@ -168,6 +171,8 @@ enum EntryRead {
 /// What one archive's entries are for us.
 enum EntryKind {
     PomProperties,
+    /// `META-INF/maven/<g>/<a>/pom.xml`: licenses for `g:a`.
+    PomXml(String),
     Manifest,
     Nested,
 }
@@ -209,6 +214,8 @@ impl Walk {
             };
             let kind = if base_name(&name) == "pom.properties" {
                 EntryKind::PomProperties
+            } else if let Some(key) = embedded_pom_key(&name) {
+                EntryKind::PomXml(key)
             } else if name.eq_ignore_ascii_case("META-INF/MANIFEST.MF") {
                 EntryKind::Manifest
             } else if !name.ends_with('/') && has_extension(base_name(&name), &NESTED_EXTENSIONS) {
@@ -221,11 +228,23 @@ impl Walk {
 
         let own = artifact_from_file_name(base_name(path));
         let mut found_own_pom = false;
+        let mut saw_pom = false;
         let mut manifest: Option<Manifest> = None;
+        let mut pom_licenses: Vec<(String, Vec<String>)> = Vec::new();
         let first_package = self.packages.len();
 
         for (index, name, kind) in wanted {
             match kind {
+                EntryKind::PomXml(key) => {
+                    if let Some(bytes) =
+                        self.read_metadata(&mut zip, index, &name, path, MAX_POM_XML_BYTES)?
+                    {
+                        let licenses = pom_xml_licenses(&String::from_utf8_lossy(&bytes));
+                        if !licenses.is_empty() {
+                            pom_licenses.push((key, licenses));
+                        }
+                    }
+                }
                 EntryKind::PomProperties => {
                     let Some(bytes) =
                         self.read_metadata(&mut zip, index, &name, path, MAX_POM_PROPERTIES_BYTES)?
@@ -236,6 +255,7 @@ impl Walk {
                     let Some((group, artifact, version)) = props.coordinates() else {
                         continue;
                     };
+                    saw_pom = true;
                     if let Some((own_artifact, own_version)) = &own
                         && *own_artifact == artifact
                         && *own_version == version
@@ -312,6 +332,17 @@ impl Walk {
             }
         }
 
+        // The pom.xml sits beside its pom.properties, so only this archive's
+        // own packages can take its licenses (nested archives had their own).
+        for package in &mut self.packages[first_package..] {
+            if package.evidence.path != path || !package.licenses.is_empty() {
+                continue;
+            }
+            if let Some((_, licenses)) = pom_licenses.iter().find(|(k, _)| *k == package.name) {
+                package.licenses = licenses.clone();
+            }
+        }
+
         if found_own_pom {
             return Ok(());
         }
@@ -324,6 +355,12 @@ impl Walk {
             if !known {
                 self.push(name, &version, path);
             }
+            return Ok(());
+        }
+        // The file name is the weakest evidence: a pom.properties for a
+        // differently spelt artifact (Debian renames `error_prone_x` to
+        // `error-prone-x`) most likely describes the same archive.
+        if saw_pom {
             return Ok(());
         }
         if let Some((artifact, version)) = own {
@@ -442,6 +479,70 @@ impl PomProperties {
         (!self.group_id.is_empty() && !self.artifact_id.is_empty() && !self.version.is_empty())
             .then_some((&self.group_id, &self.artifact_id, &self.version))
     }
+}
+
+/// `META-INF/maven/<g>/<a>/pom.xml` → `g:a`.
+fn embedded_pom_key(name: &str) -> Option<String> {
+    let rest = name
+        .strip_prefix("META-INF/maven/")?
+        .strip_suffix("/pom.xml")?;
+    let (group, artifact) = rest.split_once('/')?;
+    (!group.is_empty() && !artifact.is_empty() && !artifact.contains('/'))
+        .then(|| format!("{group}:{artifact}"))
+}
+
+/// The `<name>` of each `<license>` in a POM's `<licenses>`, as written.
+///
+/// A POM written by Maven is regular enough that a scan for the elements does
+/// the job of an XML parser here: comments are dropped first so a
+/// commented-out license is not reported, and the five predefined entities
+/// are decoded.
+fn pom_xml_licenses(xml: &str) -> Vec<String> {
+    let mut text = String::with_capacity(xml.len());
+    let mut rest = xml;
+    while let Some(start) = rest.find("<!--") {
+        text.push_str(&rest[..start]);
+        rest = match rest[start..].find("-->") {
+            Some(end) => &rest[start + end + 3..],
+            None => "",
+        };
+    }
+    text.push_str(rest);
+
+    let Some(block) = element_text(&text, "licenses") else {
+        return Vec::new();
+    };
+    let mut licenses = Vec::new();
+    let mut rest = block;
+    while let Some(start) = rest.find("<license>") {
+        rest = &rest[start + "<license>".len()..];
+        let end = rest.find("</license>").unwrap_or(rest.len());
+        if let Some(name) = element_text(&rest[..end], "name") {
+            let name = decode_entities(name.trim());
+            if !name.is_empty() {
+                licenses.push(name);
+            }
+        }
+        rest = &rest[end..];
+    }
+    licenses
+}
+
+/// The text between `<tag>` and the next `</tag>`.
+fn element_text<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find(&close)? + start;
+    Some(&xml[start..end])
+}
+
+fn decode_entities(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
 }
 
 /// The identity fields of a manifest's main section.

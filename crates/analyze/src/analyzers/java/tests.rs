@@ -471,3 +471,74 @@ fn fan_out_of_nested_archives_stops_at_the_archive_limit() {
     assert_eq!(codes(&out), ["java-archive-limit"]);
     assert!(!out.packages.is_empty() && out.packages.len() <= 100);
 }
+
+#[test]
+fn pom_xml_licenses_table() {
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "<project><licenses>\n<license>\n<name>Apache 2.0</name>\n<url>http://x</url>\n</license>\n</licenses></project>",
+            &["Apache 2.0"],
+        ),
+        (
+            "<project><name>proj</name><licenses><license><name> MIT </name></license><license><name>Eclipse Public License &amp; more</name></license></licenses></project>",
+            &["MIT", "Eclipse Public License & more"],
+        ),
+        (
+            "<project><!-- <licenses><license><name>GPL</name></license></licenses> --><licenses><license><url>u</url></license></licenses></project>",
+            &[],
+        ),
+        ("<project><name>x</name></project>", &[]),
+        ("<licenses><license><name>unterminated", &[]),
+        ("<!-- never closed <licenses><license><name>GPL</name>", &[]),
+    ];
+    for (xml, want) in cases {
+        assert_eq!(pom_xml_licenses(xml), *want, "{xml}");
+    }
+}
+
+#[test]
+fn embedded_pom_key_table() {
+    let cases = [
+        (
+            "META-INF/maven/org.slf4j/slf4j-nop/pom.xml",
+            Some("org.slf4j:slf4j-nop"),
+        ),
+        ("META-INF/maven/g/a/b/pom.xml", None),
+        ("META-INF/maven//a/pom.xml", None),
+        ("META-INF/maven/g/pom.xml", None),
+        ("pom.xml", None),
+    ];
+    for (name, want) in cases {
+        assert_eq!(embedded_pom_key(name).as_deref(), want, "{name}");
+    }
+}
+
+/// error_prone's real pom.xml declares Apache 2.0.
+#[test]
+fn licenses_come_from_the_embedded_pom_xml() {
+    let out = analyze(
+        "lib/error-prone-type-annotations-2.18.0.jar",
+        &fixture("error-prone-type-annotations-2.18.0.jar"),
+    )
+    .unwrap();
+    assert_eq!(out.packages.len(), 1);
+    assert_eq!(
+        out.packages[0].name,
+        "com.google.errorprone:error_prone_type_annotations"
+    );
+    assert_eq!(out.packages[0].licenses, ["Apache 2.0"]);
+}
+
+#[test]
+fn file_name_is_not_used_when_a_pom_properties_exists() {
+    let jar = zip_of(&[(
+        "META-INF/maven/g/other/pom.properties",
+        &pom("g", "other", "2"),
+    )]);
+    let out = analyze("lib/renamed-2.jar", &jar).unwrap();
+    assert_eq!(
+        found(&out),
+        [("g:other".into(), "2".into(), "lib/renamed-2.jar".into())]
+    );
+    assert!(out.diagnostics.is_empty());
+}
