@@ -24,7 +24,7 @@
 //! Every archive is hostile: entry counts, the size of each entry read into
 //! memory, the nesting depth and the total bytes inflated are all bounded.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{Cursor, Read, Seek};
 
 use zip::ZipArchive;
@@ -230,7 +230,7 @@ impl Walk {
         let mut found_own_pom = false;
         let mut saw_pom = false;
         let mut manifest: Option<Manifest> = None;
-        let mut pom_licenses: Vec<(String, Vec<String>)> = Vec::new();
+        let mut pom_licenses: HashMap<String, Vec<String>> = HashMap::new();
         let first_package = self.packages.len();
 
         for (index, name, kind) in wanted {
@@ -241,7 +241,7 @@ impl Walk {
                     {
                         let licenses = pom_xml_licenses(&String::from_utf8_lossy(&bytes));
                         if !licenses.is_empty() {
-                            pom_licenses.push((key, licenses));
+                            pom_licenses.insert(key, licenses);
                         }
                     }
                 }
@@ -338,7 +338,7 @@ impl Walk {
             if package.evidence.path != path || !package.licenses.is_empty() {
                 continue;
             }
-            if let Some((_, licenses)) = pom_licenses.iter().find(|(k, _)| *k == package.name) {
+            if let Some(licenses) = pom_licenses.get(&package.name) {
                 package.licenses = licenses.clone();
             }
         }

@@ -21,6 +21,16 @@ pub(crate) fn read_capped(
     Ok(buf)
 }
 
+/// Keeps the first occurrence of each value, in order, in linear time (hostile
+/// files can list hundreds of thousands of licenses).
+pub(crate) fn dedup_in_order(values: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    values
+        .into_iter()
+        .filter(|v| seen.insert(v.clone()))
+        .collect()
+}
+
 /// Iterates over the lines of a line-oriented text file without ever holding
 /// more than `budget` bytes: the budget covers all lines together, so one huge
 /// line or a very long file both stop at the same bound.
@@ -110,6 +120,12 @@ mod tests {
             assert_eq!(got, *want, "input {input:?} budget {budget}");
             assert_eq!(hit, *limited, "limit flag for {input:?} budget {budget}");
         }
+    }
+
+    #[test]
+    fn dedup_keeps_first_occurrences_in_order() {
+        let input = ["b", "a", "b", "c", "a"].map(String::from);
+        assert_eq!(dedup_in_order(input), ["b", "a", "c"]);
     }
 
     #[test]

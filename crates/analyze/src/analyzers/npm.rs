@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use model::{AnalyzerId, Diagnostic, Package, PackageKind};
 
-use super::lang_common::read_capped;
+use super::lang_common::{dedup_in_order, read_capped};
 use crate::{AnalysisOutput, Analyzer, AnalyzerError, FileInput, FileMeta};
 
 /// Real manifests are a few KiB; those that old npm versions stuffed with the
@@ -116,15 +116,10 @@ fn licenses(license: Option<&Value>, legacy: Option<&Value>) -> Vec<String> {
     if let Some(l) = license.and_then(one) {
         return vec![l];
     }
-    let mut out: Vec<String> = Vec::new();
-    if let Some(Value::Array(items)) = legacy {
-        for l in items.iter().filter_map(one) {
-            if !out.contains(&l) {
-                out.push(l);
-            }
-        }
+    match legacy {
+        Some(Value::Array(items)) => dedup_in_order(items.iter().filter_map(one)),
+        _ => Vec::new(),
     }
-    out
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use zip::ZipArchive;
 
 use model::{AnalyzerId, Diagnostic, Package, PackageKind};
 
-use super::lang_common::BoundedLines;
+use super::lang_common::{BoundedLines, dedup_in_order};
 use crate::{AnalysisOutput, Analyzer, AnalyzerError, FileInput, FileMeta};
 
 /// Upper bound on the header section. Real headers are a few KiB; old
@@ -115,13 +115,7 @@ impl CoreMetadata {
         {
             return vec![license.to_owned()];
         }
-        let mut out: Vec<String> = Vec::new();
-        for classifier in &self.license_classifiers {
-            if !out.contains(classifier) {
-                out.push(classifier.clone());
-            }
-        }
-        out
+        dedup_in_order(self.license_classifiers.iter().cloned())
     }
 }
 
