@@ -16,5 +16,11 @@ fuzz_target!(|data: &[u8]| {
         mode: 0o644,
     };
     let mut out = AnalysisOutput::default();
-    let _ = NpmPackageAnalyzer.analyze(FileInput { meta, body: &mut body }, &mut out);
+    let _ = NpmPackageAnalyzer.analyze(
+        FileInput {
+            meta,
+            body: &mut body,
+        },
+        &mut out,
+    );
 });

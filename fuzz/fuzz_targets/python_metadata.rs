@@ -20,6 +20,12 @@ fuzz_target!(|data: &[u8]| {
             mode: 0o644,
         };
         let mut out = AnalysisOutput::default();
-        let _ = PythonPackageAnalyzer.analyze(FileInput { meta, body: &mut body }, &mut out);
+        let _ = PythonPackageAnalyzer.analyze(
+            FileInput {
+                meta,
+                body: &mut body,
+            },
+            &mut out,
+        );
     }
 });
