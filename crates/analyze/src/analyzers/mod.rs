@@ -3,11 +3,20 @@
 
 pub mod apk;
 pub mod dpkg;
+pub mod gemspec;
+pub mod java;
+mod lang_common;
+pub mod npm;
 pub mod os_release;
 mod pkgdb;
+pub mod python;
 pub mod rpm;
 
 pub use apk::ApkAnalyzer;
 pub use dpkg::DpkgAnalyzer;
+pub use gemspec::GemspecAnalyzer;
+pub use java::JavaArchiveAnalyzer;
+pub use npm::NpmPackageAnalyzer;
 pub use os_release::OsReleaseAnalyzer;
+pub use python::PythonPackageAnalyzer;
 pub use rpm::RpmAnalyzer;
