@@ -8,5 +8,6 @@
 //! a [`model::ImageInventory`].
 
 mod analyzer;
+pub mod analyzers;
 
 pub use analyzer::{AnalysisOutput, Analyzer, AnalyzerError, FileInput, FileMeta, ReadSeek};
