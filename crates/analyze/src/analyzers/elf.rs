@@ -293,9 +293,7 @@ fn decode_symbols<S: Sym<Endian = Endianness>>(
 
 type Tables = (bool, bool, Vec<Section>, Vec<Segment>);
 
-fn parse_tables<Elf>(
-    cache: &ReadCache<&mut dyn ReadSeek>,
-) -> Result<Tables, AnalyzerError>
+fn parse_tables<Elf>(cache: &ReadCache<&mut dyn ReadSeek>) -> Result<Tables, AnalyzerError>
 where
     Elf: FileHeader<Endian = Endianness>,
 {
