@@ -963,3 +963,266 @@ fn elf_symbol_version(
         candidates.iter().map(|(k, v)| (k.as_str(), v.as_str())),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ldflags_versions() {
+        let trivy = "github.com/aquasecurity/trivy";
+        let cases = [
+            // (main module, recorded -ldflags, expected version)
+            (
+                trivy,
+                "-s -w -X=foo=bar -X='github.com/aquasecurity/trivy/pkg/version/app.ver=v0.50.1'",
+                "v0.50.1",
+            ),
+            (
+                trivy,
+                "-s -w -X='github.com/aquasecurity/trivy/pkg/version.Version=v0.50.1'",
+                "v0.50.1",
+            ),
+            (
+                trivy,
+                "-X='github.com/aquasecurity/trivy/pkg/version.Ver=v0.50.1'",
+                "v0.50.1",
+            ),
+            (
+                trivy,
+                "-X=\"github.com/aquasecurity/trivy/pkg/version.Ver=0.50.1\"",
+                "0.50.1",
+            ),
+            (
+                trivy,
+                "-X github.com/aquasecurity/trivy/pkg/version.Ver=0.50.1",
+                "0.50.1",
+            ),
+            (
+                trivy,
+                "-Xgithub.com/aquasecurity/trivy/pkg/version.Ver=0.50.1",
+                "0.50.1",
+            ),
+            // <module>/cmd/ beats the default package names, which beat the rest.
+            (
+                trivy,
+                "-X='github.com/aquasecurity/trivy/cmd/Any.Ver=0.50.0' -X='github.com/aquasecurity/trivy/pkg/version.Ver=0.50.1'",
+                "0.50.0",
+            ),
+            (
+                trivy,
+                "-X='github.com/aquasecurity/trivy/cmd/Any.Ver=0.50.0' -X='github.com/aquasecurity/trivy/pkg/Any.Ver=0.50.1'",
+                "0.50.0",
+            ),
+            (
+                trivy,
+                "-X='github.com/aquasecurity/trivy/pkg/Any.Ver=0.50.0' -X='github.com/aquasecurity/trivy/pkg/Common.Ver=0.50.1'",
+                "0.50.1",
+            ),
+            (
+                trivy,
+                "-X='github.com/aquasecurity/trivy/pkg/Any.Ver=0.50.1'",
+                "0.50.1",
+            ),
+            // Two candidates of the same rank: unknown.
+            (
+                trivy,
+                "-X='github.com/aquasecurity/trivy/pkg/Common.Ver=0.50.0' -X='github.com/aquasecurity/trivy/pkg/Main.Ver=0.50.1'",
+                "",
+            ),
+            (
+                trivy,
+                "-X='github.com/aquasecurity/trivy/pkg/Any.Ver=0.50.1' -X='github.com/aquasecurity/trivy/pkg/Any-pref.Ver=0.50.0'",
+                "",
+            ),
+            // Not a version key, not a semver, no flags.
+            (
+                "github.com/argoproj/argo-cd/v2",
+                "-s -w -X='github.com/argoproj/argo-cd/v2/common.kubectlVersion=v0.26.11'",
+                "",
+            ),
+            (trivy, "-X main.version=latest", ""),
+            (trivy, "", ""),
+            // syft's real flags: nested quotes, several -X, one version.
+            (
+                "github.com/anchore/syft",
+                "-w -s -extldflags '-static' -X main.version=1.18.1 -X main.gitCommit=5e16e50 -X main.buildDate=2024-12-13T18:41:10Z -X main.gitDescription=v1.18.1 ",
+                "1.18.1",
+            ),
+            // An unknown flag swallows the non-flag argument after it.
+            (trivy, "-linkmode main.version=1.0.0", ""),
+            // pflag failures make Trivy give up on -ldflags altogether.
+            (trivy, "-X main.version=1.0.0 -X", ""),
+            (trivy, "-X main.version=1.0.0 -X novalue", ""),
+            (trivy, "-X main.version=1.0.0 -h=maybe", ""),
+            (trivy, "-X 'main.version=1.0.0", ""),
+            // Several pairs in one -X value are CSV.
+            (trivy, "-X main.version=1.0.0,main.commit=abc", "1.0.0"),
+            (trivy, "-X 'main.version=1.0.0,\"main.commit=a\"b'", ""),
+            // `--` ends the flags; a shell separator ends the command.
+            (trivy, "-- -X main.version=1.0.0", ""),
+            (trivy, "-s; -X main.version=1.0.0", ""),
+            // A later -X for the same key wins.
+            (
+                trivy,
+                "-X main.version=1.0.0 -X main.version=2.0.0",
+                "2.0.0",
+            ),
+        ];
+        for (main, flags, expected) in cases {
+            assert_eq!(ldflags_version(main, flags), expected, "{flags}");
+        }
+    }
+
+    #[test]
+    fn go_semver_validity() {
+        let cases = [
+            ("v1", true),
+            ("v1.2", true),
+            ("v1.2.3", true),
+            ("v1.2.3-rc.1+build.5", true),
+            ("v1.2.3-0.20200101-abcdef", true),
+            ("v1.2.3+meta", true),
+            ("1.2.3", false),
+            ("v01.2.3", false),
+            ("v1.2-rc1", false),
+            ("v1.2.3-01", false),
+            ("v1.2.3-", false),
+            ("v1.2.3+", false),
+            ("v1.2.3.4", false),
+            ("v", false),
+        ];
+        for (version, valid) in cases {
+            assert_eq!(is_valid_go_semver(version), valid, "{version}");
+        }
+    }
+
+    #[test]
+    fn shell_word_splitting() {
+        let cases: [(&str, Option<&[&str]>); 8] = [
+            ("-s -w", Some(&["-s", "-w"])),
+            ("-X 'a=b c'", Some(&["-X", "a=b c"])),
+            ("-X \"a=\\\"b\\\"\"", Some(&["-X", "a=\"b\""])),
+            ("a\\ b", Some(&["a b"])),
+            ("''", Some(&[""])),
+            ("a | b", Some(&["a"])),
+            ("'unclosed", None),
+            ("trailing\\", None),
+        ];
+        for (line, expected) in cases {
+            let expected = expected.map(|e| e.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+            assert_eq!(shell_words(line), expected, "{line}");
+        }
+    }
+
+    #[test]
+    fn build_settings_unquote_like_go() {
+        let cases = [
+            ("CGO_ENABLED=0", Some(("CGO_ENABLED", "0"))),
+            ("-ldflags=\"-s -w\"", Some(("-ldflags", "-s -w"))),
+            ("-tags=`a b`", Some(("-tags", "a b"))),
+            ("\"key with space\"=v", Some(("key with space", "v"))),
+            (
+                "k=\"tab\\there\\x41\\u00e9\\101\"",
+                Some(("k", "tab\there\u{41}é\u{41}")),
+            ),
+            ("k=v=w", Some(("k", "v=w"))),
+            ("k=\"unterminated", None),
+            ("k=\"bad\\q\"", None),
+            ("=v", None),
+            ("", None),
+            ("novalue", None),
+        ];
+        for (line, expected) in cases {
+            let got = build_setting(line).ok();
+            let expected = expected.map(|(k, v)| (k.to_owned(), v.to_owned()));
+            assert_eq!(got, expected, "{line}");
+        }
+    }
+
+    #[test]
+    fn main_module_version_choice() {
+        let info = |version: &str, ldflags: Option<&str>| ModInfo {
+            main: Some(Module {
+                path: "example.com/app".to_owned(),
+                version: version.to_owned(),
+                sum: String::new(),
+            }),
+            settings: ldflags
+                .map(|f| vec![("-ldflags".to_owned(), f.to_owned())])
+                .unwrap_or_default(),
+            ..ModInfo::default()
+        };
+        let stamped = Some("-X main.version=1.2.3");
+        let cases = [
+            // (module version, -ldflags, symbol value, expected)
+            ("v1.0.0", stamped, "v9.9.9", "v1.0.0"),
+            ("(devel)", stamped, "v9.9.9", "1.2.3"),
+            ("(devel)", None, "v9.9.9", "v9.9.9"),
+            ("(devel)", None, "", ""),
+            ("v0.0.0-20240101000000-abcdef123456", stamped, "", "1.2.3"),
+            (
+                "v0.0.0-20240101000000-abcdef123456+dirty",
+                None,
+                "",
+                "v0.0.0-20240101000000-abcdef123456+dirty",
+            ),
+            ("", Some("-X main.version=oops"), "v2.0.0", "v2.0.0"),
+        ];
+        for (version, ldflags, symbol, expected) in cases {
+            let info = info(version, ldflags);
+            let main = info.main.clone().unwrap_or_default();
+            let got = main_version(&main, &info, |_| Ok(symbol.to_owned())).unwrap();
+            assert_eq!(got, expected, "{version} {ldflags:?} {symbol}");
+        }
+    }
+
+    #[test]
+    fn module_info_parsing() {
+        let text = "go\tgo1.21.0\npath\tcmd/app\nmod\texample.com/app\tv1.0.0\th1:x=\n=>\t../app\t\t\n\
+dep\ta.com/x\tv1.0.0\n=>\tb.com/y\tv2.0.0\th1:y=\nunknown line\nbuild\t-trimpath=true\n";
+        let (info, problems) = ModInfo::parse(text);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(info.path, "cmd/app");
+        assert_eq!(
+            info.main.as_ref().map(|m| m.version.as_str()),
+            Some("v1.0.0")
+        );
+        assert_eq!(info.deps.len(), 1);
+        assert_eq!(
+            info.deps[0].replace.as_ref().map(|r| r.path.as_str()),
+            Some("b.com/y")
+        );
+        assert_eq!(info.setting("-trimpath"), Some("true"));
+    }
+
+    #[test]
+    fn uvarints() {
+        let cases: [(&[u8], Option<(u64, usize)>); 6] = [
+            (&[0], Some((0, 1))),
+            (&[0x7f], Some((127, 1))),
+            (&[0x80, 0x01], Some((128, 2))),
+            (&[0x80], None),
+            (
+                &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+                Some((u64::MAX, 10)),
+            ),
+            (
+                &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02],
+                None,
+            ),
+        ];
+        for (bytes, expected) in cases {
+            assert_eq!(uvarint(bytes), expected, "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn sentinel_stripping() {
+        let framed = [vec![b'<'; 16], b"mod\tx\tv1\n".to_vec(), vec![b'>'; 16]].concat();
+        assert_eq!(strip_sentinels(&framed), b"mod\tx\tv1\n");
+        assert_eq!(strip_sentinels(b"too short"), b"");
+        let no_newline = [vec![b'<'; 16], b"mod\tx\tv1".to_vec(), vec![b'>'; 16]].concat();
+        assert_eq!(strip_sentinels(&no_newline), b"");
+    }
+}
