@@ -1198,7 +1198,8 @@ dep\ta.com/x\tv1.0.0\n=>\tb.com/y\tv2.0.0\th1:y=\nunknown line\nbuild\t-trimpath
 
     #[test]
     fn uvarints() {
-        let cases: [(&[u8], Option<(u64, usize)>); 6] = [
+        type Decoded = Option<(u64, usize)>;
+        let cases: [(&[u8], Decoded); 6] = [
             (&[0], Some((0, 1))),
             (&[0x7f], Some((127, 1))),
             (&[0x80, 0x01], Some((128, 2))),
