@@ -6,6 +6,7 @@
 //! `object`'s low-level ELF types over a [`ReadCache`] (which only ever holds
 //! the ranges asked for), and every later read is capped by the caller.
 
+use std::collections::BTreeMap;
 use std::io::{self, SeekFrom};
 
 use object::elf;
@@ -24,9 +25,12 @@ const MAX_TABLE_ENTRIES: u32 = 65_535;
 /// Section names live in `.shstrtab`, a few hundred bytes in practice.
 const MAX_SECTION_NAMES_BYTES: u64 = 1 << 20;
 
-/// Upper bound on symbols read from `.symtab`; large Go binaries have ~100k.
-const MAX_SYMTAB_BYTES: u64 = 32 << 20;
-const MAX_STRTAB_BYTES: u64 = 32 << 20;
+/// Symbol and string tables of unstripped binaries run to tens of MB; they
+/// are streamed in chunks of this size rather than read whole.
+const TABLE_CHUNK_BYTES: u64 = 256 * 1024;
+
+/// Symbol names longer than this are not looked at.
+const MAX_SYMBOL_NAME_BYTES: usize = 4096;
 
 /// Whether the body starts with the ELF magic. Leaves the body rewound.
 pub(crate) fn has_elf_magic(body: &mut dyn ReadSeek) -> io::Result<bool> {
@@ -222,29 +226,103 @@ impl ElfFile {
             .find_map(|s| map_range(addr, s.addr, s.offset, s.size))
     }
 
-    /// The symbols of `.symtab` with their names, or nothing for a stripped
-    /// binary. Bounded by [`MAX_SYMTAB_BYTES`] and [`MAX_STRTAB_BYTES`].
-    pub fn symbols(&self, body: &mut dyn ReadSeek) -> Result<Vec<Symbol>, AnalyzerError> {
-        let Some(symtab) = self
-            .sections
-            .iter()
-            .find(|s| s.kind == elf::SHT_SYMTAB.0)
-            .cloned()
-        else {
+    /// The symbols of `.symtab` whose names satisfy `wanted`, or nothing for
+    /// a stripped binary. `wanted` must also hold for any name that ends with
+    /// a wanted name, because linkers may point a symbol into the tail of a
+    /// longer string. Both tables are streamed, so memory stays at one chunk
+    /// plus the wanted names, whatever the size of the binary.
+    pub fn symbols_named(
+        &self,
+        body: &mut dyn ReadSeek,
+        wanted: impl Fn(&[u8]) -> bool,
+    ) -> Result<Vec<Symbol>, AnalyzerError> {
+        let Some(symtab) = self.sections.iter().find(|s| s.kind == elf::SHT_SYMTAB.0) else {
             return Ok(Vec::new());
         };
         let strtab = usize::try_from(symtab.link)
             .ok()
             .and_then(|i| self.sections.get(i))
-            .cloned()
             .ok_or_else(|| malformed("symbol table links to a missing string table"))?;
-        let table = self.read_section(body, &symtab, MAX_SYMTAB_BYTES)?;
-        let names = self.read_section(body, &strtab, MAX_STRTAB_BYTES)?;
-        if self.is_64 {
-            decode_symbols::<elf::Sym64<Endianness>>(&table, &names, self.endian())
-        } else {
-            decode_symbols::<elf::Sym32<Endianness>>(&table, &names, self.endian())
+        let names = self.wanted_strings(body, strtab, &wanted)?;
+        if names.is_empty() {
+            return Ok(Vec::new());
         }
+        let entry = if self.is_64 {
+            std::mem::size_of::<elf::Sym64<Endianness>>()
+        } else {
+            std::mem::size_of::<elf::Sym32<Endianness>>()
+        } as u64;
+        let entries_per_chunk = TABLE_CHUNK_BYTES / entry;
+        let count = symtab.size / entry;
+        let mut out = Vec::new();
+        let mut index = 0;
+        while index < count {
+            let n = entries_per_chunk.min(count - index);
+            let chunk = self.read_file_range(body, symtab.offset + index * entry, n * entry)?;
+            let endian = self.endian();
+            let decoded = if self.is_64 {
+                decode_symbols::<elf::Sym64<Endianness>>(&chunk, endian)?
+            } else {
+                decode_symbols::<elf::Sym32<Endianness>>(&chunk, endian)?
+            };
+            for (name_offset, value, size, section_index) in decoded {
+                // The string holding this name starts at or before it.
+                let Some((start, string)) = names.range(..=name_offset).next_back() else {
+                    continue;
+                };
+                let Some(name) = usize::try_from(name_offset - start)
+                    .ok()
+                    .and_then(|skip| string.get(skip..))
+                else {
+                    continue;
+                };
+                if wanted(name) {
+                    out.push(Symbol {
+                        name: name.to_vec(),
+                        value,
+                        size,
+                        section_index,
+                    });
+                }
+            }
+            index += n;
+        }
+        Ok(out)
+    }
+
+    /// Start offset and bytes of every NUL-terminated string of a string
+    /// table that satisfies `wanted`, read chunk by chunk.
+    fn wanted_strings(
+        &self,
+        body: &mut dyn ReadSeek,
+        strtab: &Section,
+        wanted: &impl Fn(&[u8]) -> bool,
+    ) -> Result<BTreeMap<u64, Vec<u8>>, AnalyzerError> {
+        let mut found = BTreeMap::new();
+        let mut current: Vec<u8> = Vec::new();
+        let mut current_start = 0u64;
+        let mut too_long = false;
+        let mut offset = 0u64;
+        while offset < strtab.size {
+            let n = TABLE_CHUNK_BYTES.min(strtab.size - offset);
+            let chunk = self.read_file_range(body, strtab.offset + offset, n)?;
+            for (i, byte) in chunk.iter().enumerate() {
+                if *byte == 0 {
+                    if !too_long && wanted(&current) {
+                        found.insert(current_start, std::mem::take(&mut current));
+                    }
+                    current.clear();
+                    too_long = false;
+                    current_start = offset + i as u64 + 1;
+                } else if current.len() < MAX_SYMBOL_NAME_BYTES {
+                    current.push(*byte);
+                } else {
+                    too_long = true;
+                }
+            }
+            offset += n;
+        }
+        Ok(found)
     }
 
     fn endian(&self) -> Endianness {
@@ -264,31 +342,26 @@ fn map_range(addr: u64, start: u64, offset: u64, size: u64) -> Option<(u64, u64)
     Some((offset.checked_add(delta)?, size - delta))
 }
 
+/// `(name offset, value, size, section index)` of each whole entry.
 fn decode_symbols<S: Sym<Endian = Endianness>>(
     table: &[u8],
-    names: &[u8],
     endian: Endianness,
-) -> Result<Vec<Symbol>, AnalyzerError> {
-    let entry = std::mem::size_of::<S>();
-    let count = table.len() / entry;
+) -> Result<Vec<(u64, u64, u64, usize)>, AnalyzerError> {
+    let count = table.len() / std::mem::size_of::<S>();
     let symbols: &[S] = table
         .read_slice_at(0, count)
-        .map_err(|()| malformed("symbol table is not a whole number of entries"))?;
-    let mut out = Vec::with_capacity(count);
-    for sym in symbols {
-        let name_offset = usize::try_from(sym.st_name(endian)).unwrap_or(usize::MAX);
-        let name = names
-            .get(name_offset..)
-            .map(|rest| rest.split(|b| *b == 0).next().unwrap_or(rest))
-            .unwrap_or_default();
-        out.push(Symbol {
-            name: name.to_vec(),
-            value: sym.st_value(endian).into(),
-            size: sym.st_size(endian).into(),
-            section_index: sym.st_shndx(endian).index().map_or(0, usize::from),
-        });
-    }
-    Ok(out)
+        .map_err(|()| malformed("symbol table entries are misaligned"))?;
+    Ok(symbols
+        .iter()
+        .map(|sym| {
+            (
+                u64::from(sym.st_name(endian)),
+                sym.st_value(endian).into(),
+                sym.st_size(endian).into(),
+                sym.st_shndx(endian).index().map_or(0, usize::from),
+            )
+        })
+        .collect())
 }
 
 type Tables = (bool, bool, Vec<Section>, Vec<Segment>);

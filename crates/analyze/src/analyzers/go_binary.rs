@@ -921,7 +921,14 @@ fn elf_symbol_version(
     body: &mut dyn ReadSeek,
     main_path: &str,
 ) -> Result<String, AnalyzerError> {
-    let symbols = match elf.symbols(body) {
+    // Any name ending in a `….version.str` name ends in `.version.str`
+    // itself, as `symbols_named` requires of its filter.
+    let wanted = |name: &[u8]| {
+        name.strip_suffix(b".str")
+            .and_then(|key| std::str::from_utf8(key).ok())
+            .is_some_and(is_version_key)
+    };
+    let symbols = match elf.symbols_named(body, wanted) {
         Ok(symbols) => symbols,
         // A broken symbol table only costs us this fallback.
         Err(AnalyzerError::Malformed { .. } | AnalyzerError::Limit(_)) => return Ok(String::new()),
