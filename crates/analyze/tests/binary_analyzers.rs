@@ -24,7 +24,8 @@ use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::ZlibEncoder;
 use support::elf_builder::{
-    Class, ElfBuilder, PF_R, PF_W, PF_X, SHF_ALLOC, SHF_WRITE, SHT_PROGBITS, Section, SectionData,
+    Class, ElfBuilder, PF_R, PF_W, PF_X, SHF_ALLOC, SHF_WRITE, SHT_PROGBITS, SHT_SYMTAB, Section,
+    SectionData,
 };
 
 /// (name, version, is_application), sorted.
@@ -229,6 +230,7 @@ fn go_elf(class: Class, big_endian: bool, data: Vec<u8>, section_len: Option<u64
                 len,
             },
             size_override: None,
+            link: 0,
         });
     }
     builder.build()
@@ -408,6 +410,7 @@ fn broken_go_binaries_fail_clearly() {
             addr: DATA,
             data: SectionData::Own(inline_blob("go1.20", b"")),
             size_override: Some(1 << 20),
+            link: 0,
         })
         .build();
     let section_too_big = ElfBuilder::new(Class::Elf64, false)
@@ -418,6 +421,7 @@ fn broken_go_binaries_fail_clearly() {
             addr: DATA,
             data: SectionData::Own(inline_blob("go1.20", b"")),
             size_override: Some(1 << 40),
+            link: 0,
         })
         .build();
     let mut header_only = b"\x7fELF\x02\x01\x01".to_vec();
@@ -547,6 +551,7 @@ fn rust_elf(section: &str, data: Vec<u8>) -> Vec<u8> {
             addr: 0,
             data: SectionData::Own(data),
             size_override: None,
+            link: 0,
         })
         .build()
 }
@@ -620,6 +625,7 @@ fn broken_rust_auditable_data_fails_clearly() {
             addr: 0,
             data: SectionData::Own(zlib(b"{}")),
             size_override: Some(64 << 20),
+            link: 0,
         })
         .build();
     let cases: Vec<(&str, Vec<u8>, Failure)> = vec![
@@ -828,5 +834,93 @@ fn packages_match_trivy() {
     );
     for target in targets {
         assert_eq!(ours.get(target), theirs.get(target), "{target}");
+    }
+}
+
+/// A Go binary built with `-trimpath` whose version lives only in a
+/// `main.version.str` symbol, with the symbol's name placed as given in a
+/// string table of `filler` bytes of other names.
+fn go_elf_with_version_symbol(filler: usize, name_prefix: &str) -> Vec<u8> {
+    const RODATA: u64 = 0x60_0000;
+    let modinfo = framed("mod\texample.com/app\t(devel)\t\n");
+    let blob = inline_blob("go1.20", &modinfo);
+    let blob_len = blob.len() as u64;
+
+    let mut strtab = vec![0u8];
+    while strtab.len() + 60 < filler {
+        strtab.extend_from_slice(b"runtime.some.other.symbol.str\0");
+    }
+    // Pad so that the next string starts exactly at `filler`.
+    strtab.resize(filler - 1, b'z');
+    strtab.push(0);
+    // The name the symbol points at is the tail of this string.
+    let string_at = strtab.len() as u32;
+    strtab.extend_from_slice(name_prefix.as_bytes());
+    strtab.extend_from_slice(b"main.version.str\0");
+    let name_at = string_at + name_prefix.len() as u32;
+
+    let rodata = b"..v7.7.7\0..".to_vec();
+    let mut symtab = vec![0u8; 24];
+    let mut sym = |name: u32, shndx: u16, value: u64, size: u64| {
+        symtab.extend_from_slice(&name.to_le_bytes());
+        symtab.extend_from_slice(&[0, 0]);
+        symtab.extend_from_slice(&shndx.to_le_bytes());
+        symtab.extend_from_slice(&value.to_le_bytes());
+        symtab.extend_from_slice(&size.to_le_bytes());
+    };
+    // A filler symbol, then the version: section 2 is .rodata.
+    sym(1, 2, RODATA, 2);
+    sym(name_at, 2, RODATA + 2, 6);
+
+    let section = |name: &str, kind: u32, data: Vec<u8>, addr: u64, link: u32| Section {
+        name: name.to_owned(),
+        kind,
+        flags: if addr == 0 { 0 } else { SHF_ALLOC },
+        addr,
+        data: SectionData::Own(data),
+        size_override: None,
+        link,
+    };
+    ElfBuilder::new(Class::Elf64, false)
+        .segment(TEXT, PF_R | PF_X, code())
+        .segment(DATA, PF_R | PF_W, blob)
+        .section(Section {
+            name: ".go.buildinfo".to_owned(),
+            kind: SHT_PROGBITS,
+            flags: SHF_ALLOC | SHF_WRITE,
+            addr: DATA,
+            data: SectionData::InSegment {
+                segment: 1,
+                offset: 0,
+                len: blob_len,
+            },
+            size_override: None,
+            link: 0,
+        })
+        .section(section(".rodata", SHT_PROGBITS, rodata, RODATA, 0))
+        .section(section(".symtab", SHT_SYMTAB, symtab, 0, 4))
+        .section(section(".strtab", 3, strtab, 0, 0))
+        .build()
+}
+
+#[test]
+fn main_version_from_symbols_in_streamed_tables() {
+    let cases = [
+        ("small tables", 100, ""),
+        // The name straddles the 256 KiB chunk boundary of the string table.
+        ("name across a chunk boundary", 256 * 1024 - 5, ""),
+        // A linker merged the name into the tail of a longer string.
+        ("tail-merged name", 1000, "github.com/x/y/cmd/other."),
+    ];
+    for (name, filler, prefix) in cases {
+        let elf = go_elf_with_version_symbol(filler, prefix);
+        assert_eq!(
+            run(&GoBinaryAnalyzer, &elf).unwrap(),
+            expect(&[
+                ("example.com/app", "v7.7.7", true),
+                ("stdlib", "v1.20", false),
+            ]),
+            "{name}"
+        );
     }
 }

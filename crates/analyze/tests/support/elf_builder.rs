@@ -5,6 +5,7 @@ pub const PF_X: u32 = 1;
 pub const PF_W: u32 = 2;
 pub const PF_R: u32 = 4;
 pub const SHT_PROGBITS: u32 = 1;
+pub const SHT_SYMTAB: u32 = 2;
 pub const SHT_STRTAB: u32 = 3;
 pub const SHF_WRITE: u64 = 1;
 pub const SHF_ALLOC: u64 = 2;
@@ -35,6 +36,9 @@ pub struct Section {
     pub data: SectionData,
     /// Written as `sh_size` instead of the real length when set.
     pub size_override: Option<u64>,
+    /// `sh_link`: for a symbol table, the index of its string table
+    /// (sections are numbered from 1, in the order added).
+    pub link: u32,
 }
 
 pub struct Segment {
@@ -119,6 +123,7 @@ impl ElfBuilder {
             addr,
             data: SectionData::Own(data),
             size_override: None,
+            link: 0,
         })
     }
 
@@ -247,19 +252,20 @@ impl ElfBuilder {
                           flags: u64,
                           addr: u64,
                           offset: u64,
-                          size: u64| {
+                          size: u64,
+                          link: u32| {
                 w.u32(name);
                 w.u32(kind);
                 w.word(flags);
                 w.word(addr);
                 w.word(offset);
                 w.word(size);
-                w.u32(0);
+                w.u32(link);
                 w.u32(0);
                 w.word(1);
                 w.word(0);
             };
-            header(&mut w, 0, 0, 0, 0, 0, 0);
+            header(&mut w, 0, 0, 0, 0, 0, 0, 0);
             for ((section, (offset, len)), name) in
                 self.sections.iter().zip(&section_places).zip(&name_offsets)
             {
@@ -272,6 +278,7 @@ impl ElfBuilder {
                     section.addr,
                     *offset,
                     size,
+                    section.link,
                 );
             }
             header(
@@ -282,6 +289,7 @@ impl ElfBuilder {
                 0,
                 names_offset,
                 names.len() as u64,
+                0,
             );
         }
         w.buf
