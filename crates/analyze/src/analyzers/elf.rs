@@ -258,7 +258,8 @@ impl ElfFile {
         let mut index = 0;
         while index < count {
             let n = entries_per_chunk.min(count - index);
-            let chunk = self.read_file_range(body, symtab.offset + index * entry, n * entry)?;
+            let at = symtab.offset.saturating_add(index * entry);
+            let chunk = self.read_file_range(body, at, n * entry)?;
             let endian = self.endian();
             let decoded = if self.is_64 {
                 decode_symbols::<elf::Sym64<Endianness>>(&chunk, endian)?
@@ -305,7 +306,7 @@ impl ElfFile {
         let mut offset = 0u64;
         while offset < strtab.size {
             let n = TABLE_CHUNK_BYTES.min(strtab.size - offset);
-            let chunk = self.read_file_range(body, strtab.offset + offset, n)?;
+            let chunk = self.read_file_range(body, strtab.offset.saturating_add(offset), n)?;
             for (i, byte) in chunk.iter().enumerate() {
                 if *byte == 0 {
                     if !too_long && wanted(&current) {

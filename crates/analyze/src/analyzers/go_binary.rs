@@ -78,12 +78,12 @@ impl Analyzer for GoBinaryAnalyzer {
 
 /// The two strings of a Go build info blob.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawBuildInfo {
+struct RawBuildInfo {
     /// Toolchain version as written, e.g. `go1.22.3` or `go1.26.0-X:nodwarf5`.
-    pub go_version: String,
+    go_version: String,
     /// Module info with its sentinels removed; empty for binaries built
     /// outside module mode.
-    pub modinfo: String,
+    modinfo: String,
 }
 
 /// Locates and decodes the build info blob. `Ok(None)` means "not a Go
@@ -109,7 +109,8 @@ fn read_build_info(
     let ptr_size = header[14];
     let flags = header[15];
     let (version, modinfo) = if flags & 0x2 != 0 {
-        let (version, next) = memory.varint_string(header_addr + HEADER_SIZE as u64)?;
+        let (version, next) =
+            memory.varint_string(header_addr.saturating_add(HEADER_SIZE as u64))?;
         let (modinfo, _) = memory.varint_string(next)?;
         (version, modinfo)
     } else {
@@ -264,7 +265,7 @@ impl Memory<'_> {
         let (len, used) = uvarint(&prefix).ok_or_else(|| {
             AnalyzerError::malformed(FORMAT, format!("bad string length at {addr:#x}"))
         })?;
-        let data_at = addr + used as u64;
+        let data_at = addr.saturating_add(used as u64);
         let bytes = self.read_exact(data_at, len, "string")?;
         Ok((bytes, data_at.saturating_add(len)))
     }
@@ -955,7 +956,9 @@ fn elf_symbol_version(
         else {
             continue;
         };
-        let Ok(bytes) = elf.read_file_range(body, section.offset + offset, symbol.size) else {
+        let Ok(bytes) =
+            elf.read_file_range(body, section.offset.saturating_add(offset), symbol.size)
+        else {
             continue;
         };
         let value = String::from_utf8_lossy(&bytes)
