@@ -424,6 +424,14 @@ fn broken_go_binaries_fail_clearly() {
             link: 0,
         })
         .build();
+    // Addresses at the top of the address space must not overflow.
+    let top_of_memory = ElfBuilder::new(Class::Elf64, false)
+        .own_section(
+            ".go.buildinfo",
+            u64::MAX - 8,
+            inline_blob("go1.20", &modinfo),
+        )
+        .build();
     let mut header_only = b"\x7fELF\x02\x01\x01".to_vec();
     header_only.resize(20, 0);
     let mut bad_class = go_elf(Class::Elf64, false, vec![0; 64], None);
@@ -468,6 +476,11 @@ fn broken_go_binaries_fail_clearly() {
             Failure::Malformed,
         ),
         ("section of 1 TiB", section_too_big, Failure::Limit),
+        (
+            "section at the top of memory",
+            top_of_memory,
+            Failure::Malformed,
+        ),
         ("ELF header cut short", header_only, Failure::Malformed),
         ("unknown ELF class", bad_class, Failure::Malformed),
         (

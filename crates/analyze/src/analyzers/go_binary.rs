@@ -99,7 +99,7 @@ fn read_build_info(
         return Ok(None);
     };
     let header = &region.bytes[start..start + HEADER_SIZE];
-    let header_addr = region.addr.saturating_add(start as u64);
+    let header_addr = checked_addr(region.addr, start as u64)?;
     let mut memory = Memory {
         elf,
         body,
@@ -110,7 +110,7 @@ fn read_build_info(
     let flags = header[15];
     let (version, modinfo) = if flags & 0x2 != 0 {
         let (version, next) =
-            memory.varint_string(header_addr.saturating_add(HEADER_SIZE as u64))?;
+            memory.varint_string(checked_addr(header_addr, HEADER_SIZE as u64)?)?;
         let (modinfo, _) = memory.varint_string(next)?;
         (version, modinfo)
     } else {
@@ -130,6 +130,14 @@ fn read_build_info(
         go_version: String::from_utf8_lossy(&version).into_owned(),
         modinfo: String::from_utf8_lossy(strip_sentinels(&modinfo)).into_owned(),
     }))
+}
+
+/// `base + offset` in the program's address space, which hostile headers
+/// can push past its end.
+fn checked_addr(base: u64, offset: u64) -> Result<u64, AnalyzerError> {
+    base.checked_add(offset).ok_or_else(|| {
+        AnalyzerError::malformed(FORMAT, format!("address {base:#x}+{offset:#x} overflows"))
+    })
 }
 
 /// Bytes searched for the header, and the address of their first byte.
@@ -265,9 +273,9 @@ impl Memory<'_> {
         let (len, used) = uvarint(&prefix).ok_or_else(|| {
             AnalyzerError::malformed(FORMAT, format!("bad string length at {addr:#x}"))
         })?;
-        let data_at = addr.saturating_add(used as u64);
+        let data_at = checked_addr(addr, used as u64)?;
         let bytes = self.read_exact(data_at, len, "string")?;
-        Ok((bytes, data_at.saturating_add(len)))
+        Ok((bytes, checked_addr(data_at, len)?))
     }
 
     /// A pre-1.18 string: `addr` points at a Go string header (data
