@@ -9,11 +9,9 @@ use analyze::analyzers::go_binary::{GoBinaryAnalyzer, ModInfo, ldflags_version};
 use analyze::{AnalysisOutput, Analyzer, FileInput, FileMeta};
 use libfuzzer_sys::fuzz_target;
 
-const DATA_VADDR: u64 = 0x50_0000;
-
 /// A minimal ELF64 little-endian executable whose only loadable segment is
-/// writable and holds `data`.
-fn elf_with_data_segment(data: &[u8]) -> Vec<u8> {
+/// writable, mapped at `vaddr`, and holds `data`.
+fn elf_with_data_segment(vaddr: u64, data: &[u8]) -> Vec<u8> {
     let mut elf = Vec::with_capacity(120 + data.len());
     elf.extend_from_slice(b"\x7fELF\x02\x01\x01");
     elf.resize(16, 0);
@@ -30,7 +28,7 @@ fn elf_with_data_segment(data: &[u8]) -> Vec<u8> {
     let offset = 128u64;
     elf.extend_from_slice(&1u32.to_le_bytes()); // PT_LOAD
     elf.extend_from_slice(&6u32.to_le_bytes()); // R + W
-    for word in [offset, DATA_VADDR, DATA_VADDR, data.len() as u64, data.len() as u64, 0x1000] {
+    for word in [offset, vaddr, vaddr, data.len() as u64, data.len() as u64, 0x1000] {
         elf.extend_from_slice(&word.to_le_bytes());
     }
     elf.resize(offset as usize, 0);
@@ -55,7 +53,19 @@ fuzz_target!(|input: &[u8]| {
     };
     match mode % 3 {
         0 => analyze(data),
-        1 => analyze(&elf_with_data_segment(data)),
+        1 => {
+            // The first byte picks the segment address: mostly a normal one,
+            // sometimes one near the top of the address space.
+            let Some((high, data)) = data.split_first() else {
+                return;
+            };
+            let vaddr = if *high >= 0xf0 {
+                u64::MAX - u64::from(*high & 0x0f) * 0x1000
+            } else {
+                0x50_0000
+            };
+            analyze(&elf_with_data_segment(vaddr, data))
+        }
         _ => {
             let text = String::from_utf8_lossy(data);
             let _ = ModInfo::parse(&text);
