@@ -28,7 +28,14 @@ fn elf_with_data_segment(vaddr: u64, data: &[u8]) -> Vec<u8> {
     let offset = 128u64;
     elf.extend_from_slice(&1u32.to_le_bytes()); // PT_LOAD
     elf.extend_from_slice(&6u32.to_le_bytes()); // R + W
-    for word in [offset, vaddr, vaddr, data.len() as u64, data.len() as u64, 0x1000] {
+    for word in [
+        offset,
+        vaddr,
+        vaddr,
+        data.len() as u64,
+        data.len() as u64,
+        0x1000,
+    ] {
         elf.extend_from_slice(&word.to_le_bytes());
     }
     elf.resize(offset as usize, 0);
@@ -44,7 +51,13 @@ fn analyze(bytes: &[u8]) {
         size: bytes.len() as u64,
         mode: 0o755,
     };
-    let _ = GoBinaryAnalyzer.analyze(FileInput { meta, body: &mut body }, &mut out);
+    let _ = GoBinaryAnalyzer.analyze(
+        FileInput {
+            meta,
+            body: &mut body,
+        },
+        &mut out,
+    );
 }
 
 fuzz_target!(|input: &[u8]| {

@@ -20,7 +20,13 @@ fuzz_target!(|input: &[u8]| {
             size: data.len() as u64,
             mode: 0o755,
         };
-        let _ = RustBinaryAnalyzer.analyze(FileInput { meta, body: &mut body }, &mut out);
+        let _ = RustBinaryAnalyzer.analyze(
+            FileInput {
+                meta,
+                body: &mut body,
+            },
+            &mut out,
+        );
     } else {
         let _ = parse_dep_info(data);
     }

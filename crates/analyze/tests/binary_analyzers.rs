@@ -937,3 +937,79 @@ fn main_version_from_symbols_in_streamed_tables() {
         );
     }
 }
+
+/// Counts the bytes an analyzer pulls from the body.
+struct Counting<R> {
+    inner: R,
+    read: u64,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: std::io::Seek> std::io::Seek for Counting<R> {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
+
+fn bytes_read(analyzer: &dyn Analyzer, body: impl Read + std::io::Seek, size: u64) -> u64 {
+    let mut body = Counting {
+        inner: body,
+        read: 0,
+    };
+    let meta = FileMeta {
+        path: "x",
+        size,
+        mode: 0o755,
+    };
+    let mut out = AnalysisOutput::default();
+    analyzer
+        .analyze(
+            FileInput {
+                meta,
+                body: &mut body,
+            },
+            &mut out,
+        )
+        .unwrap();
+    assert!(!out.packages.is_empty());
+    body.read
+}
+
+/// Binaries are read through their headers, not whole: a spooled 100 MB
+/// binary costs a few KiB of I/O and memory.
+#[test]
+fn analyzers_read_only_headers_and_their_section() {
+    let cases = [
+        (
+            "go/hello-ldflags.gz",
+            &GoBinaryAnalyzer as &dyn Analyzer,
+            4 * 1024,
+        ),
+        ("rust/auditable-hello.gz", &RustBinaryAnalyzer, 8 * 1024),
+    ];
+    for (path, analyzer, limit) in cases {
+        let bytes = fixture(path);
+        let read = bytes_read(analyzer, Cursor::new(&bytes), bytes.len() as u64);
+        assert!(
+            read <= limit,
+            "{path}: read {read} of {} bytes",
+            bytes.len()
+        );
+    }
+    let syft = real_binaries_dir().join("syft");
+    if let Ok(file) = std::fs::File::open(&syft) {
+        let size = file.metadata().unwrap().len();
+        let read = bytes_read(&GoBinaryAnalyzer, file, size);
+        // Its build info alone is ~15 KiB.
+        assert!(read <= 64 * 1024, "syft: read {read} of {size} bytes");
+    } else {
+        eprintln!("skipped the syft part: {} absent", syft.display());
+    }
+}
