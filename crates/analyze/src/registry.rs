@@ -4,11 +4,28 @@
 use model::AnalyzerId;
 
 use crate::Analyzer;
-use crate::analyzers::os_release::OsReleaseAnalyzer;
+use crate::analyzers::{
+    ApkAnalyzer, DpkgAnalyzer, GemspecAnalyzer, GoBinaryAnalyzer, JavaArchiveAnalyzer,
+    NpmPackageAnalyzer, OsReleaseAnalyzer, PythonPackageAnalyzer, RpmAnalyzer, RustBinaryAnalyzer,
+};
 
 /// Every analyzer a scan runs, in a fixed order.
 pub fn default_analyzers() -> Vec<Box<dyn Analyzer>> {
-    vec![Box::new(OsReleaseAnalyzer)]
+    vec![
+        // Operating system and its package databases.
+        Box::new(OsReleaseAnalyzer),
+        Box::new(DpkgAnalyzer),
+        Box::new(ApkAnalyzer),
+        Box::new(RpmAnalyzer),
+        // Language packages.
+        Box::new(PythonPackageAnalyzer),
+        Box::new(NpmPackageAnalyzer),
+        Box::new(GemspecAnalyzer),
+        Box::new(JavaArchiveAnalyzer),
+        // Compiled binaries.
+        Box::new(GoBinaryAnalyzer),
+        Box::new(RustBinaryAnalyzer),
+    ]
 }
 
 /// Sorted names and versions of `analyzers`: part of the layer cache key, so
@@ -29,6 +46,27 @@ mod tests {
         let analyzers = default_analyzers();
         let ids = analyzer_ids(&analyzers);
         assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
-        assert!(ids.contains(&AnalyzerId::new("os-release", 1)), "{ids:?}");
+        assert_eq!(
+            ids.len(),
+            analyzers.len(),
+            "analyzer names must be unique: {ids:?}"
+        );
+        for name in [
+            "os-release",
+            "dpkg",
+            "apk",
+            "rpm",
+            "python-metadata",
+            "npm-package-json",
+            "gemspec",
+            "java-archive",
+            "go-binary",
+            "rust-binary",
+        ] {
+            assert!(
+                ids.iter().any(|id| id.name == name),
+                "{name} missing from {ids:?}"
+            );
+        }
     }
 }

@@ -92,7 +92,9 @@ fn python_metadata(name: &str, version: &str, license: &str) -> String {
 }
 
 fn npm_package(name: &str, version: &str, license: &str) -> String {
-    format!(r#"{{"name": "{name}", "version": "{version}", "license": "{license}", "main": "index.js"}}"#)
+    format!(
+        r#"{{"name": "{name}", "version": "{version}", "license": "{license}", "main": "index.js"}}"#
+    )
 }
 
 fn main() -> ExitCode {
