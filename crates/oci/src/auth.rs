@@ -169,10 +169,6 @@ impl AuthCache {
             CachedToken { token, expires_at },
         );
     }
-
-    pub(crate) fn forget_token(&mut self, registry: &str, scope: &str) {
-        self.tokens.remove(&(registry.to_owned(), scope.to_owned()));
-    }
 }
 
 /// The token service's reply: `token` (Docker) or `access_token` (OAuth2).
@@ -295,7 +291,7 @@ mod tests {
         assert_eq!(cache.token("r", "s", now), Some("tok"));
         assert_eq!(cache.token("r", "other", now), None);
         assert_eq!(cache.token("r", "s", now + Duration::from_secs(51)), None);
-        cache.forget_token("r", "s");
-        assert_eq!(cache.token("r", "s", now), None);
+        cache.store_token("r", "s", "newer".into(), Duration::from_secs(60), now);
+        assert_eq!(cache.token("r", "s", now), Some("newer"));
     }
 }

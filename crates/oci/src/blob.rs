@@ -173,7 +173,13 @@ mod tests {
     #[test]
     fn verifies_as_it_streams() {
         // (chunks, content the digest is of, announced size, expected error)
-        let cases: &[(&[&'static [u8]], &[u8], u64, Option<&str>)] = &[
+        type Case = (
+            &'static [&'static [u8]],
+            &'static [u8],
+            u64,
+            Option<&'static str>,
+        );
+        let cases: &[Case] = &[
             (&[b"hello ", b"world"], b"hello world", 11, None),
             (&[], b"", 0, None),
             (

@@ -572,9 +572,8 @@ mod tests {
                 "without \"manifests\"",
             ),
             (
-                format!(
-                    r#"{{"schemaVersion":2,"config":{{"digest":"sha256:zz","size":1}},"layers":[]}}"#
-                ),
+                r#"{"schemaVersion":2,"config":{"digest":"sha256:zz","size":1},"layers":[]}"#
+                    .to_owned(),
                 "descriptor digest",
             ),
             (
@@ -584,9 +583,8 @@ mod tests {
                 "negative size",
             ),
             (
-                format!(
-                    r#"{{"schemaVersion":2,"config":{{"digest":"../../etc","size":1}},"layers":[]}}"#
-                ),
+                r#"{"schemaVersion":2,"config":{"digest":"../../etc","size":1},"layers":[]}"#
+                    .to_owned(),
                 "descriptor digest",
             ),
             (
@@ -730,7 +728,8 @@ mod tests {
     #[test]
     fn history_pairing() {
         // (empty_layer flags, layer count, expected layer indexes, warning expected)
-        let cases: &[(&[bool], usize, &[Option<u32>], bool)] = &[
+        type Case = (&'static [bool], usize, &'static [Option<u32>], bool);
+        let cases: &[Case] = &[
             (
                 &[false, true, false, true],
                 2,

@@ -322,15 +322,22 @@ mod tests {
 
     #[test]
     fn parses_valid_references() {
-        // (input, registry, api host, repository, tag, has digest, display)
-        let cases: &[(&str, &str, &str, &str, Option<&str>, bool, &str)] = &[
+        // (input, registry, api host, repository, tag, display)
+        type Case = (
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static str,
+            Option<&'static str>,
+            &'static str,
+        );
+        let cases: &[Case] = &[
             (
                 "nginx",
                 "docker.io",
                 "registry-1.docker.io",
                 "library/nginx",
                 Some("latest"),
-                false,
                 "docker.io/library/nginx:latest",
             ),
             (
@@ -339,7 +346,6 @@ mod tests {
                 "registry-1.docker.io",
                 "library/nginx",
                 Some("1.25"),
-                false,
                 "docker.io/library/nginx:1.25",
             ),
             (
@@ -348,7 +354,6 @@ mod tests {
                 "registry-1.docker.io",
                 "user/app",
                 Some("latest"),
-                false,
                 "docker.io/user/app:latest",
             ),
             (
@@ -357,7 +362,6 @@ mod tests {
                 "registry-1.docker.io",
                 "library/nginx",
                 Some("latest"),
-                false,
                 "docker.io/library/nginx:latest",
             ),
             (
@@ -366,7 +370,6 @@ mod tests {
                 "registry-1.docker.io",
                 "library/nginx",
                 Some("1"),
-                false,
                 "docker.io/library/nginx:1",
             ),
             (
@@ -375,7 +378,6 @@ mod tests {
                 "registry-1.docker.io",
                 "user/app",
                 Some("v2"),
-                false,
                 "docker.io/user/app:v2",
             ),
             (
@@ -384,7 +386,6 @@ mod tests {
                 "registry-1.docker.io",
                 "user/app",
                 Some("latest"),
-                false,
                 "docker.io/user/app:latest",
             ),
             (
@@ -393,7 +394,6 @@ mod tests {
                 "localhost:5000",
                 "a/b",
                 Some("tag"),
-                false,
                 "localhost:5000/a/b:tag",
             ),
             (
@@ -402,7 +402,6 @@ mod tests {
                 "localhost",
                 "a",
                 Some("latest"),
-                false,
                 "localhost/a:latest",
             ),
             (
@@ -411,7 +410,6 @@ mod tests {
                 "127.0.0.1:5000",
                 "x",
                 Some("latest"),
-                false,
                 "127.0.0.1:5000/x:latest",
             ),
             (
@@ -420,7 +418,6 @@ mod tests {
                 "[::1]:5000",
                 "x",
                 Some("1"),
-                false,
                 "[::1]:5000/x:1",
             ),
             (
@@ -429,7 +426,6 @@ mod tests {
                 "ghcr.io",
                 "org/team/app",
                 Some("1.0.0-rc.1"),
-                false,
                 "ghcr.io/org/team/app:1.0.0-rc.1",
             ),
             (
@@ -438,7 +434,6 @@ mod tests {
                 "quay.io",
                 "a__b/c--d.e_f",
                 Some("latest"),
-                false,
                 "quay.io/a__b/c--d.e_f:latest",
             ),
             (
@@ -447,7 +442,6 @@ mod tests {
                 "registry-1.docker.io",
                 "library/nginx",
                 Some("docker.io"),
-                false,
                 "docker.io/library/nginx:docker.io",
             ),
             (
@@ -456,7 +450,6 @@ mod tests {
                 "registry:5000",
                 "app",
                 Some("latest"),
-                false,
                 "registry:5000/app:latest",
             ),
             (
@@ -465,11 +458,10 @@ mod tests {
                 "docker.io:443",
                 "app",
                 Some("latest"),
-                false,
                 "docker.io:443/app:latest",
             ),
         ];
-        for &(input, registry, api, repo, tag, _, display) in cases {
+        for &(input, registry, api, repo, tag, display) in cases {
             let r: Reference = input.parse().unwrap_or_else(|e| panic!("{input}: {e}"));
             assert_eq!(r.registry(), registry, "{input}");
             assert_eq!(r.api_host(), api, "{input}");
