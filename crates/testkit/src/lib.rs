@@ -1,0 +1,155 @@
+//! Shipshape's test kit: build realistic container images in code and serve
+//! them from a real registry. Used only from tests and benchmarks.
+//!
+//! * [`LayerBuilder`] / [`ImageBuilder`] / [`IndexBuilder`] build layers
+//!   (files, dirs, links, whiteouts, hostile raw entries; gzip, zstd or none),
+//!   configs with history, OCI or Docker manifests, and multi-arch indexes.
+//!   Everything is deterministic: the same builder gives the same digests.
+//! * [`LayoutWriter`] writes an OCI image layout directory, and can corrupt
+//!   or remove blobs afterwards.
+//! * [`TestRegistry`] runs Debian's `docker-registry` on 127.0.0.1 with
+//!   anonymous, htpasswd or token (JWT) auth; [`RegistryClient`] pushes to it.
+//!
+//! ```
+//! use testkit::{ImageBuilder, LayerBuilder, TestRegistry};
+//!
+//! let Some(registry) = TestRegistry::start() else { return Ok(()) }; // skip if not installed
+//! let image = ImageBuilder::oci()
+//!     .layer(LayerBuilder::new().file("etc/os-release", "ID=alpine\n", 0o644))
+//!     .build()?;
+//! let digest = registry.client().push("library/demo", "1.0", &image)?;
+//! assert_eq!(digest, image.manifest.digest);
+//! # Ok::<(), testkit::TestkitError>(())
+//! ```
+
+mod client;
+mod image;
+mod layer;
+mod layout;
+mod registry;
+mod tar;
+mod token;
+
+use std::path::PathBuf;
+
+use model::{Digest, DigestAlgorithm};
+use sha2::{Digest as _, Sha256};
+
+pub use client::{Challenge, HttpResponse, RegistryClient};
+pub use image::{
+    Artifact, BlobRef, BuiltImage, BuiltIndex, ImageBuilder, IndexBuilder, ManifestBlob,
+    RawManifest,
+};
+pub use layer::{BuiltLayer, Compression, LayerBuilder};
+pub use layout::{Corruption, LayoutWriter};
+pub use registry::{RegistryAuth, TestRegistry};
+pub use tar::{DEFAULT_MTIME, RawEntry, type_flag};
+pub use token::{Grant, Subject, TokenPolicy, TokenRequest};
+
+/// Which family of media types an image uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Flavor {
+    /// `application/vnd.oci.image.*`.
+    Oci,
+    /// Docker v2 schema 2 (`application/vnd.docker.*`).
+    Docker,
+}
+
+/// Media type strings, by flavour.
+pub mod media_type {
+    use crate::{Compression, Flavor};
+
+    pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+    pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+    pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+    pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+    pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+    pub const DOCKER_MANIFEST_LIST: &str =
+        "application/vnd.docker.distribution.manifest.list.v2+json";
+    pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+    pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
+    pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+    /// containerd's name for zstd layers in Docker manifests.
+    pub const DOCKER_LAYER_ZSTD: &str = "application/vnd.docker.image.rootfs.diff.tar.zstd";
+
+    /// Every manifest media type, for an `Accept` header.
+    pub const ALL_MANIFESTS: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
+
+    pub fn manifest(flavor: Flavor) -> &'static str {
+        match flavor {
+            Flavor::Oci => OCI_MANIFEST,
+            Flavor::Docker => DOCKER_MANIFEST,
+        }
+    }
+
+    pub fn index(flavor: Flavor) -> &'static str {
+        match flavor {
+            Flavor::Oci => OCI_INDEX,
+            Flavor::Docker => DOCKER_MANIFEST_LIST,
+        }
+    }
+
+    pub fn config(flavor: Flavor) -> &'static str {
+        match flavor {
+            Flavor::Oci => OCI_CONFIG,
+            Flavor::Docker => DOCKER_CONFIG,
+        }
+    }
+
+    pub fn layer(flavor: Flavor, compression: Compression) -> &'static str {
+        match (flavor, compression) {
+            (Flavor::Oci, Compression::None) => OCI_LAYER,
+            (Flavor::Oci, Compression::Gzip) => OCI_LAYER_GZIP,
+            (Flavor::Oci, Compression::Zstd) => OCI_LAYER_ZSTD,
+            (Flavor::Docker, Compression::None) => DOCKER_LAYER,
+            (Flavor::Docker, Compression::Gzip) => DOCKER_LAYER_GZIP,
+            (Flavor::Docker, Compression::Zstd) => DOCKER_LAYER_ZSTD,
+        }
+    }
+}
+
+/// Everything that can go wrong in the kit.
+#[derive(Debug, thiserror::Error)]
+pub enum TestkitError {
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("HTTP {method} {url}: {source}")]
+    Http {
+        method: String,
+        url: String,
+        #[source]
+        source: Box<ureq::Error>,
+    },
+    #[error("{method} {url} answered HTTP {status}: {body}")]
+    Status {
+        method: String,
+        url: String,
+        status: u16,
+        body: String,
+    },
+    #[error("registry stored {what} as {got}, expected {expected}")]
+    DigestMismatch {
+        what: String,
+        expected: String,
+        got: String,
+    },
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    #[error("JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("docker-registry did not start: {0}")]
+    RegistryStart(String),
+    #[error("crypto: {0}")]
+    Crypto(String),
+}
+
+/// sha256 of `bytes` as a [`Digest`].
+pub fn sha256_digest(bytes: &[u8]) -> Digest {
+    Digest::from_raw(DigestAlgorithm::Sha256, &Sha256::digest(bytes))
+}
