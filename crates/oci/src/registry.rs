@@ -111,6 +111,12 @@ impl RegistryClient {
         config: ClientConfig,
         credentials: CredentialStore,
     ) -> Result<RegistryClient, OciError> {
+        // reqwest panics without a provider; an error the caller can report is kinder.
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            return Err(OciError::ClientSetup(
+                "no rustls crypto provider installed: call rustls::crypto::ring::default_provider().install_default() at start-up".to_owned(),
+            ));
+        }
         let insecure = config.insecure_registries.clone();
         // Registries redirect blob downloads to storage hosts; the transport
         // policy applies there too, so an HTTPS registry cannot bounce us to HTTP.

@@ -347,3 +347,40 @@ async fn oversized_manifests_are_refused_before_parsing() {
         .unwrap_err();
     assert!(matches!(err, OciError::TooLarge { .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn identity_tokens_use_the_oauth2_refresh_grant() {
+    let realm_host = Arc::new(Mutex::new(String::new()));
+    let realm_for_handler = realm_host.clone();
+    let (host, log) = serve(Arc::new(move |req: &Request, _| {
+        if req.path == "/token" && req.method == "POST" {
+            return reply(200, &[], r#"{"access_token":"oauth-tok"}"#);
+        }
+        if req.header("authorization") == Some("Bearer oauth-tok") {
+            return reply(200, &[], MANIFEST);
+        }
+        let realm = format!(
+            r#"Bearer realm="http://{}/token",service="svc""#,
+            realm_for_handler.lock().unwrap()
+        );
+        reply(401, &[("WWW-Authenticate", realm.as_str())], "")
+    }))
+    .await;
+    *realm_host.lock().unwrap() = host.clone();
+    let mut creds = CredentialStore::new();
+    creds
+        .insert(&host, Credentials::IdentityToken("refresh-me".into()))
+        .unwrap();
+    make_client(1, creds)
+        .fetch_manifest(&format!("{host}/a/b:1").parse().unwrap())
+        .await
+        .expect("oauth flow");
+    let log = log.lock().unwrap();
+    assert_eq!(log.len(), 3);
+    assert_eq!(log[1].method, "POST");
+    assert_eq!(
+        log[1].header("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+    assert_eq!(log[1].header("authorization"), None);
+}

@@ -290,3 +290,64 @@ fn layout_locations() {
         assert_eq!(t.as_deref(), tag, "{arg}");
     }
 }
+
+#[tokio::test]
+async fn nested_indexes_resolve_until_the_depth_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = image("linux/arm64/v8", "nested");
+    let mut writer = LayoutWriter::create(dir.path()).unwrap();
+    writer.add(&img, None).unwrap();
+
+    // Wrap the image in `levels` indexes, each pointing at the one below.
+    let wrap = |levels: usize| {
+        let (mut media_type, mut digest, mut size) = (
+            img.manifest.media_type.clone(),
+            img.manifest.digest.clone(),
+            img.manifest.size(),
+        );
+        let mut top_index_digest = None;
+        for _ in 0..levels {
+            let index = serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.index.v1+json",
+                "manifests": [{"mediaType": media_type, "digest": digest.to_string(), "size": size,
+                               "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}}]
+            });
+            let bytes = serde_json::to_vec(&index).unwrap();
+            digest = testkit::sha256_digest(&bytes);
+            size = bytes.len() as u64;
+            media_type = "application/vnd.oci.image.index.v1+json".to_owned();
+            writer.write_blob(&digest, &bytes).unwrap();
+            top_index_digest = Some(digest.clone());
+        }
+        let index_json = serde_json::json!({
+            "schemaVersion": 2,
+            "manifests": [{"mediaType": media_type, "digest": digest.to_string(), "size": size,
+                           "annotations": {"org.opencontainers.image.ref.name": "t"}}]
+        });
+        writer
+            .write_raw_index(&serde_json::to_vec(&index_json).unwrap())
+            .unwrap();
+        top_index_digest
+    };
+
+    for levels in 1..=oci::MAX_INDEX_DEPTH {
+        // The manifest is chosen from the innermost index, which is the same
+        // document (same digest) whatever the number of levels above it.
+        let innermost = wrap(1);
+        let _ = wrap(levels);
+        let resolved = resolve(dir.path(), Some("t"), "linux/arm64")
+            .await
+            .expect("within the limit");
+        assert_eq!(
+            resolved.metadata.manifest_digest, img.manifest.digest,
+            "{levels}"
+        );
+        assert_eq!(resolved.metadata.index_digest, innermost, "{levels}");
+    }
+    wrap(oci::MAX_INDEX_DEPTH + 1);
+    let err = resolve(dir.path(), Some("t"), "linux/arm64")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, OciError::IndexTooDeep { .. }), "{err:?}");
+}
