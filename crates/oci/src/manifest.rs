@@ -224,8 +224,10 @@ fn is_manifest_type(media_type: &str) -> bool {
 }
 
 /// Chooses the entry of an index that serves `wanted`: an exact platform match
-/// first, then the first entry `Platform::matches` accepts. Entries that are
-/// not manifests (attestations, signatures) are never chosen.
+/// first, then (for a request without variant) the architecture's default
+/// variant (`arm` → `v7`, `arm64` → `v8`), then the first entry
+/// `Platform::matches` accepts. Entries that are not manifests (attestations,
+/// signatures) are never chosen.
 pub fn select_platform<'a>(
     index: &'a ImageIndex,
     wanted: &Platform,
@@ -238,8 +240,23 @@ pub fn select_platform<'a>(
             .filter(|d| is_manifest_type(&d.media_type))
             .filter_map(|d| d.platform.as_ref().map(|p| (d, p)))
     };
-    let exact = candidates().find(|(_, p)| *p == wanted);
-    if let Some((d, _)) = exact.or_else(|| candidates().find(|(_, p)| wanted.matches(p))) {
+    let default_variant = match (wanted.variant.as_deref(), wanted.architecture.as_str()) {
+        (None, "arm") => Some("v7"),
+        (None, "arm64") => Some("v8"),
+        _ => None,
+    };
+    let with_default = default_variant.map(|v| Platform {
+        variant: Some(v.to_owned()),
+        ..wanted.clone()
+    });
+    let chosen = candidates()
+        .find(|(_, p)| *p == wanted)
+        .or_else(|| {
+            let preferred = with_default.as_ref()?;
+            candidates().find(|(_, p)| preferred.matches(p))
+        })
+        .or_else(|| candidates().find(|(_, p)| wanted.matches(p)));
+    if let Some((d, _)) = chosen {
         return Ok(d);
     }
     let mut available: Vec<Platform> = candidates()
@@ -629,7 +646,7 @@ mod tests {
             ("linux/arm64/v8", Some(2)),
             ("linux/arm/v7", Some(4)),
             ("linux/arm/v6", Some(3)),
-            ("linux/arm", Some(3)),
+            ("linux/arm", Some(4)),
             ("windows/amd64", Some(5)),
             ("linux/s390x", None),
             ("linux/riscv64", None),
@@ -641,6 +658,27 @@ mod tests {
             let expected =
                 expected.map(|n: usize| format!("sha256:{n:064x}").parse::<Digest>().unwrap());
             assert_eq!(got, expected, "{wanted}");
+        }
+        // Fallbacks when the preferred variant is absent.
+        let sparse_body = index_json(&[
+            ("linux/arm/v6", OCI_MANIFEST),
+            ("linux/arm64", OCI_MANIFEST),
+        ]);
+        let Manifest::Index(sparse) = parse_manifest(sparse_body.as_bytes(), None, "r").unwrap()
+        else {
+            panic!("expected an index")
+        };
+        for (wanted, expected) in [
+            ("linux/arm", Some(1)),
+            ("linux/arm64/v8", Some(2)),
+            ("linux/arm/v7", None),
+        ] {
+            let got = select_platform(&sparse, &wanted.parse().unwrap(), "r")
+                .ok()
+                .map(|d| d.digest.clone());
+            let expected =
+                expected.map(|n: usize| format!("sha256:{n:064x}").parse::<Digest>().unwrap());
+            assert_eq!(got, expected, "sparse {wanted}");
         }
         let err = select_platform(&index, &"linux/riscv64".parse().unwrap(), "reg/app:1")
             .unwrap_err()

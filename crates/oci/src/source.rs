@@ -37,6 +37,20 @@ pub enum ImageSource {
 }
 
 impl ImageSource {
+    /// An image in a registry, fetched through a shared client.
+    pub fn registry(client: Arc<RegistryClient>, reference: Reference) -> ImageSource {
+        ImageSource::Registry { client, reference }
+    }
+
+    /// An image in an OCI layout named by a CLI-style `DIR[:TAG]` argument.
+    pub async fn layout(location: &str) -> Result<ImageSource, OciError> {
+        let (dir, tag) = OciLayout::parse_location(location);
+        Ok(ImageSource::Layout {
+            layout: OciLayout::open(dir).await?,
+            tag,
+        })
+    }
+
     /// Resolves the image for `platform`: manifest (via the index if there is
     /// one), config and layers, every digest verified.
     pub async fn resolve(&self, platform: &Platform) -> Result<ResolvedImage, OciError> {

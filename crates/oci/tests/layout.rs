@@ -126,6 +126,11 @@ async fn untagged_single_image_and_untagged_platform_index() {
     let resolved = resolve(dir.path(), None, "linux/amd64").await.unwrap();
     assert_eq!(resolved.metadata.manifest_digest, only.manifest.digest);
     assert!(resolved.metadata.reference.starts_with("oci:"));
+    let by_arg = ImageSource::layout(dir.path().to_str().unwrap())
+        .await
+        .unwrap();
+    let again = by_arg.resolve(&Platform::linux_amd64()).await.unwrap();
+    assert_eq!(again.metadata, resolved.metadata);
 
     // A single-platform image asked for another platform: a warning, not a failure.
     let resolved = resolve(dir.path(), None, "linux/arm64").await.unwrap();
