@@ -18,6 +18,30 @@
 //! working around them. TLS is rustls without a bundled provider: the binary
 //! (and each test) installs `ring` as the process default.
 //!
+//! # Use
+//! ```no_run
+//! # async fn scan() -> Result<(), oci::OciError> {
+//! use std::sync::Arc;
+//! use futures_util::StreamExt;
+//! use oci::{ClientConfig, CredentialStore, ImageSource, RegistryClient};
+//!
+//! let _ = rustls::crypto::ring::default_provider().install_default();
+//! let client = Arc::new(RegistryClient::new(ClientConfig::default(), CredentialStore::new())?);
+//! let source = ImageSource::registry(client, "nginx:1.25".parse()?);
+//! let image = source.resolve(&model::Platform::linux_amd64()).await?;
+//! for layer in &image.metadata.layers {
+//!     let mut blob = source.open_layer(&image, layer).await?;
+//!     while let Some(chunk) = blob.next().await {
+//!         let _bytes = chunk?; // feed the decompressor; the last item reports a bad digest
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Warnings on a [`ResolvedImage`] use the codes `history-layer-mismatch`
+//! (history kept unpaired) and `platform-mismatch` (a single-platform image
+//! that is not the platform asked for).
+//!
 //! # Invariants
 //! - **Every byte handed out has been checked against a digest**: manifests
 //!   and configs before parsing, blobs by the stream as it ends.
