@@ -25,7 +25,7 @@ umoci new --image "$layout:bench"
 umoci unpack --image "$layout:bench" "$bundle"
 rootfs="$bundle/rootfs"
 
-repack() { umoci repack --image "$layout:bench" --history.created_by "$1" "$bundle"; }
+repack() { umoci repack --refresh-bundle --image "$layout:bench" --history.created_by "$1" "$bundle"; }
 
 # Layer 1: Debian bookworm minbase.
 tarball="$cache/bookworm-minbase.tgz"

