@@ -70,10 +70,10 @@ impl ScanProgress for TerminalProgress {
     }
 
     fn layer_bytes(&self, index: u32, bytes: u64) {
-        if let Ok(bars) = self.bars.lock() {
-            if let Some(bar) = bars.get(&index) {
-                bar.inc(bytes);
-            }
+        if let Ok(bars) = self.bars.lock()
+            && let Some(bar) = bars.get(&index)
+        {
+            bar.inc(bytes);
         }
     }
 
@@ -81,10 +81,10 @@ impl ScanProgress for TerminalProgress {
         if from_cache {
             return;
         }
-        if let Ok(bars) = self.bars.lock() {
-            if let Some(bar) = bars.get(&index) {
-                bar.finish_with_message("analysed");
-            }
+        if let Ok(bars) = self.bars.lock()
+            && let Some(bar) = bars.get(&index)
+        {
+            bar.finish_with_message("analysed");
         }
     }
 }

@@ -235,10 +235,16 @@ impl LayerJob {
             }
         };
 
-        if let Some(cache) = &self.cache {
-            if let Err(e) = cache.put(&key, &inventory) {
-                tracing::warn!(layer = index, error = %e, "could not write the layer cache");
-            }
+        // A walk stopped by a limit may not have verified the diffID: such a
+        // result is not trusted enough to be filed under it.
+        let complete = !inventory
+            .diagnostics
+            .iter()
+            .any(|d| d.code == analyze::LAYER_LIMIT_EXCEEDED);
+        if let (Some(cache), true) = (&self.cache, complete)
+            && let Err(e) = cache.put(&key, &inventory)
+        {
+            tracing::warn!(layer = index, error = %e, "could not write the layer cache");
         }
         self.progress.layer_finished(index, false);
         Ok((

@@ -10,6 +10,8 @@
 //! add Python, npm and Ruby packages in their real file formats, then delete
 //! one again with a whiteout.
 
+#![allow(clippy::print_stderr)] // a command-line example: stderr is its interface
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
