@@ -513,7 +513,7 @@ impl<'a> LayerWalk<'_, 'a> {
             return Ok(None);
         }
         if !is_file {
-            return Ok(self.visit_non_file(entry, entry_type, &path));
+            return Ok(self.visit_link(&path));
         }
         self.forget_earlier_version(&path);
         if let Some(reason) = self.record(RecordKind::Analyzed, path.clone()) {
@@ -551,26 +551,12 @@ impl<'a> LayerWalk<'_, 'a> {
 
     /// A symlink or hardlink at a wanted path. It is not followed, but it
     /// replaces whatever a lower layer had at that path, so the path is
-    /// recorded as analysed (with no findings).
-    fn visit_non_file<R: Read>(
-        &mut self,
-        entry: &tar::Entry<'_, R>,
-        entry_type: tar::EntryType,
-        path: &str,
-    ) -> Option<String> {
-        if entry_type == tar::EntryType::Link {
-            let target = entry
-                .link_name_bytes()
-                .map(|t| String::from_utf8_lossy(&t).into_owned())
-                .unwrap_or_default();
-            self.diagnose(
-                Diagnostic::warning(
-                    "hardlink-not-analyzed",
-                    format!("hard link to {target:?} was not analysed (links are not followed)"),
-                )
-                .with_path(path.to_owned()),
-            );
-        }
+    /// recorded as analysed (with no findings). A hardlink's content is its
+    /// target's, which is a regular file of this layer or a lower one and is
+    /// analysed there: following it would only report the same packages twice
+    /// (as Trivy, which also skips link entries). So no diagnostic either: it
+    /// would fire on every ordinary image (`gunzip`/`uncompress`, `perl`).
+    fn visit_link(&mut self, path: &str) -> Option<String> {
         self.forget_earlier_version(path);
         self.record(RecordKind::Analyzed, path.to_owned())
     }
