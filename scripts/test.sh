@@ -27,6 +27,9 @@ cargo fmt --all -- --check
 echo "==> cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "==> fuzz targets compile (run them with: RUSTC_BOOTSTRAP=1 cargo fuzz run TARGET)"
+cargo check -q --manifest-path fuzz/Cargo.toml --target-dir target
+
 echo "==> tests"
 if command -v cargo-nextest >/dev/null; then
   cargo nextest run --workspace --locked --no-fail-fast
