@@ -106,3 +106,28 @@ pub trait Analyzer: Send + Sync {
     /// unbounded amount from `file.body` into memory).
     fn analyze(&self, file: FileInput<'_>, out: &mut AnalysisOutput) -> Result<(), AnalyzerError>;
 }
+
+/// Runs `analyzer` on `bytes` as the file at `path` (mode 0644): the one way
+/// analyzer unit tests feed a file.
+#[cfg(test)]
+pub(crate) fn run_on_bytes(
+    analyzer: &dyn Analyzer,
+    path: &str,
+    bytes: &[u8],
+) -> Result<AnalysisOutput, AnalyzerError> {
+    let mut body = std::io::Cursor::new(bytes);
+    let meta = FileMeta {
+        path,
+        size: bytes.len() as u64,
+        mode: 0o644,
+    };
+    let mut out = AnalysisOutput::default();
+    analyzer.analyze(
+        FileInput {
+            meta,
+            body: &mut body,
+        },
+        &mut out,
+    )?;
+    Ok(out)
+}

@@ -182,25 +182,11 @@ fn parse_list(rhs: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Cursor;
-
     use super::*;
 
     fn analyze(bytes: &[u8]) -> Result<AnalysisOutput, AnalyzerError> {
-        let mut body = Cursor::new(bytes.to_vec());
-        let mut out = AnalysisOutput::default();
-        GemspecAnalyzer.analyze(
-            FileInput {
-                meta: FileMeta {
-                    path: "usr/local/bundle/specifications/x.gemspec",
-                    size: bytes.len() as u64,
-                    mode: 0o644,
-                },
-                body: &mut body,
-            },
-            &mut out,
-        )?;
-        Ok(out)
+        let path = "usr/local/bundle/specifications/x.gemspec";
+        crate::analyzer::run_on_bytes(&GemspecAnalyzer, path, bytes)
     }
 
     #[test]

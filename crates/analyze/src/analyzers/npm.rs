@@ -124,25 +124,10 @@ fn licenses(license: Option<&Value>, legacy: Option<&Value>) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Cursor;
-
     use super::*;
 
     fn analyze(path: &str, bytes: &[u8]) -> Result<AnalysisOutput, AnalyzerError> {
-        let mut body = Cursor::new(bytes.to_vec());
-        let mut out = AnalysisOutput::default();
-        NpmPackageAnalyzer.analyze(
-            FileInput {
-                meta: FileMeta {
-                    path,
-                    size: bytes.len() as u64,
-                    mode: 0o644,
-                },
-                body: &mut body,
-            },
-            &mut out,
-        )?;
-        Ok(out)
+        crate::analyzer::run_on_bytes(&NpmPackageAnalyzer, path, bytes)
     }
 
     #[test]

@@ -177,26 +177,10 @@ fn parse_value(raw: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Cursor;
-
     use super::*;
 
     fn analyze(path: &str, text: &str) -> Result<AnalysisOutput, AnalyzerError> {
-        let mut body = Cursor::new(text.as_bytes().to_vec());
-        let meta = FileMeta {
-            path,
-            size: text.len() as u64,
-            mode: 0o644,
-        };
-        let mut out = AnalysisOutput::default();
-        OsReleaseAnalyzer.analyze(
-            FileInput {
-                meta,
-                body: &mut body,
-            },
-            &mut out,
-        )?;
-        Ok(out)
+        crate::analyzer::run_on_bytes(&OsReleaseAnalyzer, path, text.as_bytes())
     }
 
     fn os(

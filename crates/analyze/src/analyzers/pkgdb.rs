@@ -195,31 +195,20 @@ mod tests {
 
 #[cfg(test)]
 pub(crate) mod testing {
-    use std::io::Cursor;
-
-    use crate::{AnalysisOutput, Analyzer, AnalyzerError, FileInput, FileMeta};
+    use crate::{AnalysisOutput, Analyzer, AnalyzerError, FileMeta};
 
     pub(crate) fn run(
         analyzer: &dyn Analyzer,
         path: &str,
         bytes: &[u8],
     ) -> Result<AnalysisOutput, AnalyzerError> {
-        let mut body = Cursor::new(bytes);
         let meta = FileMeta {
             path,
             size: bytes.len() as u64,
             mode: 0o644,
         };
         assert!(analyzer.wants(&meta), "analyzer does not want {path}");
-        let mut out = AnalysisOutput::default();
-        analyzer.analyze(
-            FileInput {
-                meta,
-                body: &mut body,
-            },
-            &mut out,
-        )?;
-        Ok(out)
+        crate::analyzer::run_on_bytes(analyzer, path, bytes)
     }
 
     /// Packages as `name version arch source[=version] [licenses]` and the

@@ -222,20 +222,7 @@ mod tests {
     use super::*;
 
     fn analyze(path: &str, bytes: &[u8]) -> Result<AnalysisOutput, AnalyzerError> {
-        let mut body = Cursor::new(bytes.to_vec());
-        let mut out = AnalysisOutput::default();
-        PythonPackageAnalyzer.analyze(
-            FileInput {
-                meta: FileMeta {
-                    path,
-                    size: bytes.len() as u64,
-                    mode: 0o644,
-                },
-                body: &mut body,
-            },
-            &mut out,
-        )?;
-        Ok(out)
+        crate::analyzer::run_on_bytes(&PythonPackageAnalyzer, path, bytes)
     }
 
     #[test]
