@@ -2,7 +2,6 @@
 //! CycloneDX 1.5 and SPDX 2.3 JSON schemas, and snapshotted.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use model::{
     AnalyzerId, Diagnostic, DiffId, Digest, Evidence, HistoryEntry, ImageConfigSummary,
@@ -382,50 +381,9 @@ fn inventory() -> ImageInventory {
 
 // --- schema validation -----------------------------------------------------
 
-fn schema_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/schemas")
-}
-
-fn load(name: &str) -> Value {
-    let text = std::fs::read_to_string(schema_dir().join(name)).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-/// Resolves the schemas' cross-references to the committed copies; any
-/// other URI is an error, so validation never touches the network.
-struct LocalSchemas;
-
-impl jsonschema::Retrieve for LocalSchemas {
-    fn retrieve(
-        &self,
-        uri: &jsonschema::Uri<String>,
-    ) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
-        let file = match uri.as_str() {
-            "http://cyclonedx.org/schema/spdx.schema.json" => "spdx.schema.json",
-            "http://cyclonedx.org/schema/jsf-0.82.schema.json" => "jsf-0.82.schema.json",
-            other => return Err(format!("schema {other} is not available offline").into()),
-        };
-        Ok(load(file))
-    }
-}
-
-fn validation_errors(schema_file: &str, document: &Value) -> Vec<String> {
-    let validator = jsonschema::options()
-        .with_retriever(LocalSchemas)
-        .should_validate_formats(true)
-        .build(&load(schema_file))
-        .unwrap();
-    validator
-        .iter_errors(document)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect()
-}
-
-fn assert_valid(schema_file: &str, json: &str) {
-    let document: Value = serde_json::from_str(json).unwrap();
-    let errors = validation_errors(schema_file, &document);
-    assert!(errors.is_empty(), "{schema_file}: {errors:#?}");
-}
+#[path = "support/schema.rs"]
+mod schema;
+use schema::{assert_valid, validation_errors};
 
 #[test]
 fn cyclonedx_is_valid_against_the_official_schema() {
