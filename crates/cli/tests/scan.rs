@@ -356,11 +356,717 @@ fn realistic_image_package_set_with_layers_and_evidence() {
         ["auditable-hello", "example.com/hello", "lodash"]
     );
 
-    // The dpkg paragraphs without a usable Version are reported, not silently dropped.
+    // The dpkg paragraphs without a usable Version are reported, not silently
+    // dropped, once per layer that holds a version of the status file (the
+    // product keeps every layer's diagnostics); jars named only by their file
+    // name say so.
+    let dpkg = ("malformed-package-record", "var/lib/dpkg/status");
+    let group = "maven-group-unknown";
+    let expected_diagnostics: Vec<(String, String)> = [
+        dpkg,
+        dpkg,
+        dpkg,
+        dpkg,
+        (
+            group,
+            "opt/app/shop-ear.ear!/shop-2.1.0.war!/WEB-INF/lib/atinject-jsr330-api-1.0.jar",
+        ),
+        (
+            group,
+            "opt/app/webapps/shop-2.1.0.war!/WEB-INF/lib/atinject-jsr330-api-1.0.jar",
+        ),
+    ]
+    .iter()
+    .map(|(code, path)| ((*code).to_owned(), (*path).to_owned()))
+    .collect();
     assert_eq!(
         diagnostic_codes(&report),
-        vec![("malformed-package-record".to_owned(), "var/lib/dpkg/status".to_owned()); 2],
+        expected_diagnostics,
         "{:#?}",
         report["diagnostics"]
     );
+}
+
+// --- 2. CycloneDX snapshot, CycloneDX and SPDX schemas ------------------------
+
+/// Replaces what differs from run to run: the registry's port (in references,
+/// purls and names) and the generation timestamp.
+fn redact(document: &str, registry_host: &str) -> Value {
+    let encoded_host = registry_host.replace(':', "%3A");
+    let text = document
+        .replace(registry_host, "registry.test:5000")
+        .replace(&encoded_host, "registry.test%3A5000");
+    let mut value: Value = serde_json::from_str(&text).expect("document is JSON");
+    if let Some(timestamp) = value.pointer_mut("/metadata/timestamp") {
+        *timestamp = Value::from("[timestamp]");
+    }
+    value
+}
+
+#[test]
+fn cyclonedx_snapshot_and_both_sboms_valid_against_their_schemas() {
+    let Some(reference) = realistic_reference() else {
+        return;
+    };
+    let Some(registry) = shared_registry() else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let cache = sandbox.cache();
+    let cache = cache.to_str().expect("utf-8");
+    let cyclonedx = sandbox
+        .run(&["scan", reference, "-f", "cyclonedx", "--cache-dir", cache], &[])
+        .expect_code(0)
+        .stdout;
+    schema::assert_valid("bom-1.5.schema.json", &cyclonedx);
+    let spdx = sandbox
+        .run(&["scan", reference, "--format", "spdx", "--cache-dir", cache], &[])
+        .expect_code(0)
+        .stdout;
+    schema::assert_valid("spdx-2.3.schema.json", &spdx);
+
+    // Every package is a component with its layer, in a stable order.
+    let document = redact(&cyclonedx, &registry.host());
+    let components = document["components"].as_array().expect("components");
+    assert_eq!(components.len(), 40);
+    for component in components {
+        let properties = component["properties"].as_array().expect("properties");
+        for name in ["shipshape:layer:diff_id", "shipshape:layer:index"] {
+            assert!(
+                properties.iter().any(|p| p["name"] == name),
+                "{name} missing on {component}"
+            );
+        }
+    }
+    insta::assert_json_snapshot!("realistic_image_cyclonedx", document);
+
+    // The same image scanned again (from the cache now) gives the same document.
+    let again = sandbox
+        .run(&["scan", reference, "-f", "cyclonedx", "--cache-dir", cache], &[])
+        .expect_code(0)
+        .stdout;
+    assert_eq!(redact(&again, &registry.host()), document);
+}
+
+// --- 3. multi-arch index ------------------------------------------------------
+
+fn multi_arch_index(flavor: Flavor) -> testkit::BuiltIndex {
+    let amd64 = ImageBuilder::new(flavor)
+        .layer(
+            LayerBuilder::new()
+                .file("etc/os-release", ALPINE_OS_RELEASE, 0o644)
+                .file("lib/apk/db/installed", fixture("apk/installed"), 0o644),
+        )
+        .build()
+        .expect("amd64 image");
+    let arm64 = ImageBuilder::new(flavor)
+        .platform("linux/arm64/v8".parse().expect("platform"))
+        .layer(
+            LayerBuilder::new()
+                .file("etc/os-release", DEBIAN_OS_RELEASE, 0o644)
+                .file(
+                    "var/lib/dpkg/status.d/base-files",
+                    fixture("dpkg/status.d/base-files"),
+                    0o644,
+                ),
+        )
+        .build()
+        .expect("arm64 image");
+    let arm_v7 = ImageBuilder::new(flavor)
+        .platform("linux/arm/v7".parse().expect("platform"))
+        .layer(LayerBuilder::new().file("etc/os-release", DEBIAN_OS_RELEASE, 0o644))
+        .build()
+        .expect("arm image");
+    IndexBuilder::new(flavor)
+        .image(amd64)
+        .image(arm64)
+        .image(arm_v7)
+        .build()
+        .expect("index")
+}
+
+#[test]
+fn multi_arch_index_picks_the_requested_platform() {
+    let Some(registry) = shared_registry() else {
+        return;
+    };
+    for flavor in [Flavor::Oci, Flavor::Docker] {
+        let index = multi_arch_index(flavor);
+        let reference = push(registry, "multi/arch", &format!("{flavor:?}").to_lowercase(), &index);
+        let sandbox = Sandbox::new();
+        // (platform flag, manifest picked, OS id, package names)
+        let cases: [(Option<&str>, usize, &str, &[&str]); 3] = [
+            (
+                None,
+                0,
+                "alpine",
+                &[
+                    "alpine-baselayout-data",
+                    "busybox",
+                    "ca-certificates-bundle",
+                    "libcrypto3",
+                    "libssl3",
+                    "musl",
+                    "ssl_client",
+                    "zlib",
+                ],
+            ),
+            (Some("linux/arm64"), 1, "debian", &["base-files"]),
+            (Some("linux/arm/v7"), 2, "debian", &[]),
+        ];
+        for (platform, picked, os, names) in cases {
+            let extra: Vec<&str> = platform.map(|p| vec!["--platform", p]).unwrap_or_default();
+            let report = sandbox.scan_json(&reference, &extra);
+            let context = format!("{flavor:?} {platform:?}");
+            assert_eq!(
+                report["image"]["manifestDigest"],
+                index.images[picked].manifest.digest.to_string(),
+                "{context}"
+            );
+            assert_eq!(report["image"]["indexDigest"], index.index.digest.to_string(), "{context}");
+            assert_eq!(report["os"]["id"], os, "{context}");
+            let mut found: Vec<String> = package_rows(&report).into_iter().map(|r| r.1).collect();
+            found.dedup();
+            assert_eq!(found, *names, "{context}");
+        }
+
+        let missing = sandbox
+            .run(&["scan", &reference, "--platform", "linux/s390x", "--no-cache"], &[])
+            .expect_code(1);
+        for platform in ["linux/s390x", "linux/amd64", "linux/arm64/v8", "linux/arm/v7"] {
+            assert!(missing.stderr.contains(platform), "{platform}: {}", missing.stderr);
+        }
+    }
+}
+
+// --- 4. authentication ----------------------------------------------------------
+
+#[test]
+fn htpasswd_registry_with_env_credentials_and_docker_config() {
+    let Some(registry) = TestRegistry::start_with(RegistryAuth::htpasswd(&[("alice", "s3cret-pw")]))
+    else {
+        return;
+    };
+    let image = ImageBuilder::oci()
+        .layer(LayerBuilder::new().file("lib/apk/db/installed", fixture("apk/installed"), 0o644))
+        .build()
+        .expect("image");
+    registry
+        .client()
+        .with_basic_auth("alice", "s3cret-pw")
+        .push("private/app", "1", &image)
+        .expect("push");
+    let reference = format!("{}/private/app:1", registry.host());
+    let sandbox = Sandbox::new();
+
+    let anonymous = sandbox.run(&["scan", &reference, "--no-cache"], &[]).expect_code(1);
+    assert!(
+        anonymous.stderr.contains("401") || anonymous.stderr.to_lowercase().contains("unauthorized"),
+        "{}",
+        anonymous.stderr
+    );
+
+    let with_env = sandbox
+        .run(
+            &["scan", &reference, "--format", "json", "--no-cache"],
+            &[
+                ("SHIPSHAPE_REGISTRY_USERNAME", "alice"),
+                ("SHIPSHAPE_REGISTRY_PASSWORD", "s3cret-pw"),
+            ],
+        )
+        .json();
+    assert_eq!(package_rows(&with_env).len(), 8);
+
+    let config = sandbox.root().join("docker-config.json");
+    let auth = base64::engine::general_purpose::STANDARD.encode("alice:s3cret-pw");
+    std::fs::write(
+        &config,
+        serde_json::json!({ "auths": { registry.host(): { "auth": auth } } }).to_string(),
+    )
+    .expect("config.json");
+    let config = config.to_str().expect("utf-8");
+    let with_config = sandbox
+        .run(
+            &["scan", &reference, "-f", "json", "--no-cache", "--docker-config", config],
+            &[],
+        )
+        .json();
+    assert_eq!(package_rows(&with_config), package_rows(&with_env));
+
+    // The default docker config location under HOME is used too.
+    std::fs::create_dir_all(sandbox.home().join(".docker")).expect("~/.docker");
+    std::fs::copy(config, sandbox.home().join(".docker/config.json")).expect("copy config");
+    let from_home = sandbox.run(&["scan", &reference, "-f", "json", "--no-cache"], &[]).json();
+    assert_eq!(package_rows(&from_home), package_rows(&with_env));
+
+    let wrong = sandbox
+        .run(
+            &["scan", &reference, "--no-cache"],
+            &[
+                ("SHIPSHAPE_REGISTRY_USERNAME", "alice"),
+                ("SHIPSHAPE_REGISTRY_PASSWORD", "wrong-password-xyz"),
+            ],
+        )
+        .expect_code(1);
+    let stderr = wrong.stderr.to_lowercase();
+    assert!(
+        stderr.contains("401") || stderr.contains("unauthorized") || stderr.contains("denied"),
+        "{}",
+        wrong.stderr
+    );
+    assert!(!wrong.stderr.contains("wrong-password-xyz"), "{}", wrong.stderr);
+    assert!(wrong.stdout.is_empty());
+}
+
+#[test]
+fn token_auth_registry() {
+    let policy = TokenPolicy::new()
+        .user("bob", "token-pw")
+        .allow("bob", "team/*", &["pull", "push"]);
+    let Some(registry) = TestRegistry::start_with(RegistryAuth::Token(policy)) else {
+        return;
+    };
+    let image = ImageBuilder::docker()
+        .layer(LayerBuilder::new().file(
+            "usr/local/bundle/specifications/rack-2.2.22.gemspec",
+            fixture("gemspec/rack-2.2.22.gemspec"),
+            0o644,
+        ))
+        .build()
+        .expect("image");
+    registry
+        .client()
+        .with_basic_auth("bob", "token-pw")
+        .push("team/web", "2", &image)
+        .expect("push");
+    let reference = format!("{}/team/web:2", registry.host());
+    let sandbox = Sandbox::new();
+    let report = sandbox
+        .run(
+            &["scan", &reference, "-f", "json", "--no-cache"],
+            &[
+                ("SHIPSHAPE_REGISTRY_USERNAME", "bob"),
+                ("SHIPSHAPE_REGISTRY_PASSWORD", "token-pw"),
+            ],
+        )
+        .json();
+    assert_eq!(
+        package_rows(&report),
+        rows(&[("gem", "rack", "2.2.22", 0, "usr/local/bundle/specifications/rack-2.2.22.gemspec")])
+    );
+    let requests = registry.token_requests();
+    assert!(
+        requests.iter().any(|r| r.account.as_deref() == Some("bob")),
+        "{requests:?}"
+    );
+
+    let wrong = sandbox
+        .run(
+            &["scan", &reference, "--no-cache"],
+            &[
+                ("SHIPSHAPE_REGISTRY_USERNAME", "bob"),
+                ("SHIPSHAPE_REGISTRY_PASSWORD", "not-the-token-pw"),
+            ],
+        )
+        .expect_code(1);
+    assert!(!wrong.stderr.contains("not-the-token-pw"), "{}", wrong.stderr);
+}
+
+// --- 5. exit codes ----------------------------------------------------------------
+
+#[test]
+fn usage_errors_exit_with_2() {
+    let sandbox = Sandbox::new();
+    let cases: &[(&[&str], &str)] = &[
+        (&["scan"], "IMAGE"),
+        (&["scan", "alpine", "--platform", "linux"], "platform"),
+        (&["scan", "alpine", "--platform", "linux/amd64/v1/extra"], "platform"),
+        (&["scan", "alpine", "--format", "xml"], "xml"),
+        (&["scan", "alpine", "--layer-concurrency", "0"], "layer-concurrency"),
+        (&["scan", "alpine", "--oci-layout", "dir"], "oci-layout"),
+        (&["frobnicate"], "frobnicate"),
+    ];
+    for (args, mentioned) in cases {
+        let run = sandbox.run(args, &[]).expect_code(2);
+        assert!(run.stderr.contains(mentioned), "{args:?}: {}", run.stderr);
+        assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
+    }
+}
+
+#[test]
+fn scan_failures_exit_with_1_and_say_why() {
+    let Some(registry) = shared_registry() else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+
+    let layout_dir = sandbox.root().join("corrupt-layout");
+    let image = ImageBuilder::oci()
+        .layer(LayerBuilder::new().file("etc/os-release", DEBIAN_OS_RELEASE, 0o644))
+        .build()
+        .expect("image");
+    let mut layout = LayoutWriter::create(&layout_dir).expect("layout");
+    layout.add(&image, Some("1.0")).expect("add");
+    layout
+        .corrupt_blob(&image.layers[0].digest, Corruption::FlipByte(40))
+        .expect("corrupt");
+    let corrupt = format!("{}:1.0", layout_dir.display());
+
+    let unknown = format!("{}/does/not-exist:1", registry.host());
+    let unreachable = format!("127.0.0.1:{}/app:1", closed_port());
+    // (arguments, what stderr must mention)
+    let cases: [(Vec<&str>, &[&str]); 3] = [
+        (vec!["scan", &unknown], &["does/not-exist", "not found"]),
+        (vec!["scan", &unreachable], &["127.0.0.1"]),
+        (
+            vec!["scan", "--oci-layout", &corrupt],
+            &[&image.layers[0].digest.to_string()],
+        ),
+    ];
+    for (mut args, mentioned) in cases {
+        args.push("--no-cache");
+        let run = sandbox.run(&args, &[]).expect_code(1);
+        let stderr = run.stderr.to_lowercase();
+        for word in mentioned {
+            assert!(stderr.contains(&word.to_lowercase()), "{args:?}: {}", run.stderr);
+        }
+        assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
+    }
+}
+
+// --- 6. OCI layouts ----------------------------------------------------------------
+
+#[test]
+fn oci_layout_by_tag_and_untagged_single_image() {
+    let sandbox = Sandbox::new();
+    let apk = ImageBuilder::oci()
+        .layer(LayerBuilder::new().file("lib/apk/db/installed", fixture("apk/installed"), 0o644))
+        .build()
+        .expect("image");
+    let gems = ImageBuilder::oci()
+        .layer(
+            LayerBuilder::new()
+                .compression(Compression::Zstd)
+                .file(
+                    "usr/local/bundle/specifications/json-2.6.3.gemspec",
+                    fixture("gemspec/json-2.6.3.gemspec"),
+                    0o644,
+                ),
+        )
+        .build()
+        .expect("image");
+
+    let tagged = sandbox.root().join("tagged");
+    let mut layout = LayoutWriter::create(&tagged).expect("layout");
+    layout.add(&apk, Some("apk")).expect("add");
+    layout.add(&gems, Some("gems")).expect("add");
+    let index = multi_arch_index(Flavor::Oci);
+    layout.add(&index, Some("multi")).expect("add");
+
+    let untagged = sandbox.root().join("untagged");
+    LayoutWriter::create(&untagged)
+        .expect("layout")
+        .add(&gems, None)
+        .expect("add");
+
+    let gem_rows = rows(&[(
+        "gem",
+        "json",
+        "2.6.3",
+        0,
+        "usr/local/bundle/specifications/json-2.6.3.gemspec",
+    )]);
+    let scan = |target: String, extra: &[&str]| {
+        let cache = sandbox.cache();
+        let mut args = vec![
+            "scan",
+            "--oci-layout",
+            &target,
+            "-f",
+            "json",
+            "--cache-dir",
+            cache.to_str().expect("utf-8"),
+        ];
+        args.extend_from_slice(extra);
+        sandbox.run(&args, &[]).json()
+    };
+    let report = scan(format!("{}:gems", tagged.display()), &[]);
+    assert_eq!(package_rows(&report), gem_rows);
+    assert_eq!(report["image"]["manifestDigest"], gems.manifest.digest.to_string());
+    let report = scan(format!("{}:apk", tagged.display()), &[]);
+    assert_eq!(package_rows(&report).len(), 8);
+    assert_eq!(report["image"]["manifestDigest"], apk.manifest.digest.to_string());
+    let report = scan(format!("{}:multi", tagged.display()), &["--platform", "linux/arm64"]);
+    assert_eq!(
+        report["image"]["manifestDigest"],
+        index.images[1].manifest.digest.to_string()
+    );
+    let report = scan(untagged.display().to_string(), &[]);
+    assert_eq!(package_rows(&report), gem_rows);
+
+    // A tag the layout lacks, and a layout with several images but no tag asked.
+    for target in [
+        format!("{}:nope", tagged.display()),
+        tagged.display().to_string(),
+    ] {
+        let run = sandbox
+            .run(&["scan", "--oci-layout", &target, "--no-cache"], &[])
+            .expect_code(1);
+        assert!(!run.stderr.is_empty());
+    }
+}
+
+// --- 7. layer cache ---------------------------------------------------------------
+
+/// Deletes the registry's copy of a blob, so only a cache can still provide it.
+fn delete_registry_blob(registry: &TestRegistry, digest: &testkit::Digest) {
+    let hex = digest.hex();
+    let path = registry
+        .storage_dir()
+        .join("docker/registry/v2/blobs/sha256")
+        .join(&hex[..2])
+        .join(hex);
+    std::fs::remove_dir_all(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
+fn without_timestamp(mut report: Value) -> Value {
+    report["generatedAt"] = Value::Null;
+    report
+}
+
+#[test]
+fn warm_cache_needs_no_layer_blobs_and_shared_base_layers_are_reused() {
+    let Some(registry) = TestRegistry::start() else {
+        return;
+    };
+    let base = LayerBuilder::new()
+        .file("etc/os-release", DEBIAN_OS_RELEASE, 0o644)
+        .file("var/lib/dpkg/status", fixture("dpkg/status"), 0o644);
+    let first = ImageBuilder::oci()
+        .layer(base.clone())
+        .layer(LayerBuilder::new().compression(Compression::Zstd).file(
+            "usr/lib/python3/dist-packages/requests-2.32.3.dist-info/METADATA",
+            fixture("python/requests-2.32.3.METADATA"),
+            0o644,
+        ))
+        .build()
+        .expect("first image");
+    let second = ImageBuilder::docker()
+        .layer(base)
+        .layer(LayerBuilder::new().file("app/package.json", fixture("npm/lodash-4.17.21.json"), 0o644))
+        .build()
+        .expect("second image");
+    assert_eq!(first.layers[0].digest, second.layers[0].digest);
+    let first_ref = push(&registry, "cache/first", "1", &first);
+    let second_ref = push(&registry, "cache/second", "1", &second);
+    let sandbox = Sandbox::new();
+
+    let cold = sandbox.scan_json(&first_ref, &[]);
+    assert!(
+        sandbox.all_paths().iter().any(|p| p.starts_with("cache")
+            && p.components().count() > 1),
+        "the first scan left the cache empty"
+    );
+    for layer in &first.layers {
+        delete_registry_blob(&registry, &layer.digest);
+    }
+    let warm = sandbox.scan_json(&first_ref, &[]);
+    assert_eq!(without_timestamp(warm), without_timestamp(cold.clone()));
+
+    let uncached = sandbox
+        .run(&["scan", &first_ref, "--no-cache"], &[])
+        .expect_code(1);
+    assert!(
+        uncached.stderr.contains(&first.layers[0].digest.to_string())
+            || uncached.stderr.contains(&first.layers[1].digest.to_string()),
+        "{}",
+        uncached.stderr
+    );
+
+    // The second image's base layer is gone from the registry too: only the
+    // cache entry the first image left can provide it.
+    let shared = sandbox.scan_json(&second_ref, &[]);
+    let base_rows: Vec<_> = package_rows(&shared)
+        .into_iter()
+        .filter(|r| r.0 == "deb")
+        .collect();
+    let cold_base_rows: Vec<_> = package_rows(&cold).into_iter().filter(|r| r.0 == "deb").collect();
+    assert_eq!(base_rows, cold_base_rows);
+    assert!(
+        package_rows(&shared)
+            .iter()
+            .any(|r| r.1 == "lodash" && r.3 == Some(1)),
+        "{shared:#}"
+    );
+}
+
+// --- 8. hostile images ---------------------------------------------------------------
+
+#[test]
+fn hostile_entries_stay_inside_and_the_scan_goes_on() {
+    let Some(registry) = shared_registry() else {
+        return;
+    };
+    let nonce = format!("{}-{}", std::process::id(), registry.port());
+    let escape = format!("shipshape-escape-{nonce}");
+    let absolute = format!("shipshape-absolute-{nonce}");
+    let through = format!("shipshape-through-{nonce}");
+    let passwd_before = std::fs::read("/etc/passwd").ok();
+    let hostile = LayerBuilder::new()
+        .raw(RawEntry::file(format!("../../{escape}"), b"escaped\n".to_vec()))
+        .raw(RawEntry::file(format!("../../../../../../tmp/{escape}"), b"escaped\n".to_vec()))
+        .raw(RawEntry::file(format!("/tmp/{absolute}"), b"absolute\n".to_vec()))
+        // A link out of the image, then files written "through" it.
+        .symlink("etc/passwd-link", "/etc/passwd")
+        .raw(RawEntry::file("etc/passwd-link", b"root::0:0:pwned:/:/bin/sh\n".to_vec()))
+        .symlink("tmp-link", "/tmp")
+        .raw(RawEntry::file(format!("tmp-link/{through}"), b"through\n".to_vec()))
+        // The dpkg database is a link to the host's passwd: never followed.
+        .symlink("var/lib/dpkg/status", "/etc/passwd")
+        // Hard link loops and a self link.
+        .raw(RawEntry::new("loop-a", type_flag::HARDLINK).link_target("loop-b"))
+        .raw(RawEntry::new("loop-b", type_flag::HARDLINK).link_target("loop-a"))
+        .raw(RawEntry::new("self", type_flag::HARDLINK).link_target("self"))
+        .hardlink("lib/apk/db/installed", "loop-a")
+        // After all that, a real package database.
+        .file(
+            "var/lib/dpkg/status.d/base-files",
+            fixture("dpkg/status.d/base-files"),
+            0o644,
+        );
+    let image = ImageBuilder::oci()
+        .layer(LayerBuilder::new().file("etc/os-release", DEBIAN_OS_RELEASE, 0o644))
+        .layer(hostile)
+        .build()
+        .expect("hostile image");
+    let reference = push(registry, "hostile/entries", "1", &image);
+    let sandbox = Sandbox::new();
+    let report = sandbox.scan_json(&reference, &[]);
+    assert_eq!(
+        package_rows(&report),
+        rows(&[("deb", "base-files", "12.4+deb12u5", 1, "var/lib/dpkg/status.d/base-files")])
+    );
+    // No package from the host's /etc/passwd through the link.
+    assert_eq!(report["os"]["id"], "debian");
+
+    let names = [escape.as_str(), absolute.as_str(), through.as_str()];
+    for path in sandbox.all_paths() {
+        let text = path.to_string_lossy();
+        assert!(!names.iter().any(|n| text.contains(n)), "written: {text}");
+    }
+    for dir in [std::path::Path::new("/tmp"), std::path::Path::new("/")] {
+        for name in names {
+            assert!(!dir.join(name).exists(), "{}/{name} exists", dir.display());
+        }
+    }
+    assert_eq!(std::fs::read("/etc/passwd").ok(), passwd_before);
+}
+
+#[test]
+fn gzip_bomb_stops_at_the_limit_with_a_diagnostic() {
+    let Some(registry) = shared_registry() else {
+        return;
+    };
+    // 64 MiB of zeros compress to ~64 KiB; the limit is 1 MiB.
+    let bomb = LayerBuilder::new()
+        .file(
+            "var/lib/dpkg/status.d/base-files",
+            fixture("dpkg/status.d/base-files"),
+            0o644,
+        )
+        .file("zeros.bin", vec![0u8; 64 << 20], 0o644);
+    let image = ImageBuilder::oci()
+        .layer(bomb)
+        .layer(LayerBuilder::new().file(
+            "usr/local/bundle/specifications/rack-2.2.22.gemspec",
+            fixture("gemspec/rack-2.2.22.gemspec"),
+            0o644,
+        ))
+        .build()
+        .expect("bomb image");
+    assert!(image.layers[0].size() < 1 << 20);
+    let reference = push(registry, "hostile/bomb", "1", &image);
+    let sandbox = Sandbox::new();
+    let report = sandbox.scan_json(&reference, &["--max-layer-bytes", "1048576"]);
+    assert_eq!(
+        package_rows(&report),
+        rows(&[
+            ("deb", "base-files", "12.4+deb12u5", 0, "var/lib/dpkg/status.d/base-files"),
+            ("gem", "rack", "2.2.22", 1, "usr/local/bundle/specifications/rack-2.2.22.gemspec"),
+        ])
+    );
+    let diagnostics = report["diagnostics"].as_array().expect("diagnostics");
+    assert!(
+        diagnostics.iter().any(|d| {
+            d["layerDiffId"] == image.layers[0].diff_id.to_string()
+                && d["message"].as_str().unwrap_or_default().contains("1048576")
+        }),
+        "{diagnostics:#?}"
+    );
+
+    // Without the low limit, the same layer is read to the end (the defaults allow it).
+    let full = sandbox.scan_json(&reference, &[]);
+    assert_eq!(package_rows(&full), package_rows(&report));
+}
+
+#[test]
+fn truncated_gzip_layer_fails_the_scan_clearly() {
+    let Some(registry) = shared_registry() else {
+        return;
+    };
+    let layer = LayerBuilder::new().file("var/lib/dpkg/status", fixture("dpkg/status"), 0o644);
+    let whole = layer.build(Flavor::Oci).expect("layer");
+    let truncated = layer.blob_override(whole.blob[..whole.blob.len() / 2].to_vec());
+    let image = ImageBuilder::oci().layer(truncated).build().expect("image");
+    let reference = push(registry, "hostile/truncated", "1", &image);
+    let sandbox = Sandbox::new();
+    let run = sandbox
+        .run(&["scan", &reference, "--no-cache"], &[])
+        .expect_code(1);
+    let stderr = run.stderr.to_lowercase();
+    assert!(
+        stderr.contains("layer 0") && (stderr.contains("gzip") || stderr.contains("unexpected end")),
+        "{}",
+        run.stderr
+    );
+    assert!(!stderr.contains("panicked"), "{}", run.stderr);
+}
+
+// --- 9. output and progress -----------------------------------------------------------
+
+#[test]
+fn no_progress_when_piped_and_output_file_leaves_stdout_empty() {
+    let Some(reference) = realistic_reference() else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let cache = sandbox.cache();
+    let cache = cache.to_str().expect("utf-8");
+    let table = sandbox
+        .run(&["scan", reference, "--cache-dir", cache], &[])
+        .expect_code(0);
+    assert!(table.stderr.is_empty(), "stderr: {}", table.stderr);
+    assert!(table.stdout.contains("libssl3"), "{}", table.stdout);
+    assert!(!table.stdout.contains('\u{1b}'), "colour when piped: {}", table.stdout);
+
+    let file = sandbox.cwd().join("out/report.json");
+    std::fs::create_dir_all(file.parent().expect("parent")).expect("out dir");
+    let to_file = sandbox
+        .run(
+            &["scan", reference, "-f", "json", "--cache-dir", cache, "--output", "out/report.json"],
+            &[],
+        )
+        .expect_code(0);
+    assert!(to_file.stdout.is_empty(), "stdout: {}", to_file.stdout);
+    assert!(to_file.stderr.is_empty(), "stderr: {}", to_file.stderr);
+    let written: Value =
+        serde_json::from_slice(&std::fs::read(&file).expect("output file")).expect("JSON");
+    assert_eq!(package_rows(&written).len(), 40);
+    // Only the report itself: no temporary file left next to it.
+    let siblings: Vec<_> = std::fs::read_dir(file.parent().expect("parent"))
+        .expect("read out dir")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(siblings, ["report.json"]);
 }
