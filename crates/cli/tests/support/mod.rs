@@ -203,7 +203,10 @@ pub fn package_rows(report: &Value) -> Vec<PackageRow> {
                 p["name"].as_str().unwrap_or_default().to_owned(),
                 p["version"].as_str().unwrap_or_default().to_owned(),
                 p["evidence"]["layerIndex"].as_u64(),
-                p["evidence"]["path"].as_str().unwrap_or_default().to_owned(),
+                p["evidence"]["path"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
             )
         })
         .collect();
