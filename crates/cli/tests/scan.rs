@@ -1255,6 +1255,19 @@ fn hostile_entries_stay_inside_and_the_scan_goes_on() {
     );
     // No package from the host's /etc/passwd through the link.
     assert_eq!(report["os"]["id"], "debian");
+    // Escaping entries are skipped and said so; links are never followed.
+    assert_eq!(
+        diagnostic_codes(&report),
+        [
+            ("hardlink-not-analyzed", "lib/apk/db/installed".to_owned()),
+            (
+                "path-escapes-root",
+                format!("../../../../../../tmp/{escape}")
+            ),
+            ("path-escapes-root", format!("../../{escape}")),
+        ]
+        .map(|(code, path)| (code.to_owned(), path))
+    );
 
     let names = [escape.as_str(), absolute.as_str(), through.as_str()];
     for path in sandbox.all_paths() {
