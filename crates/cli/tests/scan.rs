@@ -1423,3 +1423,207 @@ fn no_progress_when_piped_and_output_file_leaves_stdout_empty() {
         .collect();
     assert_eq!(siblings, ["report.json"]);
 }
+
+// --- references, anonymous tokens, where files go -----------------------------------
+
+#[test]
+fn references_by_digest_and_through_localhost() {
+    let Some(reference) = realistic_reference() else {
+        return;
+    };
+    let Some(registry) = shared_registry() else {
+        return;
+    };
+    let digest = realistic_image().manifest.digest.to_string();
+    let sandbox = Sandbox::new();
+    let by_tag = sandbox.scan_json(reference, &[]);
+    let port = registry.port();
+    for alias in [
+        format!("{}/shop/app@{digest}", registry.host()),
+        format!("{reference}@{digest}"),
+        format!("localhost:{port}/shop/app:1.0"),
+    ] {
+        let report = sandbox.scan_json(&alias, &[]);
+        assert_eq!(package_rows(&report), package_rows(&by_tag), "{alias}");
+        assert_eq!(
+            report["image"]["manifestDigest"],
+            digest.as_str(),
+            "{alias}"
+        );
+    }
+
+    // A digest that does not match what the tag (or repository) holds.
+    let wrong = format!("{}/shop/app@sha256:{}", registry.host(), "0".repeat(64));
+    let run = sandbox
+        .run(&["scan", &wrong, "--no-cache"], &[])
+        .expect_code(1);
+    assert!(run.stderr.contains(&"0".repeat(64)), "{}", run.stderr);
+}
+
+#[test]
+fn token_registry_grants_anonymous_pulls_where_the_policy_allows() {
+    let policy = TokenPolicy::new()
+        .user("carol", "pw")
+        .allow("carol", "*", &["pull", "push"])
+        .allow_anonymous("public/*", &["pull"]);
+    let Some(registry) = TestRegistry::start_with(RegistryAuth::Token(policy)) else {
+        return;
+    };
+    let image = ImageBuilder::oci()
+        .layer(LayerBuilder::new().file(
+            "app/node_modules/lodash/package.json",
+            fixture("npm/lodash-4.17.21.json"),
+            0o644,
+        ))
+        .build()
+        .expect("image");
+    let pusher = registry.client().with_basic_auth("carol", "pw");
+    pusher.push("public/lib", "1", &image).expect("push");
+    pusher.push("private/lib", "1", &image).expect("push");
+    let sandbox = Sandbox::new();
+    let public = sandbox
+        .run(
+            &[
+                "scan",
+                &format!("{}/public/lib:1", registry.host()),
+                "-f",
+                "json",
+                "--no-cache",
+            ],
+            &[],
+        )
+        .json();
+    assert_eq!(
+        package_rows(&public),
+        rows(&[(
+            "npm",
+            "lodash",
+            "4.17.21",
+            0,
+            "app/node_modules/lodash/package.json"
+        )])
+    );
+    let private = sandbox
+        .run(
+            &[
+                "scan",
+                &format!("{}/private/lib:1", registry.host()),
+                "--no-cache",
+            ],
+            &[],
+        )
+        .expect_code(1);
+    assert!(private.stderr.contains("private/lib"), "{}", private.stderr);
+}
+
+#[test]
+fn files_are_written_only_to_the_cache_dir() {
+    let Some(registry) = shared_registry() else {
+        return;
+    };
+    // A Go binary padded past the walker's 8 MiB spool threshold: analysed
+    // from an anonymous spool file, which must leave nothing behind.
+    let mut big = gunzipped_fixture("go/hello-ldflags.gz");
+    big.resize(big.len() + (9 << 20), 0);
+    let image = ImageBuilder::oci()
+        .layer(LayerBuilder::new().file("usr/local/bin/hello-big", big, 0o755))
+        .build()
+        .expect("image");
+    let reference = push(registry, "spool/big", "1", &image);
+    let sandbox = Sandbox::new();
+    let expected = rows(&[
+        ("go-module", "./local", "", 0, "usr/local/bin/hello-big"),
+        (
+            "go-module",
+            "example.com/greet",
+            "v1.1.0",
+            0,
+            "usr/local/bin/hello-big",
+        ),
+        (
+            "go-module",
+            "example.com/hello",
+            "1.2.3",
+            0,
+            "usr/local/bin/hello-big",
+        ),
+        (
+            "go-module",
+            "example.com/other",
+            "v0.3.0",
+            0,
+            "usr/local/bin/hello-big",
+        ),
+        (
+            "go-module",
+            "stdlib",
+            "v1.19.8",
+            0,
+            "usr/local/bin/hello-big",
+        ),
+    ]);
+    let outside_cache = || -> Vec<std::path::PathBuf> {
+        sandbox
+            .all_paths()
+            .into_iter()
+            .filter(|p| {
+                !p.starts_with("cache") && !p.starts_with("stdout") && !p.starts_with("stderr")
+            })
+            .filter(|p| !["home", "tmp", "cwd"].iter().any(|d| p.as_os_str() == *d))
+            .collect()
+    };
+
+    let cached = sandbox.scan_json(&reference, &[]);
+    assert_eq!(package_rows(&cached), expected);
+    assert_eq!(outside_cache(), Vec::<std::path::PathBuf>::new());
+    let uncached = sandbox
+        .run(&["scan", &reference, "-f", "json", "--no-cache"], &[])
+        .json();
+    assert_eq!(package_rows(&uncached), expected);
+    assert_eq!(outside_cache(), Vec::<std::path::PathBuf>::new());
+
+    // Without --cache-dir the cache lives under HOME (~/.cache/shipshape).
+    let default = sandbox.run(&["scan", &reference, "-f", "json"], &[]).json();
+    assert_eq!(package_rows(&default), expected);
+    let home_cache = sandbox.home().join(".cache/shipshape");
+    assert!(
+        std::fs::read_dir(&home_cache).is_ok_and(|mut d| d.next().is_some()),
+        "{} is empty",
+        home_cache.display()
+    );
+    // SHIPSHAPE_CACHE_DIR is honoured as well.
+    let env_cache = sandbox.root().join("env-cache");
+    sandbox
+        .run(
+            &["scan", &reference, "-f", "json"],
+            &[("SHIPSHAPE_CACHE_DIR", env_cache.to_str().expect("utf-8"))],
+        )
+        .expect_code(0);
+    assert!(std::fs::read_dir(&env_cache).is_ok_and(|mut d| d.next().is_some()));
+}
+
+#[test]
+fn output_errors_are_scan_failures() {
+    let Some(reference) = realistic_reference() else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let run = sandbox
+        .run(
+            &[
+                "scan",
+                reference,
+                "--no-cache",
+                "--output",
+                "missing-dir/report.json",
+            ],
+            &[],
+        )
+        .expect_code(1);
+    assert!(
+        run.stderr.contains("missing-dir/report.json"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty());
+}
