@@ -1627,3 +1627,91 @@ fn output_errors_are_scan_failures() {
     );
     assert!(run.stdout.is_empty());
 }
+
+#[test]
+fn output_file_gets_ordinary_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(reference) = realistic_reference() else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let cache = sandbox.cache();
+    let cache = cache.to_str().expect("utf-8");
+    let report = sandbox.cwd().join("report.json");
+    // (umask, mode of a new report)
+    for (umask, mode) in [("022", 0o644), ("077", 0o600), ("002", 0o664)] {
+        let _ = std::fs::remove_file(&report);
+        sandbox
+            .run_with_umask(
+                umask,
+                &["scan", reference, "--cache-dir", cache, "-o", "report.json"],
+            )
+            .expect_code(0);
+        let found = std::fs::metadata(&report)
+            .expect("report")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(found, mode, "umask {umask}: {found:o}");
+    }
+    // A report written over an existing file keeps that file's mode.
+    std::fs::set_permissions(&report, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    sandbox
+        .run_with_umask(
+            "022",
+            &["scan", reference, "--cache-dir", cache, "-o", "report.json"],
+        )
+        .expect_code(0);
+    let found = std::fs::metadata(&report)
+        .expect("report")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(found, 0o640, "{found:o}");
+}
+
+#[test]
+fn terminal_shows_progress_and_quiet_hides_it() {
+    let Some(reference) = realistic_reference() else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let cache = sandbox.cache();
+    let cache = cache.to_str().expect("utf-8");
+    let piped = sandbox
+        .run(
+            &["scan", reference, "-f", "json", "--cache-dir", cache],
+            &[],
+        )
+        .json();
+    let Some(terminal) = sandbox.run_in_terminal(&[
+        "scan",
+        reference,
+        "-f",
+        "json",
+        "--no-cache",
+        "-o",
+        "terminal.json",
+    ]) else {
+        return;
+    };
+    let terminal = terminal.expect_code(0);
+    // The header names the image; per-layer bars count bytes.
+    assert!(
+        terminal.stdout.contains("shop/app"),
+        "{:?}",
+        terminal.stdout
+    );
+    assert!(terminal.stdout.contains("layer"), "{:?}", terminal.stdout);
+    let written: Value = serde_json::from_slice(
+        &std::fs::read(sandbox.cwd().join("terminal.json")).expect("report"),
+    )
+    .expect("JSON");
+    assert_eq!(without_timestamp(written), without_timestamp(piped));
+
+    let quiet = sandbox
+        .run_in_terminal(&["scan", reference, "-q", "--no-cache", "-o", "quiet.txt"])
+        .expect("script is installed")
+        .expect_code(0);
+    assert_eq!(quiet.stdout.trim(), "", "{:?}", quiet.stdout);
+}

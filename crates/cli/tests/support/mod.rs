@@ -2,7 +2,7 @@
 //! sandbox (its own HOME, TMPDIR and working directory), read the committed
 //! analyzer fixtures, and pick apart the JSON report.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::print_stderr)]
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -82,11 +82,55 @@ impl Sandbox {
 
     /// Runs `shipshape ARGS` with a clean environment plus `env`.
     pub fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        self.run_program(env!("CARGO_BIN_EXE_shipshape"), args, env)
+    }
+
+    /// Runs `shipshape ARGS` through `sh -c 'umask UMASK; exec …'`.
+    pub fn run_with_umask(&self, umask: &str, args: &[&str]) -> Run {
+        let mut sh_args = vec![
+            "-c",
+            "umask \"$0\" && shift && exec \"$@\"",
+            umask,
+            "--",
+            env!("CARGO_BIN_EXE_shipshape"),
+        ];
+        // `$0` is the umask; `shift` drops the `--` so "$@" is the command.
+        sh_args.extend_from_slice(args);
+        self.run_program("sh", &sh_args, &[])
+    }
+
+    /// Runs `shipshape ARGS` with a pseudo-terminal as stdin, stdout and
+    /// stderr (through util-linux `script`); what the terminal showed is
+    /// `stdout`. `None` when `script` is not installed.
+    pub fn run_in_terminal(&self, args: &[&str]) -> Option<Run> {
+        if Command::new("script").arg("--version").output().is_err() {
+            eprintln!("skipping terminal test: `script` (util-linux) not installed");
+            return None;
+        }
+        let mut command_line = shell_quote(env!("CARGO_BIN_EXE_shipshape"));
+        for arg in args {
+            command_line.push(' ');
+            command_line.push_str(&shell_quote(arg));
+        }
+        Some(self.run_program(
+            "script",
+            &[
+                "--quiet",
+                "--return",
+                "--command",
+                &command_line,
+                "/dev/null",
+            ],
+            &[("TERM", "xterm"), ("COLUMNS", "120")],
+        ))
+    }
+
+    fn run_program(&self, program: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
         let out_path = self.root().join("stdout");
         let err_path = self.root().join("stderr");
         let stdout = std::fs::File::create(&out_path).expect("stdout file");
         let stderr = std::fs::File::create(&err_path).expect("stderr file");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_shipshape"));
+        let mut command = Command::new(program);
         command
             .args(args)
             .env_clear()
@@ -161,6 +205,10 @@ fn walk(base: &Path, dir: &Path, found: &mut Vec<PathBuf>) {
             walk(base, &path, found);
         }
     }
+}
+
+fn shell_quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', "'\\''"))
 }
 
 fn read_lossy(path: &Path) -> String {
