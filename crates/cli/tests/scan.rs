@@ -1715,3 +1715,138 @@ fn terminal_shows_progress_and_quiet_hides_it() {
         .expect_code(0);
     assert_eq!(quiet.stdout.trim(), "", "{:?}", quiet.stdout);
 }
+
+#[test]
+fn a_config_lying_about_a_diff_id_fails_and_does_not_poison_the_cache() {
+    let Some(registry) = shared_registry() else {
+        return;
+    };
+    let honest_layer = LayerBuilder::new().file(
+        "usr/local/bundle/specifications/rack-2.2.22.gemspec",
+        fixture("gemspec/rack-2.2.22.gemspec"),
+        0o644,
+    );
+    let honest = ImageBuilder::oci()
+        .layer(honest_layer)
+        .build()
+        .expect("honest image");
+    // Other content, filed under the honest layer's diffID.
+    let liar = ImageBuilder::oci()
+        .layer(
+            LayerBuilder::new()
+                .file(
+                    "usr/local/bundle/specifications/json-2.6.3.gemspec",
+                    fixture("gemspec/json-2.6.3.gemspec"),
+                    0o644,
+                )
+                .diff_id_override(honest.layers[0].diff_id.clone()),
+        )
+        .build()
+        .expect("lying image");
+    let liar_ref = push(registry, "poison/liar", "1", &liar);
+    let honest_ref = push(registry, "poison/honest", "1", &honest);
+    let sandbox = Sandbox::new();
+    let cache = sandbox.cache();
+    let failed = sandbox
+        .run(
+            &[
+                "scan",
+                &liar_ref,
+                "--cache-dir",
+                cache.to_str().expect("utf-8"),
+            ],
+            &[],
+        )
+        .expect_code(1);
+    let diff_id = honest.layers[0].diff_id.to_string();
+    assert!(
+        failed.stderr.contains("layer 0") && failed.stderr.contains(&diff_id),
+        "{}",
+        failed.stderr
+    );
+    let report = sandbox.scan_json(&honest_ref, &[]);
+    assert_eq!(
+        package_rows(&report),
+        rows(&[(
+            "gem",
+            "rack",
+            "2.2.22",
+            0,
+            "usr/local/bundle/specifications/rack-2.2.22.gemspec"
+        )])
+    );
+}
+
+#[test]
+fn walk_limits_give_partial_results_with_diagnostics() {
+    let Some(registry) = shared_registry() else {
+        return;
+    };
+    let mut layer = LayerBuilder::new()
+        .file(
+            "usr/local/bundle/specifications/rack-2.2.22.gemspec",
+            fixture("gemspec/rack-2.2.22.gemspec"),
+            0o644,
+        )
+        .file(
+            "usr/local/bin/hello",
+            gunzipped_fixture("go/hello-ldflags.gz"),
+            0o755,
+        );
+    for i in 0..20 {
+        layer = layer.file(&format!("usr/share/doc/file-{i:02}"), "doc\n", 0o644);
+    }
+    layer = layer.file(
+        "app/node_modules/lodash/package.json",
+        fixture("npm/lodash-4.17.21.json"),
+        0o644,
+    );
+    let image = ImageBuilder::oci().layer(layer).build().expect("image");
+    let reference = push(registry, "limits/app", "1", &image);
+    let rack = (
+        "gem",
+        "rack",
+        "2.2.22",
+        0,
+        "usr/local/bundle/specifications/rack-2.2.22.gemspec",
+    );
+    let lodash = (
+        "npm",
+        "lodash",
+        "4.17.21",
+        0,
+        "app/node_modules/lodash/package.json",
+    );
+    let go = |name, version| ("go-module", name, version, 0, "usr/local/bin/hello");
+    let all_go = [
+        go("./local", ""),
+        go("example.com/greet", "v1.1.0"),
+        go("example.com/hello", "1.2.3"),
+        go("example.com/other", "v0.3.0"),
+        go("stdlib", "v1.19.8"),
+    ];
+    let everything: Vec<_> = [rack, lodash].into_iter().chain(all_go).collect();
+    // (extra flags, packages, diagnostic codes)
+    let cases: [(&[&str], Vec<_>, &[&str]); 3] = [
+        (&[], everything.clone(), &[]),
+        // The entry limit stops the walk before the last file.
+        (
+            &["--max-layer-entries", "10"],
+            [rack].into_iter().chain(all_go).collect(),
+            &["layer-limit-exceeded"],
+        ),
+        // Files over the size limit are skipped, the walk goes on.
+        (
+            &["--max-file-size", "100000"],
+            vec![rack, lodash],
+            &["file-too-large"],
+        ),
+    ];
+    for (flags, packages, codes) in cases {
+        let sandbox = Sandbox::new();
+        let report = sandbox.scan_json(&reference, flags);
+        assert_eq!(package_rows(&report), rows(&packages), "{flags:?}");
+        let found: Vec<String> = diagnostic_codes(&report).into_iter().map(|d| d.0).collect();
+        assert_eq!(found, *codes, "{flags:?}: {:#}", report["diagnostics"]);
+    }
+}
