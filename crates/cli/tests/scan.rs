@@ -638,7 +638,25 @@ fn multi_arch_index(flavor: Flavor) -> testkit::BuiltIndex {
         .layer(LayerBuilder::new().file("etc/os-release", DEBIAN_OS_RELEASE, 0o644))
         .build()
         .expect("arm image");
+    // BuildKit's provenance attestation: an image manifest with the
+    // platform `unknown/unknown`, listed first; never a candidate.
+    let attestation = ImageBuilder::new(flavor)
+        .platform("unknown/unknown".parse().expect("platform"))
+        .layer(LayerBuilder::new().file("provenance.json", "{}", 0o644))
+        .build()
+        .expect("attestation");
     IndexBuilder::new(flavor)
+        .entry(
+            attestation,
+            Some("unknown/unknown".parse().expect("platform")),
+            &[
+                ("vnd.docker.reference.type", "attestation-manifest"),
+                (
+                    "vnd.docker.reference.digest",
+                    "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+                ),
+            ],
+        )
         .image(amd64)
         .image(arm64)
         .image(arm_v7)
@@ -664,7 +682,7 @@ fn multi_arch_index_picks_the_requested_platform() {
         let cases: [(Option<&str>, usize, &str, &[&str]); 3] = [
             (
                 None,
-                0,
+                1,
                 "alpine",
                 &[
                     "alpine-baselayout-data",
@@ -677,8 +695,8 @@ fn multi_arch_index_picks_the_requested_platform() {
                     "zlib",
                 ],
             ),
-            (Some("linux/arm64"), 1, "debian", &["base-files"]),
-            (Some("linux/arm/v7"), 2, "debian", &[]),
+            (Some("linux/arm64"), 2, "debian", &["base-files"]),
+            (Some("linux/arm/v7"), 3, "debian", &[]),
         ];
         for (platform, picked, os, names) in cases {
             let extra: Vec<&str> = platform.map(|p| vec!["--platform", p]).unwrap_or_default();
@@ -1072,7 +1090,7 @@ fn oci_layout_by_tag_and_untagged_single_image() {
     );
     assert_eq!(
         report["image"]["manifestDigest"],
-        index.images[1].manifest.digest.to_string()
+        index.images[2].manifest.digest.to_string()
     );
     let report = scan(untagged.display().to_string(), &[]);
     assert_eq!(package_rows(&report), gem_rows);
