@@ -1868,3 +1868,61 @@ fn walk_limits_give_partial_results_with_diagnostics() {
         assert_eq!(found, *codes, "{flags:?}: {:#}", report["diagnostics"]);
     }
 }
+
+#[test]
+fn odd_but_real_world_images_scan() {
+    let Some(registry) = shared_registry() else {
+        return;
+    };
+    let gem_layer = || {
+        LayerBuilder::new().file(
+            "usr/local/bundle/specifications/rack-2.2.22.gemspec",
+            fixture("gemspec/rack-2.2.22.gemspec"),
+            0o644,
+        )
+    };
+    let rack = rows(&[(
+        "gem",
+        "rack",
+        "2.2.22",
+        0,
+        "usr/local/bundle/specifications/rack-2.2.22.gemspec",
+    )]);
+    // (name, image, packages)
+    let cases = [
+        ("no-layers", ImageBuilder::oci().build(), vec![]),
+        (
+            "no-history",
+            ImageBuilder::docker()
+                .without_history()
+                .layer(gem_layer())
+                .build(),
+            rack.clone(),
+        ),
+        (
+            "gzip-labelled-uncompressed",
+            ImageBuilder::docker()
+                .layer(gem_layer().media_type(testkit::media_type::DOCKER_LAYER))
+                .build(),
+            rack.clone(),
+        ),
+        (
+            "octet-stream-zstd",
+            ImageBuilder::oci()
+                .layer(
+                    gem_layer()
+                        .compression(Compression::Zstd)
+                        .media_type("application/octet-stream"),
+                )
+                .build(),
+            rack.clone(),
+        ),
+    ];
+    let sandbox = Sandbox::new();
+    for (name, image, packages) in cases {
+        let image = image.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let reference = push(registry, "odd/images", name, &image);
+        let report = sandbox.scan_json(&reference, &["--no-cache"]);
+        assert_eq!(package_rows(&report), packages, "{name}");
+    }
+}

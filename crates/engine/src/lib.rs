@@ -9,5 +9,5 @@ mod scan;
 pub use cache::{CacheKey, LayerCache};
 pub use scan::{
     AnalyzerSet, LayerOutcome, NoProgress, ScanError, ScanOptions, ScanProgress, ScanReport,
-    compression_for, scan_image,
+    scan_image,
 };

@@ -208,7 +208,9 @@ impl LayerJob {
             progress.layer_bytes(index, n)
         }));
 
-        let compression = compression_for(&self.layer.media_type);
+        // Media types lie (gzip blobs under Docker's uncompressed type, unknown
+        // types); analyze's mapping sniffs the magic bytes when unsure.
+        let compression = Compression::from_media_type(&self.layer.media_type);
         let diff_id = self.layer.diff_id.clone();
         let analyzers = self.analyzers.clone();
         let walk = self.walk.clone();
@@ -255,51 +257,5 @@ impl LayerJob {
                 elapsed: started.elapsed(),
             },
         ))
-    }
-}
-
-/// The compression a layer media type announces; unknown types are sniffed
-/// from their magic bytes.
-pub fn compression_for(media_type: &str) -> Compression {
-    if media_type.ends_with("+gzip") || media_type.ends_with(".gzip") {
-        Compression::Gzip
-    } else if media_type.ends_with("+zstd") || media_type.ends_with(".zstd") {
-        Compression::Zstd
-    } else if media_type.ends_with(".tar") || media_type.ends_with("layer.v1.tar") {
-        Compression::None
-    } else {
-        Compression::Sniff
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn media_types_map_to_compression() {
-        let cases = [
-            (
-                "application/vnd.oci.image.layer.v1.tar+gzip",
-                Compression::Gzip,
-            ),
-            (
-                "application/vnd.docker.image.rootfs.diff.tar.gzip",
-                Compression::Gzip,
-            ),
-            (
-                "application/vnd.oci.image.layer.v1.tar+zstd",
-                Compression::Zstd,
-            ),
-            ("application/vnd.oci.image.layer.v1.tar", Compression::None),
-            (
-                "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-                Compression::Gzip,
-            ),
-            ("application/octet-stream", Compression::Sniff),
-        ];
-        for (media_type, expected) in cases {
-            assert_eq!(compression_for(media_type), expected, "{media_type}");
-        }
     }
 }
