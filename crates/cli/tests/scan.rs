@@ -569,6 +569,7 @@ fn cyclonedx_snapshot_and_both_sboms_valid_against_their_schemas() {
         .expect_code(0)
         .stdout;
     schema::assert_valid("bom-1.5.schema.json", &cyclonedx);
+    schema::check_cyclonedx_refs(&cyclonedx);
     let spdx = sandbox
         .run(
             &["scan", reference, "--format", "spdx", "--cache-dir", cache],
@@ -577,6 +578,7 @@ fn cyclonedx_snapshot_and_both_sboms_valid_against_their_schemas() {
         .expect_code(0)
         .stdout;
     schema::assert_valid("spdx-2.3.schema.json", &spdx);
+    schema::check_spdx_semantics(&spdx);
 
     // Every package is a component with its layer, in a stable order.
     let redacted = redact(&cyclonedx, &registry.host());
