@@ -984,7 +984,23 @@ fn scan_failures_exit_with_1_and_say_why() {
     let unreachable = format!("127.0.0.1:{}/app:1", closed_port());
     // (arguments, what stderr must mention)
     let plain_digest = plain.layers[0].digest.to_string();
-    let cases: [(Vec<&str>, &[&str]); 5] = [
+    let not_a_dir = sandbox.root().join("cache-is-a-file");
+    std::fs::write(&not_a_dir, "").expect("file");
+    let not_a_dir = not_a_dir.display().to_string();
+    let missing_config = sandbox
+        .root()
+        .join("no-such-config.json")
+        .display()
+        .to_string();
+    let broken_config = sandbox.root().join("broken-config.json");
+    std::fs::write(
+        &broken_config,
+        r#"{"auths": {"x": {"auth": "%%%not base64"}}}"#,
+    )
+    .expect("config");
+    let broken_config = broken_config.display().to_string();
+    let image_ref = format!("{}/any/image:1", registry.host());
+    let cases: [(Vec<&str>, &[&str]); 8] = [
         (
             vec!["scan", &unknown],
             &["does/not-exist", "manifest unknown"],
@@ -1006,9 +1022,23 @@ fn scan_failures_exit_with_1_and_say_why() {
             vec!["scan", "--oci-layout", &flipped],
             &["layer 0", "digest", &plain_digest],
         ),
+        (
+            vec!["scan", &image_ref, "--cache-dir", &not_a_dir],
+            &["cache", &not_a_dir],
+        ),
+        (
+            vec!["scan", &image_ref, "--docker-config", &missing_config],
+            &[&missing_config],
+        ),
+        (
+            vec!["scan", &image_ref, "--docker-config", &broken_config],
+            &[&broken_config, "base64"],
+        ),
     ];
     for (mut args, mentioned) in cases {
-        args.push("--no-cache");
+        if !args.contains(&"--cache-dir") {
+            args.push("--no-cache");
+        }
         let run = sandbox.run(&args, &[]).expect_code(1);
         let stderr = run.stderr.to_lowercase();
         for word in mentioned {
