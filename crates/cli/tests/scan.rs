@@ -792,7 +792,18 @@ fn htpasswd_registry_with_env_credentials_and_docker_config() {
     let auth = base64::engine::general_purpose::STANDARD.encode("alice:s3cret-pw");
     std::fs::write(
         &config,
-        serde_json::json!({ "auths": { registry.host(): { "auth": auth } } }).to_string(),
+        // Shaped like Docker Desktop's: a credential store and empty entries
+        // for other registries next to ours.
+        serde_json::json!({
+            "auths": {
+                "https://index.docker.io/v1/": {},
+                "ghcr.io": {},
+                registry.host(): { "auth": auth },
+            },
+            "credsStore": "desktop",
+            "currentContext": "desktop-linux",
+        })
+        .to_string(),
     )
     .expect("config.json");
     let config = config.to_str().expect("utf-8");
@@ -837,6 +848,27 @@ fn htpasswd_registry_with_env_credentials_and_docker_config() {
         wrong.stderr
     );
     assert!(wrong.stdout.is_empty());
+
+    // Not even in the most verbose log, for the right or the wrong password
+    // (nor their base64 in an Authorization header).
+    for password in ["s3cret-pw", "wrong-password-xyz"] {
+        let traced = sandbox.run(
+            &["scan", &reference, "--no-cache", "--log", "trace"],
+            &[
+                ("SHIPSHAPE_REGISTRY_USERNAME", "alice"),
+                ("SHIPSHAPE_REGISTRY_PASSWORD", password),
+            ],
+        );
+        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("alice:{password}"));
+        assert!(!traced.stderr.is_empty(), "trace logging produced nothing");
+        for secret in [password, encoded.as_str()] {
+            assert!(
+                !traced.stderr.contains(secret),
+                "{secret} in:\n{}",
+                traced.stderr
+            );
+        }
+    }
 }
 
 #[test]
