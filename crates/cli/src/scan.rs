@@ -213,7 +213,7 @@ fn write_output(args: &ScanArgs, report: &ScanReport) -> Result<()> {
                 .parent()
                 .filter(|p| !p.as_os_str().is_empty())
                 .unwrap_or_else(|| std::path::Path::new("."));
-            let mut tmp = tempfile::NamedTempFile::new_in(dir)
+            let mut tmp = output_temp_file(path, dir)
                 .with_context(|| format!("writing {}", path.display()))?;
             tmp.write_all(&rendered)?;
             tmp.persist(path)
@@ -226,6 +226,33 @@ fn write_output(args: &ScanArgs, report: &ScanReport) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The temporary file that becomes `path` once complete. Temporary files are
+/// private (0600) by default, which would leave the report unreadable to the
+/// CI job or teammate it is for: a new report gets the permissions of any
+/// newly created file (0666 less the umask), a replaced one keeps its own.
+fn output_temp_file(
+    path: &std::path::Path,
+    dir: &std::path::Path,
+) -> std::io::Result<tempfile::NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".shipshape-output");
+    let permissions = match std::fs::metadata(path) {
+        Ok(existing) => existing.permissions(),
+        Err(_) => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::Permissions::from_mode(0o666)
+            }
+            #[cfg(not(unix))]
+            {
+                return builder.tempfile_in(dir);
+            }
+        }
+    };
+    builder.permissions(permissions).tempfile_in(dir)
 }
 
 /// The terminal's width when writing to one (`COLUMNS`, as shells export it).

@@ -210,6 +210,8 @@ impl LayerJob {
             progress.layer_bytes(index, n)
         }));
 
+        // Media types lie (gzip blobs under Docker's uncompressed type, unknown
+        // types); analyze's mapping sniffs the magic bytes when unsure.
         let compression = Compression::from_media_type(&self.layer.media_type);
         let diff_id = self.layer.diff_id.clone();
         let analyzers = self.analyzers.clone();

@@ -2,7 +2,6 @@
 //! CycloneDX 1.5 and SPDX 2.3 JSON schemas, and snapshotted.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use model::{
     AnalyzerId, Diagnostic, DiffId, Digest, Evidence, HistoryEntry, ImageConfigSummary,
@@ -382,50 +381,9 @@ fn inventory() -> ImageInventory {
 
 // --- schema validation -----------------------------------------------------
 
-fn schema_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/schemas")
-}
-
-fn load(name: &str) -> Value {
-    let text = std::fs::read_to_string(schema_dir().join(name)).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-/// Resolves the schemas' cross-references to the committed copies; any
-/// other URI is an error, so validation never touches the network.
-struct LocalSchemas;
-
-impl jsonschema::Retrieve for LocalSchemas {
-    fn retrieve(
-        &self,
-        uri: &jsonschema::Uri<String>,
-    ) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
-        let file = match uri.as_str() {
-            "http://cyclonedx.org/schema/spdx.schema.json" => "spdx.schema.json",
-            "http://cyclonedx.org/schema/jsf-0.82.schema.json" => "jsf-0.82.schema.json",
-            other => return Err(format!("schema {other} is not available offline").into()),
-        };
-        Ok(load(file))
-    }
-}
-
-fn validation_errors(schema_file: &str, document: &Value) -> Vec<String> {
-    let validator = jsonschema::options()
-        .with_retriever(LocalSchemas)
-        .should_validate_formats(true)
-        .build(&load(schema_file))
-        .unwrap();
-    validator
-        .iter_errors(document)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect()
-}
-
-fn assert_valid(schema_file: &str, json: &str) {
-    let document: Value = serde_json::from_str(json).unwrap();
-    let errors = validation_errors(schema_file, &document);
-    assert!(errors.is_empty(), "{schema_file}: {errors:#?}");
-}
+#[path = "support/schema.rs"]
+mod schema;
+use schema::{assert_valid, check_cyclonedx_refs, check_spdx_semantics, validation_errors};
 
 #[test]
 fn cyclonedx_is_valid_against_the_official_schema() {
@@ -461,68 +419,6 @@ fn validators_reject_broken_documents() {
         .unwrap()
         .remove("downloadLocation");
     assert!(!validation_errors("spdx-2.3.schema.json", &spdx).is_empty());
-}
-
-/// What the SPDX schema leaves to the spec: id syntax, unique ids,
-/// relationships that resolve, license expressions that parse and whose
-/// `LicenseRef-`s are defined in the document.
-fn check_spdx_semantics(json: &str) {
-    let doc: Value = serde_json::from_str(json).unwrap();
-    let idstring = |s: &str| {
-        !s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
-    };
-    let packages = doc["packages"].as_array().unwrap();
-    let mut ids: Vec<&str> = packages
-        .iter()
-        .map(|p| p["SPDXID"].as_str().unwrap())
-        .collect();
-    for id in &ids {
-        let rest = id
-            .strip_prefix("SPDXRef-")
-            .unwrap_or_else(|| panic!("{id}"));
-        assert!(idstring(rest), "{id}");
-    }
-    ids.push("SPDXRef-DOCUMENT");
-    let count = ids.len();
-    ids.sort();
-    ids.dedup();
-    assert_eq!(ids.len(), count, "SPDX ids must be unique");
-    for r in doc["relationships"].as_array().unwrap() {
-        for key in ["spdxElementId", "relatedSpdxElement"] {
-            let id = r[key].as_str().unwrap();
-            assert!(ids.binary_search(&id).is_ok(), "dangling {id}");
-        }
-    }
-    let defined: Vec<&str> = doc["hasExtractedLicensingInfos"]
-        .as_array()
-        .map(|infos| {
-            infos
-                .iter()
-                .map(|i| i["licenseId"].as_str().unwrap())
-                .collect()
-        })
-        .unwrap_or_default();
-    for id in &defined {
-        assert!(idstring(id.strip_prefix("LicenseRef-").unwrap()), "{id}");
-    }
-    for p in packages {
-        for key in ["licenseConcluded", "licenseDeclared"] {
-            let expression = p[key].as_str().unwrap();
-            if expression == "NOASSERTION" {
-                continue;
-            }
-            let parsed = spdx::Expression::parse(expression)
-                .unwrap_or_else(|e| panic!("{expression:?} is not a valid SPDX expression: {e}"));
-            for requirement in parsed.requirements() {
-                if let spdx::LicenseItem::Other(other) = &requirement.req.license {
-                    let id = format!("LicenseRef-{}", other.lic_ref);
-                    assert!(defined.contains(&id.as_str()), "{id} is not defined");
-                }
-            }
-        }
-    }
 }
 
 #[test]
@@ -609,6 +505,7 @@ fn output_does_not_depend_on_input_order() {
 #[test]
 fn cyclonedx_refs_are_unique_and_resolve() {
     let bom = sbom::cyclonedx::to_json(&metadata(), &inventory(), &tool(), TIMESTAMP).unwrap();
+    check_cyclonedx_refs(&bom);
     let bom: Value = serde_json::from_str(&bom).unwrap();
     let refs: Vec<&str> = bom["components"]
         .as_array()
