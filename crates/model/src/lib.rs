@@ -4,6 +4,7 @@
 //! per-platform manifest digest; a [`Layer`](LayerDescriptor) is identified by
 //! its [`DiffId`]; a [`Package`] always carries [`Evidence`] of where it was found.
 
+mod advisory;
 mod digest;
 mod image;
 mod inventory;
@@ -11,6 +12,10 @@ mod package;
 mod platform;
 mod purl;
 
+pub use advisory::{
+    Advisory, AdvisoryReference, AdvisorySource, AffectedPackage, AffectedRange, CveEnrichment,
+    DistroStatus, RangeEvent, RangeKind, SeverityScore,
+};
 pub use digest::{DiffId, Digest, DigestAlgorithm, DigestError};
 pub use image::{HistoryEntry, ImageConfigSummary, ImageMetadata, LayerDescriptor};
 pub use inventory::{
