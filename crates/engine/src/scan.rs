@@ -84,8 +84,9 @@ pub enum ScanError {
         #[source]
         source: analyze::WalkError,
     },
-    #[error("layer {index}: analysis task failed: {message}")]
-    Task { index: u32, message: String },
+    /// A layer task panicked or was cancelled: a bug, not bad input.
+    #[error("a layer analysis task failed: {0}")]
+    Task(String),
 }
 
 /// The analyzers, shared by the blocking walker threads.
@@ -135,10 +136,7 @@ pub async fn scan_image(
             }
             Err(e) => {
                 tasks.abort_all();
-                return Err(ScanError::Task {
-                    index: u32::MAX,
-                    message: e.to_string(),
-                });
+                return Err(ScanError::Task(e.to_string()));
             }
         };
         let index = outcome.index as usize;
@@ -232,10 +230,7 @@ impl LayerJob {
                 });
             }
             Err(e) => {
-                return Err(ScanError::Task {
-                    index,
-                    message: e.to_string(),
-                });
+                return Err(ScanError::Task(format!("layer {index}: {e}")));
             }
         };
 
