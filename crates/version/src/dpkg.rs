@@ -100,14 +100,16 @@ impl FromStr for DpkgVersion {
             None => (value.len(), value.len()),
         };
 
+        // Policy wants the upstream part to start with a digit, but dpkg only
+        // warns and still orders such versions; refusing them would leave a
+        // third-party package unmatched for no gain.
         let upstream = &value[upstream_start..upstream_end];
-        match upstream.bytes().next() {
-            None => return Err(error("version number is empty")),
-            Some(first) if !first.is_ascii_digit() => {
-                return Err(error("version number does not start with digit"));
-            }
-            Some(_) => {}
+        if upstream.is_empty() {
+            return Err(error("version number is empty"));
         }
+        // Characters outside dpkg's set are refused rather than ordered: dpkg
+        // itself only warns, but it weighs non-ASCII bytes through a signed
+        // `char`, so its order for them differs between architectures.
         if let Some(bad) = upstream
             .chars()
             .find(|&c| !(c.is_ascii_alphanumeric() || ".-+~:".contains(c)))
@@ -281,6 +283,9 @@ mod tests {
             ("0001", "1", Equal),
             ("1a", "1A", Greater),
             ("1-a", "1-1", Greater),
+            ("~1", "0", Less),
+            ("a", "1", Greater),
+            ("1:a", "1:+", Less),
         ];
         for (a, b, expected) in table {
             assert_eq!(v(a).cmp(&v(b)), expected, "{a} vs {b}");
@@ -322,7 +327,6 @@ mod tests {
             ("1:", "nothing after colon"),
             ("1.0-", "revision number is empty"),
             ("-1", "version number is empty"),
-            ("a1.0", "does not start with digit"),
             ("1.0_1", "invalid character '_' in version"),
             ("1:1.0-1:2", "invalid character ':' in revision"),
             ("1.0 ", "whitespace"),

@@ -11,7 +11,7 @@ use std::str::FromStr;
 use proptest::prelude::*;
 use version::{ApkVersion, DpkgVersion, RpmVersion, VersionError};
 
-const DPKG: &str = "(0?[0-2]:)?[0-2][0-2a~.+]{0,6}(-[0-2a~.+]{1,4})?";
+const DPKG: &str = "(0?[0-2]:)?[0-2a~][0-2a~.+]{0,6}(-[0-2a~.+]{1,4})?";
 const RPM: &str = "([0-2]{0,2}:)?[0-2ab.~^_]{1,6}(-[0-2ab.~^]{0,4})?";
 const APK: &str = "0?[0-2](\\.0?[0-2]){0,2}[ab]?[0-2]?(_(alpha|rc|p|git)[0-2]?){0,2}(~[0-9a-f]{1,2})?(-r0?[0-2])?";
 
