@@ -7,6 +7,14 @@
 
 use std::fmt;
 
+pub mod apk;
+pub mod dpkg;
+pub mod rpm;
+
+pub use apk::ApkVersion;
+pub use dpkg::DpkgVersion;
+pub use rpm::RpmVersion;
+
 /// The version schemes we order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Scheme {
