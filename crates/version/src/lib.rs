@@ -70,3 +70,20 @@ impl VersionError {
         }
     }
 }
+
+mod decimal;
+
+pub mod go;
+pub mod maven;
+
+pub mod pep440;
+pub mod rubygems;
+pub mod semver;
+
+pub use go::GoVersion;
+
+pub use pep440::Pep440Version;
+
+pub use maven::MavenVersion;
+pub use rubygems::{GemRequirement, GemVersion};
+pub use semver::SemverVersion;

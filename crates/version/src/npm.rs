@@ -1,0 +1,1 @@
+//! node-semver versions and ranges.
