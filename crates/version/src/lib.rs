@@ -75,15 +75,14 @@ mod decimal;
 
 pub mod go;
 pub mod maven;
-
+pub mod npm;
 pub mod pep440;
 pub mod rubygems;
 pub mod semver;
 
 pub use go::GoVersion;
-
-pub use pep440::Pep440Version;
-
 pub use maven::MavenVersion;
+pub use npm::{NpmRange, NpmVersion};
+pub use pep440::Pep440Version;
 pub use rubygems::{GemRequirement, GemVersion};
 pub use semver::SemverVersion;

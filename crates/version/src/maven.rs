@@ -307,3 +307,75 @@ impl PartialOrd for MavenVersion {
         Some(self.cmp(other))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(text: &str) -> MavenVersion {
+        text.parse()
+            .unwrap_or_else(|e| panic!("{text:?} should parse: {e}"))
+    }
+
+    /// Pairs checked against Maven's own `ComparableVersion` (3.8.7).
+    #[test]
+    fn order_table() {
+        use Ordering::*;
+        let cases = [
+            ("1.0-SNAPSHOT", "1.0-snapshot", Equal),
+            ("1.0-snapshot", "1.0-RC1", Greater),
+            ("1.0-RC1", "1.0-cr1", Equal),
+            ("1.0-cr1", "1.0.0-sp", Less),
+            ("1.0.0-sp", "1.0", Greater),
+            ("1.0", "1.0-sp1", Less),
+            ("1.0-sp1", "1.0.1", Less),
+            ("1.0.1", "1.0-xyz", Greater),
+            ("1.0-xyz", "1.0-sp", Greater),
+            ("1.0-abc", "1.0-xyz", Less),
+            ("1.0-xyz", "1.0-1", Less),
+            ("1.0-1", "1.0.0.0.1", Less),
+            ("1.0-final", "1.0.ga", Equal),
+            ("1.0.ga", "1.0-m1", Greater),
+            ("1.0-m1", "1.0-milestone-1", Equal),
+            ("1.0-milestone-1", "1.0-a", Less),
+            ("1.0-a", "1.0-alpha", Greater),
+            ("1.0-2", "1.0.1", Less),
+            ("1.0.0", "1.0-RELEASE", Equal),
+            ("10.0", "9.9999999999", Greater),
+            (
+                "1.0.0.0000000000000000000001",
+                "1.0.0.0000000000000000000000",
+                Greater,
+            ),
+        ];
+        for (a, b, expected) in cases {
+            assert_eq!(v(a).cmp(&v(b)), expected, "{a} vs {b}");
+            assert_eq!(v(b).cmp(&v(a)), expected.reverse(), "{b} vs {a}");
+            assert_eq!(v(a) == v(b), expected == Equal, "{a} == {b}");
+        }
+    }
+
+    #[test]
+    fn canonical_forms() {
+        for (text, canonical) in [
+            ("1.0.0", "1"),
+            ("1a1", "1-alpha-1"),
+            ("1.0-RC-1-SNAPSHOT", "1-rc-1-snapshot"),
+            ("1-ga-1", "1-1"),
+            ("-1", "-1"),
+        ] {
+            assert_eq!(v(text).canonical(), canonical, "{text}");
+        }
+    }
+
+    #[test]
+    fn only_empty_and_oversized_are_errors() {
+        assert_eq!(
+            MavenVersion::from_str("").map_err(|e| e.scheme),
+            Err(Scheme::Maven)
+        );
+        assert!(MavenVersion::from_str(&"1.".repeat(600)).is_err());
+        assert!(MavenVersion::from_str(&"1-".repeat(500)).is_ok());
+        assert!(MavenVersion::from_str("ünïcödé-1").is_ok());
+    }
+}

@@ -372,3 +372,89 @@ impl fmt::Display for GemRequirement {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(text: &str) -> GemVersion {
+        text.parse()
+            .unwrap_or_else(|e| panic!("{text:?} should parse: {e}"))
+    }
+
+    /// Pairs checked against RubyGems 3.3 (`Gem::Version#<=>`).
+    #[test]
+    fn order_table() {
+        use Ordering::*;
+        let cases = [
+            ("1.0", "1", Equal),
+            ("1.0.0.0", "1", Equal),
+            ("1.0.a", "1.0", Less),
+            ("1.0.a", "1.0.b", Less),
+            ("1.0.A", "1.0.a", Less),
+            ("1.0.a1", "1.0.a.1", Equal),
+            ("1.0-rc1", "1.0.rc1", Less),
+            ("1.0-1", "1.0", Less),
+            ("1.0-1", "1.0.pre.1", Equal),
+            ("2.0.0.rc1", "2.0.0", Less),
+            ("1.a", "1.0.a", Equal),
+            ("1.0.a.0", "1.0.a", Equal),
+            ("1.9", "1.10", Less),
+            ("1.0.0.1", "1.0.1", Less),
+            ("0.0.0", "0", Equal),
+            (" 1.2 ", "1.2", Equal),
+            ("1.2.3.pre", "1.2.3.pre.0", Equal),
+            ("1.1.a", "1.1.0.1", Less),
+            ("1.0.0.a.0.b", "1.0.0.a.b", Greater),
+        ];
+        for (a, b, expected) in cases {
+            assert_eq!(v(a).cmp(&v(b)), expected, "{a} vs {b}");
+            assert_eq!(v(b).cmp(&v(a)), expected.reverse(), "{b} vs {a}");
+            assert_eq!(v(a) == v(b), expected == Equal, "{a} == {b}");
+        }
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        for bad in [
+            "", " ", "a", "1..2", "1.0-", "1.0-a..b", "1.0+b", "1_0", "1.0 1", ".1", "1.", "-1",
+        ] {
+            let err = bad.parse::<GemVersion>().expect_err(bad);
+            assert_eq!((err.scheme, err.value.as_str()), (Scheme::RubyGems, bad));
+        }
+        for bad in ["", "~>", ">= 1.0,", "=> 1.0", "~> 1.0 2.0", ">= x"] {
+            let err = GemRequirement::parse(bad).expect_err(bad);
+            assert_eq!(err.scheme, Scheme::RubyGems);
+        }
+    }
+
+    #[test]
+    fn requirements_agree_with_rubygems() {
+        let table = include_str!("../tests/data/rubygems-requirements.tsv");
+        let mut checked = 0;
+        for line in table.lines().filter(|line| !line.starts_with('#')) {
+            let [requirement, version, expected] = line.split('\t').collect::<Vec<_>>()[..] else {
+                panic!("malformed line {line:?}");
+            };
+            let requirement = GemRequirement::parse(requirement).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(
+                requirement.satisfied_by(&v(version)),
+                expected == "true",
+                "{requirement} satisfied by {version}"
+            );
+            checked += 1;
+        }
+        assert!(checked > 200, "only {checked} cases");
+    }
+
+    #[test]
+    fn requirement_display_and_constraints() {
+        let requirement = GemRequirement::parse("~> 1.2,>=1.2.3").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(requirement.to_string(), "~> 1.2, >= 1.2.3");
+        assert_eq!(requirement.constraints().count(), 2);
+        let huge =
+            GemRequirement::parse("~> 99999999999999999999999.9").unwrap_or_else(|e| panic!("{e}"));
+        assert!(huge.satisfied_by(&v("99999999999999999999999.10")));
+        assert!(!huge.satisfied_by(&v("100000000000000000000000")));
+    }
+}
