@@ -3,7 +3,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use oci::manifest::{Manifest, pair_history, pair_layers, parse_config, parse_manifest, select_platform};
+use oci::manifest::{
+    Manifest, pair_history, pair_layers, parse_config, parse_manifest, select_platform,
+};
 
 fuzz_target!(|data: &[u8]| {
     let (content_type, body) = match data.split_first() {
@@ -16,7 +18,12 @@ fuzz_target!(|data: &[u8]| {
     let config = parse_config(body, "fuzz").ok();
     match parse_manifest(body, content_type, "fuzz") {
         Ok(Manifest::Index(index)) => {
-            for wanted in ["linux/amd64", "linux/arm64", "linux/arm/v7", "windows/amd64"] {
+            for wanted in [
+                "linux/amd64",
+                "linux/arm64",
+                "linux/arm/v7",
+                "windows/amd64",
+            ] {
                 let _ = select_platform(&index, &wanted.parse().expect("valid platform"), "fuzz");
             }
         }

@@ -5,15 +5,28 @@
 //! An unparseable version is an error naming the value and the scheme —
 //! never a silent "not affected".
 
-use std::fmt;
-
 pub mod apk;
+mod decimal;
 pub mod dpkg;
+pub mod go;
+pub mod maven;
+pub mod npm;
+pub mod pep440;
 pub mod rpm;
+pub mod rubygems;
+pub mod semver;
 
 pub use apk::ApkVersion;
 pub use dpkg::DpkgVersion;
+pub use go::GoVersion;
+pub use maven::MavenVersion;
+pub use npm::{NpmRange, NpmVersion};
+pub use pep440::Pep440Version;
 pub use rpm::RpmVersion;
+pub use rubygems::{GemRequirement, GemVersion};
+pub use semver::SemverVersion;
+
+use std::fmt;
 
 /// The version schemes we order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -1,0 +1,43 @@
+#![no_main]
+//! Parses up to three newline-separated strings as rubygems versions and checks
+//! the order laws: Display round trip, antisymmetry, Eq/Ord agreement,
+//! transitivity on triples.
+
+use std::cmp::Ordering;
+
+use libfuzzer_sys::fuzz_target;
+use version::GemVersion;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let parts: Vec<&str> = text.splitn(3, '\n').collect();
+    let mut versions: Vec<GemVersion> = Vec::new();
+    for part in &parts {
+        if let Ok(version) = part.parse::<GemVersion>() {
+            assert_eq!(version.to_string(), *part, "Display must round-trip");
+            versions.push(version);
+        }
+    }
+    for a in &versions {
+        for b in &versions {
+            assert_eq!(a.cmp(b), b.cmp(a).reverse(), "antisymmetry: {a} {b}");
+            assert_eq!(a == b, a.cmp(b) == Ordering::Equal, "Eq vs Ord: {a} {b}");
+        }
+    }
+    let checked: Vec<&GemVersion> = versions.iter().collect();
+    if let [a, b, c] = checked[..] {
+        if a <= b && b <= c {
+            assert!(a <= c, "transitivity: {a} {b} {c}");
+        }
+    }
+    for text in &parts {
+        if let (Ok(requirement), Ok(version)) = (
+            version::GemRequirement::parse(text),
+            parts[0].parse::<version::GemVersion>(),
+        ) {
+            let _ = requirement.satisfied_by(&version);
+        }
+    }
+});
