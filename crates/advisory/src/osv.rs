@@ -589,3 +589,7 @@ pub fn import_osv_zip_file(
         sink,
     )
 }
+
+#[cfg(test)]
+#[path = "osv_tests.rs"]
+mod tests;

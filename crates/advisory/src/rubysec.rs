@@ -224,3 +224,7 @@ pub fn import_rubysec_dir(
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "rubysec_tests.rs"]
+mod tests;
