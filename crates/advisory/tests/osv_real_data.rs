@@ -11,6 +11,7 @@ use model::{
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+#[allow(clippy::print_stderr)] // the skip must be visible in test output
 fn vulndata(sub: &str) -> Option<PathBuf> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/vulndata")
@@ -18,7 +19,6 @@ fn vulndata(sub: &str) -> Option<PathBuf> {
     if path.exists() {
         Some(path)
     } else {
-        #[allow(clippy::print_stderr)] // the skip must be visible in test output
         eprintln!("skipping: {} is absent", path.display());
         None
     }
