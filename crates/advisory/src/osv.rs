@@ -140,13 +140,16 @@ struct RawReference {
     url: Option<String>,
 }
 
-/// A free-form `*_specific` object, of which only a string `severity` matters.
-/// Sources put anything in these objects (RustSec a CVSS vector or `null`,
-/// Go symbol lists), so a non-string severity is ignored, not an error.
+/// A free-form `*_specific` object, of which only a string `severity` (or,
+/// in Debian's records, `urgency`) matters. Sources put anything in these
+/// objects (RustSec a CVSS vector or `null`, Go symbol lists), so a
+/// non-string value is ignored, not an error.
 #[derive(Debug, Default, Deserialize)]
 struct SeverityHolder {
     #[serde(default)]
     severity: Option<LooseString>,
+    #[serde(default)]
+    urgency: Option<LooseString>,
 }
 
 #[derive(Debug)]
@@ -208,10 +211,13 @@ impl<'de> Deserialize<'de> for LooseString {
 
 impl SeverityHolder {
     fn severity(self) -> Option<String> {
-        self.severity
-            .and_then(|loose| loose.0)
-            .map(|word| word.trim().to_owned())
-            .filter(|word| !word.is_empty())
+        let word = |loose: Option<LooseString>| {
+            loose
+                .and_then(|loose| loose.0)
+                .map(|word| word.trim().to_owned())
+                .filter(|word| !word.is_empty())
+        };
+        word(self.severity).or_else(|| word(self.urgency))
     }
 }
 
