@@ -424,15 +424,20 @@ fn distro_status(ranges: &[AffectedRange]) -> Option<DistroStatus> {
     })
 }
 
+/// Severities with a type and a score, in published order; exact repeats
+/// (Ubuntu lists one vector per CVE source, often the same) are kept once.
 fn convert_severities(raw: Vec<RawSeverity>) -> Vec<SeverityScore> {
-    raw.into_iter()
-        .filter_map(|severity| {
-            Some(SeverityScore {
-                kind: nonempty(severity.kind)?,
-                score: nonempty(severity.score)?,
-            })
-        })
-        .collect()
+    let mut out: Vec<SeverityScore> = Vec::new();
+    for severity in raw {
+        let (Some(kind), Some(score)) = (nonempty(severity.kind), nonempty(severity.score)) else {
+            continue;
+        };
+        let score = SeverityScore { kind, score };
+        if !out.contains(&score) {
+            out.push(score);
+        }
+    }
+    out
 }
 
 /// The record-level word a vendor gives as a severity "score" (Ubuntu).

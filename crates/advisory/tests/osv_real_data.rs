@@ -259,6 +259,19 @@ fn distro_osv_samples() {
         ]
     );
     assert_eq!(netty.database_severity.as_deref(), Some("low"));
+    // Published twice in the file, kept once.
+    let vectors: Vec<_> = netty
+        .severity
+        .iter()
+        .map(|s| (s.kind.as_str(), s.score.as_str()))
+        .collect();
+    assert_eq!(
+        vectors,
+        [
+            ("CVSS_V3", "CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:H/I:N/A:N"),
+            ("Ubuntu", "low"),
+        ]
+    );
 
     let usn = &all["USN-5614-1"];
     assert_eq!(usn.related, Vec::<String>::new());
