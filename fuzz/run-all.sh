@@ -14,6 +14,8 @@ seed_for() {
     gemspec) echo "$fixtures/gemspec" ;;
     java_archive) echo "$fixtures/java" ;;
     rust_auditable) echo "$fixtures/rust" ;;
+    advisory_osv_json | advisory_osv_yaml | advisory_osv_zip) echo ../crates/advisory/tests/fixtures/osv ;;
+    advisory_rubysec) echo ../crates/advisory/tests/fixtures/rubysec ;;
   esac
 }
 failed=()

@@ -36,6 +36,9 @@ impl AdvisorySource {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct SeverityScore {
     /// `CVSS_V2`, `CVSS_V3`, `CVSS_V4`, `Ubuntu`, … as the source names it.
+    /// Sources that publish a bare base score without a vector (RubySec) use
+    /// `CVSS_V2_SCORE`, `CVSS_V3_SCORE`, `CVSS_V4_SCORE`, so nothing tries to
+    /// parse `7.5` as a vector.
     pub kind: String,
     /// The vector (`CVSS:3.1/AV:N/…`) or, for kinds without vectors, the value.
     pub score: String,
@@ -90,8 +93,33 @@ pub enum DistroStatus {
     NotAffected,
 }
 
-/// One package an advisory affects, in one ecosystem.
+/// Why a version satisfying an [`UnaffectedRequirement`] is not affected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RequirementKind {
+    /// The fix is in these versions (RubySec `patched_versions`): its lowest
+    /// bound is a fixed version to report.
+    Patched,
+    /// These versions never had the flaw (RubySec `unaffected_versions`).
+    Unaffected,
+}
+
+/// A version requirement under which a package is *not* affected, kept as the
+/// source wrote it so the ecosystem's own requirement syntax decides (RubyGems:
+/// `~> 1.2.3, >= 1.2.3.4`, a comma-separated conjunction of constraints).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct UnaffectedRequirement {
+    pub kind: RequirementKind,
+    pub requirement: String,
+}
+
+/// One package an advisory affects, in one ecosystem.
+///
+/// A version is affected when it is listed in `versions` or falls in one of
+/// `ranges`, and satisfies none of `unaffected_requirements` (sources that
+/// publish requirement strings instead of ranges, like RubySec, give a range
+/// from `0` and carve the patched and unaffected versions out with these).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct AffectedPackage {
     /// The ecosystem string exactly as the source wrote it (`Debian:12`, `PyPI`,
     /// `Go`, `Alpine:v3.19`, `crates.io`, `AlmaLinux:9`, …). Unknown ones are kept.
@@ -107,6 +135,14 @@ pub struct AffectedPackage {
     /// Severity the source gives for this package (Debian urgency, OSV
     /// `ecosystem_specific`/`database_specific` severity), as written.
     pub severity: Option<String>,
+    /// Severity vectors given for this package alone (OSV `affected[].severity`),
+    /// which take precedence over the advisory's own for this package.
+    #[serde(default)]
+    pub severity_scores: Vec<SeverityScore>,
+    /// Versions satisfying any of these are not affected, whatever `ranges`
+    /// and `versions` say; empty for sources that publish only ranges.
+    #[serde(default)]
+    pub unaffected_requirements: Vec<UnaffectedRequirement>,
 }
 
 /// A reference link.
@@ -128,6 +164,10 @@ pub struct Advisory {
     pub aliases: Vec<String>,
     /// IDs of the upstream records this one derives from (OSV `upstream`).
     pub upstream: Vec<String>,
+    /// IDs of records about a related but not identical vulnerability (OSV
+    /// `related`): shown, never merged into one finding.
+    #[serde(default)]
+    pub related: Vec<String>,
     pub summary: Option<String>,
     pub details: Option<String>,
     /// RFC 3339 times as published.

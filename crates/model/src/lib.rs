@@ -14,7 +14,7 @@ mod purl;
 
 pub use advisory::{
     Advisory, AdvisoryReference, AdvisorySource, AffectedPackage, AffectedRange, CveEnrichment,
-    DistroStatus, RangeEvent, RangeKind, SeverityScore,
+    DistroStatus, RangeEvent, RangeKind, RequirementKind, SeverityScore, UnaffectedRequirement,
 };
 pub use digest::{DiffId, Digest, DigestAlgorithm, DigestError};
 pub use image::{HistoryEntry, ImageConfigSummary, ImageMetadata, LayerDescriptor};
