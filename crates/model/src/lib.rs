@@ -6,6 +6,7 @@
 
 mod advisory;
 mod digest;
+mod finding;
 mod image;
 mod inventory;
 mod package;
@@ -17,6 +18,7 @@ pub use advisory::{
     DistroStatus, RangeEvent, RangeKind, RequirementKind, SeverityScore, UnaffectedRequirement,
 };
 pub use digest::{DiffId, Digest, DigestAlgorithm, DigestError};
+pub use finding::{CvssScore, Finding, FindingEvidence, FindingPackage, FixState, Severity};
 pub use image::{HistoryEntry, ImageConfigSummary, ImageMetadata, LayerDescriptor};
 pub use inventory::{
     Diagnostic, DiagnosticLevel, ImageInventory, LayerInventory, LayerStats, OsFamily, OsInfo,

@@ -1,0 +1,275 @@
+//! The advisory index: affected packages by (ecosystem, normalised name).
+
+use std::collections::HashMap;
+
+use model::{Advisory, CveEnrichment};
+
+/// Where one affected package lives: advisory index, affected-entry index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EntryRef {
+    pub advisory: u32,
+    pub affected: u32,
+}
+
+/// All advisories, indexed for matching. Build once, match many images.
+#[derive(Debug, Default)]
+pub struct AdvisoryIndex {
+    advisories: Vec<Advisory>,
+    /// ecosystem key → normalised package name → entries.
+    packages: HashMap<String, HashMap<String, Vec<EntryRef>>>,
+    enrichment: HashMap<String, CveEnrichment>,
+    withdrawn: usize,
+}
+
+impl AdvisoryIndex {
+    /// Builds the index. Withdrawn advisories are dropped; several
+    /// enrichment records for one CVE (NVD, EPSS, KEV) are merged.
+    pub fn new(
+        advisories: impl IntoIterator<Item = Advisory>,
+        enrichments: impl IntoIterator<Item = CveEnrichment>,
+    ) -> AdvisoryIndex {
+        let mut index = AdvisoryIndex::default();
+        for advisory in advisories {
+            index.insert(advisory);
+        }
+        for enrichment in enrichments {
+            index.add_enrichment(enrichment);
+        }
+        index.advisories.shrink_to_fit();
+        index
+    }
+
+    fn insert(&mut self, advisory: Advisory) {
+        if advisory.withdrawn.is_some() {
+            self.withdrawn += 1;
+            return;
+        }
+        let Ok(advisory_position) = u32::try_from(self.advisories.len()) else {
+            return;
+        };
+        for (affected_position, affected) in advisory.affected.iter().enumerate() {
+            let Ok(affected_position) = u32::try_from(affected_position) else {
+                break;
+            };
+            let ecosystem = ecosystem_key(&affected.ecosystem);
+            let name = normalise_name(&ecosystem, &affected.name);
+            self.packages
+                .entry(ecosystem)
+                .or_default()
+                .entry(name)
+                .or_default()
+                .push(EntryRef {
+                    advisory: advisory_position,
+                    affected: affected_position,
+                });
+        }
+        self.advisories.push(advisory);
+    }
+
+    fn add_enrichment(&mut self, enrichment: CveEnrichment) {
+        match self.enrichment.get_mut(&enrichment.cve) {
+            None => {
+                self.enrichment.insert(enrichment.cve.clone(), enrichment);
+            }
+            Some(known) => {
+                known.cvss.extend(enrichment.cvss);
+                if known.description.is_none() {
+                    known.description = enrichment.description;
+                }
+                if known.epss.is_none() {
+                    known.epss = enrichment.epss;
+                }
+                if known.kev_date_added.is_none() {
+                    known.kev_date_added = enrichment.kev_date_added;
+                }
+            }
+        }
+    }
+
+    /// Number of advisories kept (withdrawn ones excluded).
+    pub fn len(&self) -> usize {
+        self.advisories.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.advisories.is_empty()
+    }
+
+    /// Number of withdrawn advisories that were dropped.
+    pub fn withdrawn(&self) -> usize {
+        self.withdrawn
+    }
+
+    /// Number of distinct (ecosystem, package) keys.
+    pub fn package_keys(&self) -> usize {
+        self.packages.values().map(HashMap::len).sum()
+    }
+
+    /// A rough count of the heap bytes the index holds (strings, vectors and
+    /// hash tables), for capacity planning; not an allocator measurement.
+    pub fn approximate_heap_bytes(&self) -> usize {
+        let advisories: usize = self.advisories.iter().map(advisory_bytes).sum::<usize>()
+            + self.advisories.capacity() * size_of::<Advisory>();
+        let table_entry = size_of::<String>() + size_of::<Vec<EntryRef>>() + 8;
+        let packages: usize = self
+            .packages
+            .iter()
+            .map(|(ecosystem, names)| {
+                ecosystem.capacity()
+                    + names.capacity() * table_entry
+                    + names
+                        .iter()
+                        .map(|(name, refs)| {
+                            name.capacity() + refs.capacity() * size_of::<EntryRef>()
+                        })
+                        .sum::<usize>()
+            })
+            .sum();
+        let enrichment: usize = self
+            .enrichment
+            .values()
+            .map(|e| {
+                size_of::<CveEnrichment>()
+                    + size_of::<String>()
+                    + 2 * e.cve.capacity()
+                    + e.description.as_ref().map_or(0, String::capacity)
+                    + e.kev_date_added.as_ref().map_or(0, String::capacity)
+                    + e.cvss
+                        .iter()
+                        .map(|s| {
+                            s.kind.capacity()
+                                + s.score.capacity()
+                                + size_of::<model::SeverityScore>()
+                        })
+                        .sum::<usize>()
+            })
+            .sum();
+        advisories + packages + enrichment
+    }
+
+    pub(crate) fn lookup(&self, ecosystem: &str, name: &str) -> &[EntryRef] {
+        self.packages
+            .get(ecosystem)
+            .and_then(|names| names.get(name))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    pub(crate) fn advisory(&self, entry: EntryRef) -> Option<(&Advisory, &model::AffectedPackage)> {
+        let advisory = self.advisories.get(entry.advisory as usize)?;
+        let affected = advisory.affected.get(entry.affected as usize)?;
+        Some((advisory, affected))
+    }
+
+    pub(crate) fn enrichment(&self, cve: &str) -> Option<&CveEnrichment> {
+        self.enrichment.get(cve)
+    }
+}
+
+fn strings_bytes<'a>(values: impl IntoIterator<Item = &'a String>) -> usize {
+    values
+        .into_iter()
+        .map(|s| s.capacity() + size_of::<String>())
+        .sum()
+}
+
+fn option_bytes(value: &Option<String>) -> usize {
+    value.as_ref().map_or(0, String::capacity)
+}
+
+fn advisory_bytes(a: &Advisory) -> usize {
+    let scores = |s: &[model::SeverityScore]| -> usize {
+        s.iter()
+            .map(|s| s.kind.capacity() + s.score.capacity() + size_of::<model::SeverityScore>())
+            .sum()
+    };
+    let affected: usize = a
+        .affected
+        .iter()
+        .map(|p| {
+            size_of::<model::AffectedPackage>()
+                + p.ecosystem.capacity()
+                + p.name.capacity()
+                + option_bytes(&p.purl)
+                + option_bytes(&p.severity)
+                + strings_bytes(&p.versions)
+                + scores(&p.severity_scores)
+                + p.ranges
+                    .iter()
+                    .map(|r| {
+                        size_of::<model::AffectedRange>()
+                            + r.events
+                                .iter()
+                                .map(|e| {
+                                    size_of::<model::RangeEvent>()
+                                        + match e {
+                                            model::RangeEvent::Introduced(v)
+                                            | model::RangeEvent::Fixed(v)
+                                            | model::RangeEvent::LastAffected(v)
+                                            | model::RangeEvent::Limit(v) => v.capacity(),
+                                        }
+                                })
+                                .sum::<usize>()
+                    })
+                    .sum::<usize>()
+                + p.unaffected_requirements
+                    .iter()
+                    .map(|r| r.requirement.capacity() + size_of::<model::UnaffectedRequirement>())
+                    .sum::<usize>()
+        })
+        .sum();
+    a.id.capacity()
+        + strings_bytes(&a.aliases)
+        + strings_bytes(&a.upstream)
+        + strings_bytes(&a.related)
+        + option_bytes(&a.summary)
+        + option_bytes(&a.details)
+        + option_bytes(&a.published)
+        + option_bytes(&a.modified)
+        + option_bytes(&a.database_severity)
+        + scores(&a.severity)
+        + affected
+        + a.references
+            .iter()
+            .map(|r| r.kind.capacity() + r.url.capacity() + size_of::<model::AdvisoryReference>())
+            .sum::<usize>()
+}
+
+/// The key an ecosystem string is indexed under: lowercase, and Ubuntu's
+/// `:LTS` suffix dropped so `Ubuntu:22.04:LTS` and `Ubuntu:22.04` meet.
+pub(crate) fn ecosystem_key(ecosystem: &str) -> String {
+    let mut key = ecosystem.trim().to_ascii_lowercase();
+    if key.starts_with("ubuntu:")
+        && let Some(stripped) = key.strip_suffix(":lts")
+    {
+        key = stripped.to_owned();
+    }
+    key
+}
+
+/// Package names as each ecosystem compares them.
+pub(crate) fn normalise_name(ecosystem_key: &str, name: &str) -> String {
+    match ecosystem_key {
+        "pypi" => pep503(name),
+        // crates.io treats `-` and `_` as the same name, case-insensitively.
+        "crates.io" => name.to_ascii_lowercase().replace('_', "-"),
+        _ => name.to_owned(),
+    }
+}
+
+/// PEP 503: lowercase, runs of `-`, `_`, `.` become one `-`.
+pub(crate) fn pep503(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut in_separator = false;
+    for c in name.trim().chars() {
+        if matches!(c, '-' | '_' | '.') {
+            in_separator = true;
+        } else {
+            if in_separator && !out.is_empty() {
+                out.push('-');
+            }
+            in_separator = false;
+            out.push(c.to_ascii_lowercase());
+        }
+    }
+    out
+}

@@ -1,0 +1,532 @@
+//! Matching: an image inventory × an [`AdvisoryIndex`] → findings.
+//!
+//! Pure: no I/O, no network, no store, no async. Each package is routed to
+//! exactly one matcher (listed in [`MATCHERS`]) by its kind and, for OS
+//! packages, the image's OS release; the matcher looks the package up under
+//! its ecosystem and normalised name, evaluates every affected entry with the
+//! ecosystem's version order, and merges the advisories that name the same
+//! vulnerability into one [`Finding`].
+
+mod index;
+mod range;
+mod scheme;
+mod score;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use model::{
+    Advisory, AffectedPackage, Diagnostic, DistroStatus, Finding, FindingEvidence, FindingPackage,
+    FixState, ImageInventory, OsFamily, OsInfo, Package, PackageKind, Severity,
+};
+use sha2::{Digest as _, Sha256};
+
+pub use index::AdvisoryIndex;
+
+use index::{ecosystem_key, normalise_name};
+use range::{Verdict, evaluate};
+use scheme::VersionScheme;
+
+/// The matchers, by name: one per ecosystem family.
+pub const MATCHERS: [&str; 9] = [
+    "dpkg",
+    "apk",
+    "rpm",
+    "pypi",
+    "go",
+    "crates.io",
+    "npm",
+    "maven",
+    "rubygems",
+];
+
+/// Findings sorted by CVSS score (highest first), severity, then ID, and the
+/// diagnostics met on the way (unparseable versions, unknown OS releases).
+#[derive(Debug, Default)]
+pub struct MatchResult {
+    pub findings: Vec<Finding>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Matches every package of `inventory` against `index`.
+pub fn match_image(inventory: &ImageInventory, index: &AdvisoryIndex) -> MatchResult {
+    let mut run = Run {
+        index,
+        findings: Vec::new(),
+        diagnostics: Vec::new(),
+        reported: HashSet::new(),
+    };
+    let os = inventory.os.as_ref();
+    for package in &inventory.packages {
+        run.route(os, package);
+    }
+    let mut findings = run.findings;
+    findings.sort_by(compare_findings);
+    MatchResult {
+        findings,
+        diagnostics: run.diagnostics,
+    }
+}
+
+fn compare_findings(a: &Finding, b: &Finding) -> std::cmp::Ordering {
+    let score = |f: &Finding| f.cvss.as_ref().map(|c| c.base_score);
+    score(b)
+        .partial_cmp(&score(a))
+        .unwrap_or(std::cmp::Ordering::Equal)
+        .then(a.severity.cmp(&b.severity))
+        .then_with(|| a.id.cmp(&b.id))
+        .then_with(|| a.package.name.cmp(&b.package.name))
+        .then_with(|| {
+            a.package
+                .installed_version
+                .cmp(&b.package.installed_version)
+        })
+        .then_with(|| a.package.path.cmp(&b.package.path))
+}
+
+/// Where one package is looked up.
+struct Target<'p> {
+    matcher: &'static str,
+    ecosystem: String,
+    name: String,
+    version: &'p str,
+}
+
+struct Run<'i> {
+    index: &'i AdvisoryIndex,
+    findings: Vec<Finding>,
+    diagnostics: Vec<Diagnostic>,
+    /// Diagnostic messages already emitted, so one cause is reported once.
+    reported: HashSet<String>,
+}
+
+impl Run<'_> {
+    fn diagnose(&mut self, code: &str, message: String, package: Option<&Package>) {
+        if !self.reported.insert(format!("{code}\u{0}{message}")) {
+            return;
+        }
+        let mut diagnostic = Diagnostic::warning(code, message);
+        if let Some(package) = package {
+            if !package.evidence.path.is_empty() {
+                diagnostic = diagnostic.with_path(package.evidence.path.clone());
+            }
+            if let Some(diff_id) = &package.evidence.layer_diff_id {
+                diagnostic = diagnostic.with_layer(diff_id.clone());
+            }
+        }
+        self.diagnostics.push(diagnostic);
+    }
+
+    fn route(&mut self, os: Option<&OsInfo>, package: &Package) {
+        let source_name = package.source.as_ref().map(|s| s.name.as_str());
+        let source_version = package.source.as_ref().and_then(|s| s.version.as_deref());
+        match package.kind {
+            PackageKind::Deb | PackageKind::Apk | PackageKind::Rpm => {
+                let ecosystem = match os_ecosystem(os, package.kind) {
+                    Ok(ecosystem) => ecosystem,
+                    Err(reason) => {
+                        self.diagnose("matching.os-unsupported", reason, None);
+                        return;
+                    }
+                };
+                let (matcher, name, version) = match package.kind {
+                    // Debian and Alpine publish advisories per source package
+                    // (apk "origin"), fixed in source versions.
+                    PackageKind::Deb => (
+                        "dpkg",
+                        source_name.unwrap_or(&package.name),
+                        source_version.unwrap_or(&package.version),
+                    ),
+                    PackageKind::Apk => (
+                        "apk",
+                        source_name.unwrap_or(&package.name),
+                        source_version.unwrap_or(&package.version),
+                    ),
+                    // AlmaLinux/Rocky OSV name binary packages (`qatzip-libs`).
+                    _ => ("rpm", package.name.as_str(), package.version.as_str()),
+                };
+                let target = Target {
+                    matcher,
+                    name: normalise_name(&ecosystem, name),
+                    ecosystem,
+                    version,
+                };
+                match package.kind {
+                    PackageKind::Deb => self.match_package::<scheme::Dpkg>(package, &target),
+                    PackageKind::Apk => self.match_package::<scheme::Apk>(package, &target),
+                    _ => self.match_package::<scheme::Rpm>(package, &target),
+                }
+            }
+            kind => {
+                let (matcher, ecosystem) = match kind {
+                    PackageKind::Python => ("pypi", "pypi"),
+                    PackageKind::GoModule => ("go", "go"),
+                    PackageKind::Cargo => ("crates.io", "crates.io"),
+                    PackageKind::Npm => ("npm", "npm"),
+                    PackageKind::Maven => ("maven", "maven"),
+                    _ => ("rubygems", "rubygems"),
+                };
+                let target = Target {
+                    matcher,
+                    ecosystem: ecosystem.to_owned(),
+                    name: normalise_name(ecosystem, &package.name),
+                    version: &package.version,
+                };
+                match kind {
+                    PackageKind::Python => self.match_package::<scheme::Pypi>(package, &target),
+                    PackageKind::GoModule if package.name == "stdlib" => {
+                        self.match_package::<scheme::GoToolchain>(package, &target)
+                    }
+                    PackageKind::GoModule => {
+                        self.match_package::<scheme::GoModule>(package, &target)
+                    }
+                    PackageKind::Cargo => self.match_package::<scheme::Semver>(package, &target),
+                    PackageKind::Npm => self.match_package::<scheme::Npm>(package, &target),
+                    PackageKind::Maven => self.match_package::<scheme::Maven>(package, &target),
+                    _ => self.match_package::<scheme::Gem>(package, &target),
+                }
+            }
+        }
+    }
+
+    fn match_package<S: VersionScheme>(&mut self, package: &Package, target: &Target<'_>) {
+        let entries = self.index.lookup(&target.ecosystem, &target.name);
+        if entries.is_empty() {
+            return;
+        }
+        let installed = match S::parse_installed(target.version) {
+            Ok(installed) => installed,
+            Err(error) => {
+                self.diagnose(
+                    "matching.unparseable-installed-version",
+                    format!(
+                        "{} package {}: {error}; not matched",
+                        package.kind, package.name
+                    ),
+                    Some(package),
+                );
+                return;
+            }
+        };
+        let mut groups: BTreeMap<String, Group<'_, S::Version>> = BTreeMap::new();
+        for &entry in entries {
+            let Some((advisory, affected)) = self.index.advisory(entry) else {
+                continue;
+            };
+            let vulnerability_ids = vulnerability_ids(advisory);
+            if affected.distro_status == Some(DistroStatus::NotAffected) {
+                for id in vulnerability_ids {
+                    groups.entry(id).or_default().suppressed = true;
+                }
+                continue;
+            }
+            let verdict = match evaluate::<S>(&installed, target.version, affected) {
+                Ok(Some(verdict)) => verdict,
+                Ok(None) => continue,
+                Err(error) => {
+                    self.diagnose(
+                        "matching.unparseable-advisory-version",
+                        format!(
+                            "advisory {} ({}) for {} package {}: {error}; advisory skipped for this package",
+                            advisory.id, affected.ecosystem, package.kind, package.name
+                        ),
+                        Some(package),
+                    );
+                    continue;
+                }
+            };
+            let single = vulnerability_ids.len() == 1;
+            let verdict = std::rc::Rc::new(verdict);
+            for id in vulnerability_ids {
+                groups.entry(id).or_default().hits.push(Hit {
+                    advisory,
+                    affected,
+                    verdict: verdict.clone(),
+                    single_vulnerability: single,
+                });
+            }
+        }
+        for (id, group) in groups {
+            if group.suppressed || group.hits.is_empty() {
+                continue;
+            }
+            let finding = self.build_finding::<S>(package, target, &installed, id, group.hits);
+            self.findings.push(finding);
+        }
+    }
+
+    fn build_finding<S: VersionScheme>(
+        &mut self,
+        package: &Package,
+        target: &Target<'_>,
+        installed: &S::Version,
+        id: String,
+        mut hits: Vec<Hit<'_, S::Version>>,
+    ) -> Finding {
+        hits.sort_by(|a, b| {
+            (&a.advisory.source, &a.advisory.id).cmp(&(&b.advisory.source, &b.advisory.id))
+        });
+        let mut aliases = BTreeSet::new();
+        let mut fixed_versions: Vec<String> = Vec::new();
+        let mut smallest_fix: Option<(&str, &S::Version)> = None;
+        let mut wont_fix = None;
+        let mut vendor_severity = None;
+        let mut scores = score::Scores::default();
+        let mut references: Vec<String> = Vec::new();
+        let mut evidence = Vec::new();
+        let mut title = None;
+        let mut description = None;
+        for hit in &hits {
+            let advisory = hit.advisory;
+            aliases.insert(advisory.id.clone());
+            for alias in advisory.aliases.iter().chain(&advisory.upstream) {
+                if hit.single_vulnerability || !is_cve(alias) {
+                    aliases.insert(alias.clone());
+                }
+            }
+            for (text, version) in &hit.verdict.fixed {
+                if !fixed_versions.contains(text) {
+                    fixed_versions.push(text.clone());
+                }
+                // Pairwise minimum, never a sort (Maven's order is not transitive).
+                if version > installed && smallest_fix.is_none_or(|(_, best)| version < best) {
+                    smallest_fix = Some((text, version));
+                }
+            }
+            let mut rule = hit.verdict.rule.clone();
+            match &hit.affected.distro_status {
+                Some(DistroStatus::WontFix(reason)) => {
+                    wont_fix.get_or_insert_with(|| reason.clone());
+                    rule.push_str(&format!("; distro status: won't fix ({reason})"));
+                }
+                Some(DistroStatus::Undetermined) => {
+                    rule.push_str("; distro status: undetermined");
+                }
+                Some(DistroStatus::NotFixed) => rule.push_str("; distro status: not fixed"),
+                _ => {}
+            }
+            evidence.push(FindingEvidence {
+                source: advisory.source.clone(),
+                advisory_id: advisory.id.clone(),
+                ecosystem: hit.affected.ecosystem.clone(),
+                matcher: target.matcher.to_owned(),
+                rule,
+            });
+            if vendor_severity.is_none() {
+                vendor_severity = hit
+                    .affected
+                    .severity
+                    .as_deref()
+                    .and_then(Severity::from_vendor);
+            }
+            for score in &hit.affected.severity_scores {
+                scores.add(score);
+            }
+            if title.is_none() {
+                title = advisory.summary.clone();
+            }
+            if description.is_none() {
+                description = advisory.details.clone();
+            }
+            for reference in &advisory.references {
+                if !references.contains(&reference.url) {
+                    references.push(reference.url.clone());
+                }
+            }
+        }
+        if vendor_severity.is_none() {
+            vendor_severity = hits.iter().find_map(|h| {
+                h.advisory
+                    .database_severity
+                    .as_deref()
+                    .and_then(Severity::from_vendor)
+            });
+        }
+        for hit in &hits {
+            for score in &hit.advisory.severity {
+                scores.add(score);
+            }
+        }
+        let enrichment = self.index.enrichment(&id);
+        if let Some(enrichment) = enrichment {
+            for score in &enrichment.cvss {
+                scores.add(score);
+            }
+            if description.is_none() {
+                description = enrichment.description.clone();
+            }
+        }
+        for invalid in std::mem::take(&mut scores.invalid) {
+            self.diagnose(
+                "matching.invalid-cvss",
+                format!("{id}: CVSS vector {invalid:?} does not parse; ignored"),
+                None,
+            );
+        }
+        aliases.remove(&id);
+        let cvss = scores.primary();
+        let severity = vendor_severity
+            .or_else(|| {
+                cvss.as_ref()
+                    .map(|c| Severity::from_cvss_score(c.base_score))
+            })
+            .unwrap_or(Severity::Unknown);
+        let fixed_version = smallest_fix.map(|(text, _)| text.to_owned());
+        let state = match (&fixed_version, wont_fix) {
+            (Some(_), _) => FixState::Fixed,
+            (None, Some(reason)) => FixState::WontFix(reason),
+            (None, None) => FixState::NotFixed,
+        };
+        let fingerprint = fingerprint(package, &id);
+        Finding {
+            aliases: aliases.into_iter().collect(),
+            package: FindingPackage {
+                kind: package.kind,
+                name: package.name.clone(),
+                installed_version: package.version.clone(),
+                matched_name: target.name.clone(),
+                layer_index: package.evidence.layer_index,
+                layer_diff_id: package.evidence.layer_diff_id.clone(),
+                path: package.evidence.path.clone(),
+            },
+            fixed_versions,
+            fixed_version,
+            state,
+            severity,
+            cvss,
+            cvss_v3: scores.v3,
+            cvss_v4: scores.v4,
+            epss: enrichment.and_then(|e| e.epss),
+            kev_date_added: enrichment.and_then(|e| e.kev_date_added.clone()),
+            title,
+            description,
+            references,
+            evidence,
+            fingerprint,
+            id,
+        }
+    }
+}
+
+struct Hit<'a, V> {
+    advisory: &'a Advisory,
+    affected: &'a AffectedPackage,
+    verdict: std::rc::Rc<Verdict<V>>,
+    /// The advisory names one vulnerability (so all its aliases are aliases
+    /// of this finding), not several CVEs fixed together (a DSA, an erratum).
+    single_vulnerability: bool,
+}
+
+struct Group<'a, V> {
+    hits: Vec<Hit<'a, V>>,
+    suppressed: bool,
+}
+
+impl<V> Default for Group<'_, V> {
+    fn default() -> Self {
+        Group {
+            hits: Vec::new(),
+            suppressed: false,
+        }
+    }
+}
+
+fn is_cve(id: &str) -> bool {
+    id.starts_with("CVE-")
+}
+
+/// The vulnerabilities an advisory is about: its CVEs (an erratum or DSA
+/// fixing several is one per CVE, so it merges with each CVE's own records);
+/// without a CVE, the smallest of its IDs, so records that alias each other
+/// (GHSA ↔ PYSEC) agree on one.
+fn vulnerability_ids(advisory: &Advisory) -> Vec<String> {
+    let cves: BTreeSet<&String> = std::iter::once(&advisory.id)
+        .chain(&advisory.aliases)
+        .chain(&advisory.upstream)
+        .filter(|id| is_cve(id))
+        .collect();
+    if cves.is_empty() {
+        let smallest = std::iter::once(&advisory.id)
+            .chain(&advisory.aliases)
+            .min()
+            .unwrap_or(&advisory.id);
+        vec![smallest.clone()]
+    } else {
+        cves.into_iter().cloned().collect()
+    }
+}
+
+/// SHA-256 over the package identity (kind, name, version, arch, path) and
+/// the vulnerability ID, fields separated by NUL.
+fn fingerprint(package: &Package, id: &str) -> String {
+    let mut hasher = Sha256::new();
+    for field in [
+        package.kind.as_str(),
+        &package.name,
+        &package.version,
+        package.arch.as_deref().unwrap_or(""),
+        &package.evidence.path,
+        id,
+    ] {
+        hasher.update(field.as_bytes());
+        hasher.update([0u8]);
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// The index's ecosystem key for OS packages of this image.
+fn os_ecosystem(os: Option<&OsInfo>, kind: PackageKind) -> Result<String, String> {
+    let Some(os) = os else {
+        return Err(format!(
+            "{kind} packages found but the image's OS release is unknown; not matched"
+        ));
+    };
+    let version = os.version_id.as_deref().unwrap_or("").trim();
+    let mut parts = version.split('.');
+    let major = parts.next().filter(|m| !m.is_empty());
+    let minor = parts.next();
+    let unsupported = || {
+        format!(
+            "no advisory mapping for {kind} packages on {} {}; not matched",
+            os.id, version
+        )
+    };
+    let ecosystem = match (&os.family, kind) {
+        (OsFamily::Debian, PackageKind::Deb) => {
+            let major = major
+                .map(str::to_owned)
+                .or_else(|| debian_release(os.codename.as_deref()?).map(str::to_owned))
+                .ok_or_else(unsupported)?;
+            format!("Debian:{major}")
+        }
+        (OsFamily::Ubuntu, PackageKind::Deb) if !version.is_empty() => format!("Ubuntu:{version}"),
+        (OsFamily::Alpine, PackageKind::Apk) => match (major, minor) {
+            (Some(major), Some(minor)) => format!("Alpine:v{major}.{minor}"),
+            _ => return Err(unsupported()),
+        },
+        (OsFamily::Wolfi, PackageKind::Apk) => "Wolfi".to_owned(),
+        (OsFamily::Chainguard, PackageKind::Apk) => "Chainguard".to_owned(),
+        (OsFamily::AlmaLinux, PackageKind::Rpm) => {
+            format!("AlmaLinux:{}", major.ok_or_else(unsupported)?)
+        }
+        (OsFamily::Rocky, PackageKind::Rpm) => {
+            format!("Rocky Linux:{}", major.ok_or_else(unsupported)?)
+        }
+        _ => return Err(unsupported()),
+    };
+    Ok(ecosystem_key(&ecosystem))
+}
+
+/// Releases whose os-release lacks `VERSION_ID` (testing, sid) but names a codename.
+fn debian_release(codename: &str) -> Option<&'static str> {
+    Some(match codename {
+        "buster" => "10",
+        "bullseye" => "11",
+        "bookworm" => "12",
+        "trixie" => "13",
+        "forky" => "14",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests;
