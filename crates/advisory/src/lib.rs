@@ -5,6 +5,11 @@
 //! counted in an [`ImportReport`] with the reason; one bad record or file never
 //! aborts an import; sizes are capped.
 
+mod capped_read;
+pub mod debian_release;
+pub mod debian_tracker;
 mod report;
 
+pub use capped_read::MAX_DOCUMENT_BYTES;
+pub use debian_tracker::{import_debian_tracker_file, parse_debian_tracker, read_debian_tracker};
 pub use report::{ImportError, ImportReport, SkippedRecord};
