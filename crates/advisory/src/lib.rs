@@ -6,10 +6,14 @@
 //! aborts an import; sizes are capped.
 
 mod capped_read;
+pub mod debian_list;
 pub mod debian_release;
 pub mod debian_tracker;
 mod report;
 
 pub use capped_read::MAX_DOCUMENT_BYTES;
+pub use debian_list::{
+    import_debian_advisory_list_file, parse_debian_advisory_list, read_debian_advisory_list,
+};
 pub use debian_tracker::{import_debian_tracker_file, parse_debian_tracker, read_debian_tracker};
 pub use report::{ImportError, ImportReport, SkippedRecord};
