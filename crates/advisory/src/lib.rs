@@ -5,12 +5,14 @@
 //! counted in an [`ImportReport`] with the reason; one bad record or file never
 //! aborts an import; sizes are capped.
 
+pub mod alpine_secdb;
 mod capped_read;
 pub mod debian_list;
 pub mod debian_release;
 pub mod debian_tracker;
 mod report;
 
+pub use alpine_secdb::{import_alpine_secdb_file, parse_alpine_secdb};
 pub use capped_read::MAX_DOCUMENT_BYTES;
 pub use debian_list::{
     import_debian_advisory_list_file, parse_debian_advisory_list, read_debian_advisory_list,
