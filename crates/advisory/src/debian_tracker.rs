@@ -400,7 +400,9 @@ fn wont_fix_reason(
     None
 }
 
+// Expected-value tables spell their row types out where they are read.
 #[cfg(test)]
+#[allow(clippy::type_complexity)]
 mod tests {
     use super::*;
 

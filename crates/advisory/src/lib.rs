@@ -10,6 +10,9 @@ mod capped_read;
 pub mod debian_list;
 pub mod debian_release;
 pub mod debian_tracker;
+pub mod epss;
+pub mod kev;
+pub mod nvd;
 mod report;
 
 pub use alpine_secdb::{import_alpine_secdb_file, parse_alpine_secdb};
@@ -18,4 +21,7 @@ pub use debian_list::{
     import_debian_advisory_list_file, parse_debian_advisory_list, read_debian_advisory_list,
 };
 pub use debian_tracker::{import_debian_tracker_file, parse_debian_tracker, read_debian_tracker};
+pub use epss::{EpssMetadata, import_epss_file, parse_epss, read_epss};
+pub use kev::{import_kev_file, parse_kev};
+pub use nvd::{import_nvd_page_file, parse_nvd_page};
 pub use report::{ImportError, ImportReport, SkippedRecord};

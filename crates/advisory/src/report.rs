@@ -93,8 +93,10 @@ mod tests {
         assert_eq!(report.skipped, (MAX_KEPT_SKIPS + 5) as u64);
         assert_eq!(report.skipped_records.len(), MAX_KEPT_SKIPS);
 
-        let mut other = ImportReport::default();
-        other.imported = 3;
+        let mut other = ImportReport {
+            imported: 3,
+            ..ImportReport::default()
+        };
         other.count_ecosystem("PyPI");
         report.count_ecosystem("PyPI");
         report.merge(other);
