@@ -318,26 +318,35 @@ fn parse_entry(entry: &str) -> Result<Vec<(String, Vec<String>)>, String> {
         return Err(format!("entry longer than {MAX_ENTRY_CHARS} bytes"));
     }
     let without_notes = strip_parenthesised(entry);
+    let words: Vec<&str> = without_notes
+        .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
+        .filter(|word| !word.is_empty())
+        .collect();
     let mut cves: Vec<String> = Vec::new();
     let mut others: Vec<String> = Vec::new();
-    let mut unrecognised: Vec<&str> = Vec::new();
-    for word in without_notes.split(|c: char| c.is_whitespace() || c == ',' || c == ';') {
-        if word.is_empty() {
-            continue;
-        }
+    let mut index = 0;
+    while index < words.len() {
+        let word = words[index];
+        index += 1;
+        // `CVE 2018-16859`: the ID split by a space.
+        let joined;
+        let word = if word.eq_ignore_ascii_case("CVE") && index < words.len() {
+            joined = format!("CVE-{}", words[index]);
+            index += 1;
+            joined.as_str()
+        } else {
+            word
+        };
         match normalise_id(word) {
             Some(id) if id.starts_with("CVE-") => push_unique(&mut cves, id),
             Some(id) => push_unique(&mut others, id),
-            None => unrecognised.push(word),
+            // Placeholders (`CVE-????-?????` before the CVE was assigned) and
+            // names (`XPTI`) next to real IDs carry nothing to match on.
+            None => {}
         }
     }
     if cves.is_empty() && others.is_empty() {
         return Err(format!("no vulnerability ID in {entry:?}"));
-    }
-    if !unrecognised.is_empty() {
-        return Err(format!(
-            "words that are not IDs {unrecognised:?} in {entry:?}"
-        ));
     }
     if cves.is_empty() {
         return Ok(others.into_iter().map(|id| (id, Vec::new())).collect());
@@ -382,8 +391,10 @@ fn normalise_id(word: &str) -> Option<String> {
         return Some(format!("CVE-{year}-{number}"));
     }
     let (prefix, rest) = word.split_once('-')?;
+    // XSA-207, TALOS-2017-0499, GHSA-…, wnpa-sec-2017-18 (Wireshark).
     let id_like = prefix.len() >= 2
-        && prefix.chars().all(|c| c.is_ascii_uppercase())
+        && prefix.chars().all(|c| c.is_ascii_alphabetic())
+        && !prefix.eq_ignore_ascii_case("CVE")
         && !rest.is_empty()
         && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         && rest.chars().any(|c| c.is_ascii_digit());
@@ -443,10 +454,23 @@ mod tests {
             ("", Err(())),
             ("   ", Err(())),
             ("see upstream", Err(())),
-            ("CVE-2019-1234 and more", Err(())),
+            (
+                "CVE-2017-5753 CVE-2017-5715 XSA-254 XPTI",
+                ok(&[
+                    ("CVE-2017-5753", &["XSA-254"]),
+                    ("CVE-2017-5715", &["XSA-254"]),
+                ]),
+            ),
+            ("CVE-????-?????  XSA-295", ok(&[("XSA-295", &[])])),
+            ("CVE 2018-16859", ok(&[("CVE-2018-16859", &[])])),
+            ("wnpa-sec-2017-18", ok(&[("wnpa-sec-2017-18", &[])])),
+            ("CVE-????-?????", Err(())),
+            ("CVE", Err(())),
             ("CVE-19-1234", Err(())),
             ("CVE-2019-12", Err(())),
-            ("ab-12", Err(())),
+            ("CVE-2019", Err(())),
+            ("a-12", Err(())),
+            ("ab-cd", Err(())),
         ];
         for (entry, expected) in table {
             let got = parse_entry(entry).map_err(|_| ());

@@ -57,7 +57,29 @@ pub const MAX_TRACKER_ENTRY_BYTES: usize = 4 * 1024 * 1024;
 struct RawCve {
     description: Option<String>,
     /// Values kept loose so one ill-typed release does not cost the others.
+    #[serde(deserialize_with = "releases_object_or_empty_array")]
     releases: BTreeMap<String, serde_json::Value>,
+}
+
+/// The tracker writes an entry without releases as `"releases": []` (an empty
+/// list where an object is expected); any other array is an error.
+fn releases_object_or_empty_array<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, serde_json::Value>, D::Error> {
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Object(map) => Ok(map.into_iter().collect()),
+        serde_json::Value::Array(list) if list.is_empty() => Ok(BTreeMap::new()),
+        serde_json::Value::Null => Ok(BTreeMap::new()),
+        other => Err(de::Error::custom(format!(
+            "releases is {}, not an object",
+            match other {
+                serde_json::Value::Array(_) => "a non-empty array",
+                serde_json::Value::String(_) => "a string",
+                serde_json::Value::Number(_) => "a number",
+                _ => "a boolean",
+            }
+        ))),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -551,6 +573,15 @@ mod tests {
                 1,
             ),
             (r#"{"pkg": {"CVE-1": 7}}"#, 0, 0, 1),
+            // How the real tracker writes "no releases".
+            (r#"{"pkg": {"CVE-1": {"releases": []}}}"#, 1, 0, 0),
+            (r#"{"pkg": {"CVE-1": {"releases": null}}}"#, 1, 0, 0),
+            (
+                r#"{"pkg": {"CVE-1": {"releases": [{"sid": {}}]}}}"#,
+                0,
+                0,
+                1,
+            ),
         ];
         for (input, advisories, affected, skipped) in table {
             let mut report = ImportReport::default();
