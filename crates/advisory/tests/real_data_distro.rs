@@ -2,6 +2,9 @@
 //! record counts and records checked by reading the files. Skipped, with a
 //! message, when the data is absent.
 
+// The skip message goes to stderr so a run without the data says so.
+#![allow(clippy::print_stderr)]
+
 use std::path::{Path, PathBuf};
 
 use advisory::{
