@@ -46,6 +46,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::capped_read::{MAX_DOCUMENT_BYTES, read_file_capped};
+use crate::file_walk::{files_under, has_extension};
 use crate::{ImportError, ImportReport};
 
 #[derive(Debug, Default, Deserialize)]
@@ -80,6 +81,23 @@ pub fn import_alpine_secdb_file(
     let bytes = read_file_capped(path, MAX_DOCUMENT_BYTES)?;
     for advisory in parse_alpine_secdb(&bytes, &path.display().to_string(), report)? {
         sink(advisory);
+    }
+    Ok(())
+}
+
+/// Imports every `.yaml`, `.yml` and `.json` secdb file under `root`
+/// (`v3.19/main.json`, …); a file that cannot be read as a whole is counted
+/// in `report` and the walk goes on.
+pub fn import_alpine_secdb_dir(
+    root: &Path,
+    report: &mut ImportReport,
+    sink: &mut dyn FnMut(Advisory),
+) -> Result<(), ImportError> {
+    let wanted = |path: &Path| has_extension(path, &["yaml", "yml", "json"]);
+    for file in files_under(root, report, &wanted)? {
+        if let Err(error) = import_alpine_secdb_file(&file, report, sink) {
+            report.skip(file.display().to_string(), error.to_string());
+        }
     }
     Ok(())
 }

@@ -27,6 +27,7 @@ use model::{
 use crate::ImportReport;
 use crate::capped_read::{MAX_DOCUMENT_BYTES, read_file_capped};
 use crate::debian_release::debian_ecosystem;
+use crate::file_walk::files_under;
 
 const URGENCIES: &[&str] = &["unimportant", "low", "medium", "high"];
 
@@ -51,6 +52,23 @@ pub fn import_debian_advisory_list_file(
 ) -> Result<(), crate::ImportError> {
     let bytes = read_file_capped(path, MAX_DOCUMENT_BYTES)?;
     read_debian_advisory_list(&bytes, &path.display().to_string(), report, sink);
+    Ok(())
+}
+
+/// Imports every file named `list` under `root` (the tracker's `data/`
+/// directory holds `DSA/list` and `DLA/list`); an unreadable file is counted
+/// in `report` and the walk goes on.
+pub fn import_debian_advisory_lists_dir(
+    root: &Path,
+    report: &mut ImportReport,
+    sink: &mut dyn FnMut(Advisory),
+) -> Result<(), crate::ImportError> {
+    let wanted = |path: &Path| path.file_name().is_some_and(|name| name == "list");
+    for file in files_under(root, report, &wanted)? {
+        if let Err(error) = import_debian_advisory_list_file(&file, report, sink) {
+            report.skip(file.display().to_string(), error.to_string());
+        }
+    }
     Ok(())
 }
 

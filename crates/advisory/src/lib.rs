@@ -11,17 +11,19 @@ pub mod debian_list;
 pub mod debian_release;
 pub mod debian_tracker;
 pub mod epss;
+mod file_walk;
 pub mod kev;
 pub mod nvd;
 mod report;
 
-pub use alpine_secdb::{import_alpine_secdb_file, parse_alpine_secdb};
+pub use alpine_secdb::{import_alpine_secdb_dir, import_alpine_secdb_file, parse_alpine_secdb};
 pub use capped_read::MAX_DOCUMENT_BYTES;
 pub use debian_list::{
-    import_debian_advisory_list_file, parse_debian_advisory_list, read_debian_advisory_list,
+    import_debian_advisory_list_file, import_debian_advisory_lists_dir, parse_debian_advisory_list,
+    read_debian_advisory_list,
 };
 pub use debian_tracker::{import_debian_tracker_file, parse_debian_tracker, read_debian_tracker};
 pub use epss::{EpssMetadata, import_epss_file, parse_epss, read_epss};
 pub use kev::{import_kev_file, parse_kev};
-pub use nvd::{import_nvd_page_file, parse_nvd_page};
+pub use nvd::{import_nvd_dir, import_nvd_page_file, parse_nvd_page};
 pub use report::{ImportError, ImportReport, SkippedRecord};

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::capped_read::{MAX_DOCUMENT_BYTES, read_file_capped};
+use crate::file_walk::{files_under, has_extension};
 use crate::{ImportError, ImportReport};
 
 /// `vulnerabilities` is required: a document without it is not a page.
@@ -81,6 +82,22 @@ pub fn import_nvd_page_file(
     let bytes = read_file_capped(path, MAX_DOCUMENT_BYTES)?;
     for enrichment in parse_nvd_page(&bytes, &path.display().to_string(), report)? {
         sink(enrichment);
+    }
+    Ok(())
+}
+
+/// Imports every `.json` page under `root`; a page that cannot be read as a
+/// whole is counted in `report` and the walk goes on.
+pub fn import_nvd_dir(
+    root: &Path,
+    report: &mut ImportReport,
+    sink: &mut dyn FnMut(CveEnrichment),
+) -> Result<(), ImportError> {
+    let wanted = |path: &Path| has_extension(path, &["json"]);
+    for file in files_under(root, report, &wanted)? {
+        if let Err(error) = import_nvd_page_file(&file, report, sink) {
+            report.skip(file.display().to_string(), error.to_string());
+        }
     }
     Ok(())
 }

@@ -105,6 +105,13 @@ fn debian_dsa_and_dla_lists() {
     assert!(report.ecosystems.contains_key("Debian:8"));
     assert!(!report.ecosystems.keys().any(|e| e == "Debian:"));
 
+    // Both lists through the directory walker.
+    let (both, report) = collect_advisories(|r, s| {
+        advisory::import_debian_advisory_lists_dir(&data.join("debian-tracker/data"), r, s)
+    });
+    assert_eq!(both.len(), 5406 + 3534);
+    assert_eq!(report.skipped, 0);
+
     let (dla, _) = collect_advisories(|r, s| {
         import_debian_advisory_list_file(&data.join("debian-tracker/data/DLA/list"), r, s)
     });
@@ -165,19 +172,12 @@ fn debian_tracker_sample() {
 #[test]
 fn alpine_secdb_yaml_branches() {
     let Some(data) = vulndata() else { return };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(data.join("alpine-secdb"))
-        .unwrap()
-        .flat_map(|branch| std::fs::read_dir(branch.unwrap().path()).unwrap())
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    files.sort();
-    assert_eq!(files.len(), 18);
     let mut report = ImportReport::default();
     let mut all = Vec::new();
-    for file in &files {
-        import_alpine_secdb_file(file, &mut report, &mut |a| all.push(a)).unwrap();
-    }
+    advisory::import_alpine_secdb_dir(&data.join("alpine-secdb"), &mut report, &mut |a| {
+        all.push(a)
+    })
+    .unwrap();
     // Counted independently from the YAML: distinct IDs per file, and
     // (package, fixed version) pairs per ID.
     assert_eq!(all.len(), 11454);
@@ -275,6 +275,11 @@ fn nvd_pages() {
         import_nvd_page_file(&data.join("samples/nvd/test-fixtures/full-page.json"), r, s)
     });
     assert_eq!(page.len(), 38);
+    assert_eq!(report.skipped, 0);
+    let (both, report) = collect_enrichment(|r, s| {
+        advisory::import_nvd_dir(&data.join("samples/nvd/test-fixtures"), r, s)
+    });
+    assert_eq!(both.len(), 38 + 1);
     assert_eq!(report.skipped, 0);
     // NVD and the CNA gave the same vector: listed once.
     let first = &page[0];
