@@ -126,7 +126,17 @@ pub fn read_debian_tracker(
     report: &mut ImportReport,
     sink: &mut dyn FnMut(Advisory),
 ) -> Result<(), ImportError> {
-    let mut limited = LimitedReader::new(BufReader::new(reader), MAX_TRACKER_BYTES);
+    read_debian_tracker_limited(reader, location, report, sink, MAX_TRACKER_BYTES)
+}
+
+fn read_debian_tracker_limited(
+    reader: impl Read,
+    location: &str,
+    report: &mut ImportReport,
+    sink: &mut dyn FnMut(Advisory),
+    limit: u64,
+) -> Result<(), ImportError> {
+    let mut limited = LimitedReader::new(BufReader::new(reader), limit);
     let result = {
         let mut deserializer = serde_json::Deserializer::from_reader(&mut limited);
         deserializer
@@ -141,7 +151,7 @@ pub fn read_debian_tracker(
         Ok(()) => Ok(()),
         Err(_) if limited.hit_limit() => Err(ImportError::TooLarge {
             what: location.to_owned(),
-            limit: MAX_TRACKER_BYTES,
+            limit,
         }),
         Err(error) if error.is_io() => Err(ImportError::Io {
             what: location.to_owned(),
@@ -621,6 +631,36 @@ mod tests {
     }
 
     #[test]
+    fn input_beyond_the_limit_is_too_large_after_what_fit() {
+        let json = r#"{"a": {"CVE-1": {"releases": {}}}, "b": {"CVE-2": {"releases": {}}}}"#;
+        let cut = json.find("\"b\"").unwrap() as u64;
+        let mut report = ImportReport::default();
+        let mut sunk = Vec::new();
+        let result = read_debian_tracker_limited(
+            json.as_bytes(),
+            "t",
+            &mut report,
+            &mut |a| sunk.push(a.id),
+            cut,
+        );
+        assert!(
+            matches!(result, Err(ImportError::TooLarge { .. })),
+            "{result:?}"
+        );
+        assert_eq!(sunk, ["CVE-1"]);
+        // Exactly at the limit is fine.
+        let mut report = ImportReport::default();
+        let exact = read_debian_tracker_limited(
+            json.as_bytes(),
+            "t",
+            &mut report,
+            &mut |_| {},
+            json.len() as u64,
+        );
+        assert!(exact.is_ok(), "{exact:?}");
+    }
+
+    #[test]
     fn same_cve_under_two_packages_is_two_advisories_with_one_id() {
         let json = r#"{
             "openssl": {"CVE-2024-1": {"description": " d ", "releases": {"bullseye": {"status": "open"}}}},
@@ -657,7 +697,7 @@ mod tests {
         // Realistic volume: tens of thousands of (package, CVE) entries, each
         // with several releases, generated in the tracker's shape.
         let mut json = String::from("{");
-        let packages = 2_000;
+        let packages = 1_000;
         let cves_per_package = 20;
         for p in 0..packages {
             if p > 0 {
