@@ -209,7 +209,9 @@ fn parse_date(text: &str) -> Option<String> {
 
 /// `[bullseye] - xorg-server 2:1.20.11-1+deb11u6 (bug #1; medium)`
 fn parse_release_line(body: &str) -> Result<AffectedPackage, String> {
-    let rest = &body[1..];
+    let rest = body
+        .strip_prefix('[')
+        .ok_or_else(|| format!("release line not starting with '[': {body:?}"))?;
     let (release, rest) = rest
         .split_once(']')
         .ok_or_else(|| format!("release line without a closing ']': {body:?}"))?;
