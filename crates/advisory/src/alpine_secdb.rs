@@ -241,7 +241,7 @@ fn read_yaml(
                 serde_yaml_ng::from_slice(bytes).map_err(malformed)?;
             let mut packages = Vec::with_capacity(raw.packages.len());
             for (index, value) in raw.packages.iter().enumerate() {
-                match RawPackageEntry::deserialize(value.clone()) {
+                match RawPackageEntry::deserialize(scalars_as_strings(value.clone())) {
                     Ok(entry) => packages.push(entry.pkg),
                     Err(error) => {
                         report.skip(format!("{location}: packages[{index}]"), error.to_string())
@@ -250,6 +250,26 @@ fn read_yaml(
             }
             Ok((header_only(raw), packages))
         }
+    }
+}
+
+/// Turns the tree's numbers and booleans (keys included) back into strings,
+/// so a package with an unquoted numeric version is kept on the fallback path.
+fn scalars_as_strings(value: serde_yaml_ng::Value) -> serde_yaml_ng::Value {
+    use serde_yaml_ng::Value;
+    match value {
+        Value::Number(number) => Value::String(number.to_string()),
+        Value::Bool(flag) => Value::String(flag.to_string()),
+        Value::Sequence(items) => {
+            Value::Sequence(items.into_iter().map(scalars_as_strings).collect())
+        }
+        Value::Mapping(map) => Value::Mapping(
+            map.into_iter()
+                .map(|(key, value)| (scalars_as_strings(key), scalars_as_strings(value)))
+                .collect(),
+        ),
+        Value::Tagged(tagged) => scalars_as_strings(tagged.value),
+        other => other,
     }
 }
 
@@ -662,6 +682,12 @@ packages:
                 "distroversion: v3.19\npackages:\n  - pkg:\n      name: a\n      secfixes: [1, 2]\n  - 7\n",
                 0,
                 2,
+            ),
+            // Next to a bad package, one with numeric versions is still kept.
+            (
+                "distroversion: v3.19\npackages:\n  - pkg:\n      name: [a]\n  - pkg:\n      name: b\n      secfixes:\n        2:\n          - CVE-2024-0001\n        1.5:\n          - CVE-2024-0002\n",
+                2,
+                1,
             ),
             ("distroversion: v3.19\n", 0, 0),
             ("distroversion: 3.19\npackages: []\n", 0, 0),
