@@ -305,6 +305,7 @@ fn ecosystem_of(header: &RawSecdb<()>) -> Option<String> {
 
 fn new_advisory(id: String) -> Advisory {
     Advisory {
+        related: Vec::new(),
         id,
         source: AdvisorySource::AlpineSecdb,
         aliases: Vec::new(),
@@ -337,6 +338,8 @@ fn affected_package(ecosystem: &str, name: &str, fixed_version: &str) -> Affecte
         )
     };
     AffectedPackage {
+        severity_scores: Vec::new(),
+        unaffected_requirements: Vec::new(),
         ecosystem: ecosystem.to_owned(),
         name: name.to_owned(),
         purl: None,

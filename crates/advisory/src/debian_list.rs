@@ -171,6 +171,7 @@ fn parse_header(line: &str) -> Result<Advisory, String> {
         None => rest.trim(),
     };
     Ok(Advisory {
+        related: Vec::new(),
         id: id.to_owned(),
         source: AdvisorySource::DebianAdvisoryList,
         aliases: Vec::new(),
@@ -260,6 +261,8 @@ fn parse_release_line(body: &str) -> Result<AffectedPackage, String> {
         ),
     };
     Ok(AffectedPackage {
+        severity_scores: Vec::new(),
+        unaffected_requirements: Vec::new(),
         ecosystem: debian_ecosystem(release),
         name: name.to_owned(),
         purl: None,

@@ -335,6 +335,7 @@ fn convert_entry(
         }
     }
     Some(Advisory {
+        related: Vec::new(),
         id: id.to_owned(),
         source: AdvisorySource::DebianTracker,
         aliases: Vec::new(),
@@ -393,6 +394,8 @@ fn convert_release(
         other => return Err(format!("unknown status {other:?}")),
     };
     Ok(AffectedPackage {
+        severity_scores: Vec::new(),
+        unaffected_requirements: Vec::new(),
         ecosystem: debian_ecosystem(codename),
         name: package.to_owned(),
         purl: None,
