@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-60}
 fixtures=../crates/analyze/tests/fixtures
+# Real advisory samples, outside the repo (absent on machines without them).
+vulndata=../../shared/vulndata/samples
 seed_for() {
   case $1 in
     dpkg_status) echo "$fixtures/dpkg" ;;
@@ -16,6 +18,11 @@ seed_for() {
     rust_auditable) echo "$fixtures/rust" ;;
     advisory_osv_json | advisory_osv_yaml | advisory_osv_zip) echo ../crates/advisory/tests/fixtures/osv ;;
     advisory_rubysec) echo ../crates/advisory/tests/fixtures/rubysec ;;
+    advisory_debian_tracker|advisory_debian_list) echo "$vulndata/debian" ;;
+    advisory_alpine_secdb) echo "$vulndata/alpine $vulndata/wolfi $vulndata/chainguard" ;;
+    advisory_nvd) echo "$vulndata/nvd" ;;
+    advisory_epss) echo "$vulndata/epss" ;;
+    advisory_kev) echo "$vulndata/kev" ;;
   esac
 }
 failed=()

@@ -193,4 +193,7 @@ pub struct CveEnrichment {
     pub epss: Option<(f64, f64)>,
     /// In CISA's Known Exploited Vulnerabilities catalog: date added.
     pub kev_date_added: Option<String>,
+    /// KEV `knownRansomwareCampaignUse` as CISA writes it (`Known`, `Unknown`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kev_ransomware_use: Option<String>,
 }
