@@ -1,1 +1,186 @@
-fn main() {}
+//! Matching benchmark over the real `shared/vulndata` snapshots.
+//!
+//! `cargo bench -p matching --bench match` — imports every advisory source,
+//! times the index build, builds a 1,000-package inventory from real package
+//! names (Debian packages plus PyPI, Go, crates.io and RubyGems), and reports
+//! the median `match_image` time over many runs.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use matching::{AdvisoryIndex, match_image};
+use model::{
+    Advisory, Evidence, ImageInventory, OsFamily, OsInfo, Package, PackageKind, RangeEvent,
+};
+
+const PACKAGES: usize = 1_000;
+const RUNS: usize = 200;
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vulndata");
+    if !root.is_dir() {
+        eprintln!("skipped: {} not found", root.display());
+        return;
+    }
+    let started = Instant::now();
+    let (advisories, enrichments) = load(&root);
+    let import_time = started.elapsed();
+    let inventory = inventory(&advisories);
+    let count = advisories.len();
+    let started = Instant::now();
+    let index = AdvisoryIndex::new(advisories, enrichments);
+    let build_time = started.elapsed();
+    let mut times: Vec<Duration> = Vec::with_capacity(RUNS);
+    let mut findings = 0;
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        let result = match_image(&inventory, &index);
+        times.push(started.elapsed());
+        findings = result.findings.len();
+    }
+    times.sort();
+    println!("advisories imported: {count} (import {import_time:.2?})");
+    println!(
+        "index: {} advisories, {} package keys, build {build_time:.2?}, ~{:.1} MiB heap",
+        index.len(),
+        index.package_keys(),
+        index.approximate_heap_bytes() as f64 / (1024.0 * 1024.0)
+    );
+    for kind in model::PackageKind::ALL {
+        let slice = ImageInventory {
+            os: inventory.os.clone(),
+            packages: inventory
+                .packages
+                .iter()
+                .filter(|p| p.kind == kind)
+                .cloned()
+                .collect(),
+            diagnostics: Vec::new(),
+        };
+        if slice.packages.is_empty() {
+            continue;
+        }
+        let mut slice_times: Vec<Duration> = (0..RUNS / 4)
+            .map(|_| {
+                let started = Instant::now();
+                let _ = match_image(&slice, &index);
+                started.elapsed()
+            })
+            .collect();
+        slice_times.sort();
+        println!(
+            "  {kind}: {} packages, median {:.2?}",
+            slice.packages.len(),
+            slice_times[slice_times.len() / 2]
+        );
+    }
+    println!(
+        "match_image over {} packages: median {:.2?}, min {:.2?}, max {:.2?} ({RUNS} runs, {findings} findings)",
+        inventory.packages.len(),
+        times[RUNS / 2],
+        times[0],
+        times[RUNS - 1]
+    );
+}
+
+fn load(root: &Path) -> (Vec<Advisory>, Vec<model::CveEnrichment>) {
+    let mut report = advisory::ImportReport::default();
+    let mut advisories = Vec::new();
+    let mut sink = |a: Advisory| advisories.push(a);
+    let dirs: [PathBuf; 4] =
+        ["osv/Go", "osv/crates.io", "osv/AlmaLinux", "osv-yaml/PyPI"].map(|d| root.join(d));
+    for dir in &dirs {
+        if let Err(error) = advisory::import_osv_dir(dir, &mut report, &mut sink) {
+            eprintln!("{}: {error}", dir.display());
+        }
+    }
+    let results = [
+        advisory::import_rubysec_dir(&root.join("rubysec"), &mut report, &mut sink),
+        advisory::import_alpine_secdb_dir(&root.join("alpine-secdb"), &mut report, &mut sink),
+        advisory::import_debian_advisory_lists_dir(
+            &root.join("debian-tracker"),
+            &mut report,
+            &mut sink,
+        ),
+    ];
+    for error in results.into_iter().filter_map(Result::err) {
+        eprintln!("import: {error}");
+    }
+    let mut enrichments = Vec::new();
+    if let Err(error) = advisory::import_kev_file(
+        &root.join("kev/known_exploited_vulnerabilities.json"),
+        &mut report,
+        &mut |e| enrichments.push(e),
+    ) {
+        eprintln!("kev: {error}");
+    }
+    (advisories, enrichments)
+}
+
+/// Real names with a version taken from the data (an `introduced` or
+/// `fixed` bound), so every package exercises range evaluation.
+fn inventory(advisories: &[Advisory]) -> ImageInventory {
+    let shares: [(&str, PackageKind, usize); 5] = [
+        ("Debian:11", PackageKind::Deb, 300),
+        ("PyPI", PackageKind::Python, 300),
+        ("Go", PackageKind::GoModule, 300),
+        ("crates.io", PackageKind::Cargo, 200),
+        ("RubyGems", PackageKind::Gem, 200),
+    ];
+    let mut packages = Vec::with_capacity(PACKAGES);
+    for (ecosystem, kind, wanted) in shares {
+        let mut seen = BTreeSet::new();
+        'advisories: for advisory in advisories {
+            for affected in advisory
+                .affected
+                .iter()
+                .filter(|a| a.ecosystem == ecosystem)
+            {
+                if seen.len() >= wanted {
+                    break 'advisories;
+                }
+                if !seen.insert(affected.name.clone()) {
+                    continue;
+                }
+                let bound = affected
+                    .ranges
+                    .iter()
+                    .flat_map(|r| &r.events)
+                    .find_map(|e| match e {
+                        RangeEvent::Introduced(v) if v != "0" => Some(v.clone()),
+                        RangeEvent::Fixed(v) => Some(v.clone()),
+                        _ => None,
+                    });
+                let Some(version) = bound else { continue };
+                let version = match kind {
+                    PackageKind::GoModule if affected.name == "stdlib" => format!("go{version}"),
+                    PackageKind::GoModule => format!("v{version}"),
+                    _ => version,
+                };
+                let mut package = Package::new(kind, affected.name.clone(), version);
+                package.evidence = Evidence {
+                    path: format!("/bench/{}", affected.name),
+                    layer_index: Some(0),
+                    layer_diff_id: None,
+                    analyzer: None,
+                };
+                packages.push(package);
+            }
+        }
+    }
+    packages.truncate(PACKAGES);
+    ImageInventory {
+        os: Some(OsInfo {
+            family: OsFamily::Debian,
+            id: "debian".to_owned(),
+            version_id: Some("11".to_owned()),
+            codename: Some("bullseye".to_owned()),
+            pretty_name: None,
+            path: "etc/os-release".to_owned(),
+        }),
+        packages,
+        diagnostics: Vec::new(),
+    }
+}

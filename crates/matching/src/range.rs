@@ -26,8 +26,13 @@ pub(crate) fn evaluate<S: VersionScheme>(
     affected: &AffectedPackage,
 ) -> Result<Option<Verdict<S::Version>>, VersionError> {
     let mut rule = None;
+    let installed_key = leading_number(installed_text);
     for listed in &affected.versions {
-        if listed == installed_text || S::parse_advisory(listed)?.cmp(installed) == Ordering::Equal
+        // Parsing every listed version (PyPI lists hold hundreds) dominates
+        // matching time; versions whose leading numbers differ cannot be equal.
+        if listed == installed_text
+            || (leading_number(listed) == installed_key
+                && S::parse_advisory(listed)?.cmp(installed) == Ordering::Equal)
         {
             rule = Some(format!("version {listed} listed as affected"));
             break;
@@ -109,6 +114,25 @@ pub(crate) fn evaluate<S: VersionScheme>(
         rule.push_str(&format!("; not patched ({})", patched.join(" | ")));
     }
     Ok(Some(Verdict { rule, fixed }))
+}
+
+/// The first number of a version, without leading zeros, after a `v`/`=`
+/// prefix and a zero epoch (`0:`, `0!`) that do not change equality.
+fn leading_number(version: &str) -> &str {
+    let mut rest = version.trim().trim_start_matches(['v', 'V', '=']);
+    if let Some(position) = rest.find([':', '!'])
+        && rest[..position].bytes().all(|b| b == b'0')
+    {
+        rest = &rest[position + 1..];
+    }
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let number = &rest[..digits];
+    let trimmed = number.trim_start_matches('0');
+    if trimmed.is_empty() && !number.is_empty() {
+        "0"
+    } else {
+        trimmed
+    }
 }
 
 /// Sorted walk: the last event at or below the installed version decides.
