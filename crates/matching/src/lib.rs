@@ -212,9 +212,8 @@ impl Run<'_> {
             let Some((advisory, affected)) = self.index.advisory(entry) else {
                 continue;
             };
-            let vulnerability_ids = vulnerability_ids(advisory);
             if affected.distro_status == Some(DistroStatus::NotAffected) {
-                for id in vulnerability_ids {
+                for id in vulnerability_ids(advisory) {
                     groups.entry(id).or_default().suppressed = true;
                 }
                 continue;
@@ -234,6 +233,7 @@ impl Run<'_> {
                     continue;
                 }
             };
+            let vulnerability_ids = vulnerability_ids(advisory);
             let single = vulnerability_ids.len() == 1;
             let verdict = std::rc::Rc::new(verdict);
             for id in vulnerability_ids {

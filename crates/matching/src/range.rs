@@ -26,12 +26,11 @@ pub(crate) fn evaluate<S: VersionScheme>(
     affected: &AffectedPackage,
 ) -> Result<Option<Verdict<S::Version>>, VersionError> {
     let mut rule = None;
-    let installed_key = leading_number(installed_text);
     for listed in &affected.versions {
         // Parsing every listed version (PyPI lists hold hundreds) dominates
         // matching time; versions whose leading numbers differ cannot be equal.
         if listed == installed_text
-            || (leading_number(listed) == installed_key
+            || (may_be_equal(listed, installed_text, S::DOTTED_RELEASE)
                 && S::parse_advisory(listed)?.cmp(installed) == Ordering::Equal)
         {
             rule = Some(format!("version {listed} listed as affected"));
@@ -116,23 +115,44 @@ pub(crate) fn evaluate<S: VersionScheme>(
     Ok(Some(Verdict { rule, fixed }))
 }
 
-/// The first number of a version, without leading zeros, after a `v`/`=`
-/// prefix and a zero epoch (`0:`, `0!`) that do not change equality.
-fn leading_number(version: &str) -> &str {
+/// Whether two versions can be equal, judged from their leading numeric
+/// release (`v`/`=` prefixes and zero epochs dropped, leading zeros and
+/// trailing `.0` groups ignored). `full`: compare every release group (PEP
+/// 440, where the release is dot-separated numbers); otherwise only the
+/// first, since some orders (rpm) treat any separator alike.
+fn may_be_equal(a: &str, b: &str, full: bool) -> bool {
+    let mut x = release_groups(a);
+    let mut y = release_groups(b);
+    if !full {
+        return x.next().unwrap_or("0") == y.next().unwrap_or("0");
+    }
+    loop {
+        match (x.next(), y.next()) {
+            (None, None) => return true,
+            (p, q) => {
+                if p.unwrap_or("0") != q.unwrap_or("0") {
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+fn release_groups(version: &str) -> impl Iterator<Item = &str> {
     let mut rest = version.trim().trim_start_matches(['v', 'V', '=']);
     if let Some(position) = rest.find([':', '!'])
         && rest[..position].bytes().all(|b| b == b'0')
     {
         rest = &rest[position + 1..];
     }
-    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-    let number = &rest[..digits];
-    let trimmed = number.trim_start_matches('0');
-    if trimmed.is_empty() && !number.is_empty() {
-        "0"
-    } else {
-        trimmed
-    }
+    let end = rest
+        .bytes()
+        .position(|b| !(b.is_ascii_digit() || b == b'.'))
+        .unwrap_or(rest.len());
+    rest[..end].split('.').filter(|g| !g.is_empty()).map(|g| {
+        let trimmed = g.trim_start_matches('0');
+        if trimmed.is_empty() { "0" } else { trimmed }
+    })
 }
 
 /// Sorted walk: the last event at or below the installed version decides.
@@ -244,4 +264,33 @@ fn describe_range(range: &AffectedRange) -> String {
         })
         .collect();
     format!("{kind} range: {}", events.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::may_be_equal;
+
+    /// (a, b, full, may be equal): equal versions must never be ruled out.
+    #[test]
+    fn equality_pre_check() {
+        let table = [
+            ("1.0", "1.0.0", true, true),
+            ("1.0", "1", true, true),
+            ("v1.2.3", "1.2.3", true, true),
+            ("0!1.0", "1.0", true, true),
+            ("01.2", "1.02", true, true),
+            ("1.0rc1", "1.0-rc1", true, true),
+            ("1.0.dev0", "1.0dev0", true, true),
+            ("1.1", "1.2", true, false),
+            ("2.0", "1.9", true, false),
+            ("1_2", "1.2", false, true),
+            ("0:2.0", "2.0", false, true),
+            ("1:2.0", "1:2.0", false, true),
+            ("2.0", "3.0", false, false),
+        ];
+        for (a, b, full, expected) in table {
+            assert_eq!(may_be_equal(a, b, full), expected, "{a} {b}");
+            assert_eq!(may_be_equal(b, a, full), expected, "{b} {a}");
+        }
+    }
 }

@@ -15,6 +15,9 @@ pub(crate) trait VersionScheme {
     /// must be paired in published order instead of sorted.
     const SORTABLE: bool = true;
     const SCHEME: Scheme;
+    /// Equal versions have equal dot-separated numeric releases (PEP 440),
+    /// which lets listed versions be skipped without parsing.
+    const DOTTED_RELEASE: bool = false;
 
     fn parse_advisory(value: &str) -> Result<Self::Version, VersionError>;
 
@@ -67,6 +70,7 @@ impl VersionScheme for Apk {
 pub(crate) struct Pypi;
 impl VersionScheme for Pypi {
     const SCHEME: Scheme = Scheme::Pep440;
+    const DOTTED_RELEASE: bool = true;
     type Version = Pep440Version;
     fn parse_advisory(value: &str) -> Result<Pep440Version, VersionError> {
         Pep440Version::from_str(value)
