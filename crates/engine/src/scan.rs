@@ -110,7 +110,11 @@ pub async fn scan_image(
         options.layer_concurrency.max(1),
     ));
     let mut tasks = JoinSet::new();
-    for layer in resolved.metadata.layers.clone() {
+    // Largest layers first: the biggest one is the critical path, so it must
+    // not wait behind small ones for a permit.
+    let mut by_size = resolved.metadata.layers.clone();
+    by_size.sort_by_key(|l| std::cmp::Reverse(l.compressed_size));
+    for layer in by_size {
         let job = LayerJob {
             source: source.clone(),
             resolved: resolved.clone(),
