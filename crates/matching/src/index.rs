@@ -4,11 +4,15 @@ use std::collections::HashMap;
 
 use model::{Advisory, CveEnrichment};
 
+use crate::scheme::PreparedEntry;
+
 /// Where one affected package lives: advisory index, affected-entry index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) struct EntryRef {
     pub advisory: u32,
     pub affected: u32,
+    /// The entry's advisory versions, parsed once at build.
+    pub prepared: PreparedEntry,
 }
 
 /// All advisories, indexed for matching. Build once, match many images.
@@ -53,6 +57,7 @@ impl AdvisoryIndex {
             };
             let ecosystem = ecosystem_key(&affected.ecosystem);
             let name = normalise_name(&ecosystem, &affected.name);
+            let prepared = PreparedEntry::new(&ecosystem, affected);
             self.packages
                 .entry(ecosystem)
                 .or_default()
@@ -61,6 +66,7 @@ impl AdvisoryIndex {
                 .push(EntryRef {
                     advisory: advisory_position,
                     affected: affected_position,
+                    prepared,
                 });
         }
         self.advisories.push(advisory);
@@ -154,7 +160,10 @@ impl AdvisoryIndex {
             .map_or(&[], Vec::as_slice)
     }
 
-    pub(crate) fn advisory(&self, entry: EntryRef) -> Option<(&Advisory, &model::AffectedPackage)> {
+    pub(crate) fn advisory(
+        &self,
+        entry: &EntryRef,
+    ) -> Option<(&Advisory, &model::AffectedPackage)> {
         let advisory = self.advisories.get(entry.advisory as usize)?;
         let affected = advisory.affected.get(entry.affected as usize)?;
         Some((advisory, affected))

@@ -23,7 +23,7 @@ use sha2::{Digest as _, Sha256};
 pub use index::AdvisoryIndex;
 
 use index::{ecosystem_key, normalise_name};
-use range::{Verdict, evaluate};
+use range::{Prepared, Verdict, evaluate};
 use scheme::VersionScheme;
 
 /// The matchers, by name: one per ecosystem family.
@@ -208,7 +208,7 @@ impl Run<'_> {
             }
         };
         let mut groups: BTreeMap<String, Group<'_, S::Version>> = BTreeMap::new();
-        for &entry in entries {
+        for entry in entries {
             let Some((advisory, affected)) = self.index.advisory(entry) else {
                 continue;
             };
@@ -218,7 +218,17 @@ impl Run<'_> {
                 }
                 continue;
             }
-            let verdict = match evaluate::<S>(&installed, target.version, affected) {
+            // Every routed ecosystem is prepared at build; preparing here
+            // keeps a routing/preparation mismatch correct, only slower.
+            let fallback;
+            let prepared = match S::prepared(&entry.prepared) {
+                Some(prepared) => prepared,
+                None => {
+                    fallback = Prepared::new::<S>(affected);
+                    &fallback
+                }
+            };
+            let verdict = match evaluate::<S>(&installed, target.version, affected, prepared) {
                 Ok(Some(verdict)) => verdict,
                 Ok(None) => continue,
                 Err(error) => {

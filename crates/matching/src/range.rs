@@ -1,7 +1,12 @@
 //! Whether one installed version is affected by one `AffectedPackage`, as
 //! `shared/vulndata/README.md` "How OSV ranges are evaluated" defines it.
+//!
+//! Advisory versions are parsed once, when the index is built
+//! ([`Prepared`]); matching compares parsed versions only. A version that
+//! does not parse is kept as its error and reported exactly where evaluation
+//! would have met it, so preparing changes neither findings nor diagnostics.
 
-use std::cmp::Ordering;
+use std::collections::HashMap;
 
 use model::{AffectedPackage, AffectedRange, RangeEvent, RangeKind, RequirementKind};
 use version::VersionError;
@@ -17,37 +22,196 @@ pub(crate) struct Verdict<V> {
     pub fixed: Vec<(String, V)>,
 }
 
-/// Evaluates `affected` for `installed`. `Ok(None)`: not affected.
-/// An advisory version that does not parse is an error: the caller reports
-/// it and skips the entry rather than call the package unaffected.
-pub(crate) fn evaluate<S: VersionScheme>(
-    installed: &S::Version,
-    installed_text: &str,
-    affected: &AffectedPackage,
-) -> Result<Option<Verdict<S::Version>>, VersionError> {
-    let mut rule = None;
-    for listed in &affected.versions {
-        // Parsing every listed version (PyPI lists hold hundreds) dominates
-        // matching time; versions whose leading numbers differ cannot be equal.
-        if listed == installed_text
-            || (may_be_equal(listed, installed_text, S::DOTTED_RELEASE)
-                && S::parse_advisory(listed)?.cmp(installed) == Ordering::Equal)
-        {
-            rule = Some(format!("version {listed} listed as affected"));
-            break;
+/// Listed versions that share one release key: position in
+/// `AffectedPackage::versions` and the parsed form.
+type ListedBucket<V> = Vec<(usize, Result<V, VersionError>)>;
+
+/// A range's events with their parsed bounds (`None` = introduced "0").
+type SortedEvents<V> = Vec<(EventKind, Option<V>)>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EventKind {
+    Introduced,
+    Fixed,
+    LastAffected,
+    Limit,
+}
+
+/// One affected entry with every advisory version parsed for one scheme.
+#[derive(Debug)]
+pub(crate) struct Prepared<V> {
+    /// Listed versions grouped by [`release_key`] (equal versions share a
+    /// key): position in `AffectedPackage::versions`, in published order,
+    /// and the parsed form.
+    listed: HashMap<Box<str>, ListedBucket<V>>,
+    ranges: Vec<PreparedRange<V>>,
+    /// Fixed events, then the floors of "patched" requirements, in the
+    /// order evaluation reports them; the first unparseable one as error.
+    fixed: Result<Vec<(String, V)>, VersionError>,
+    /// `; not patched (…)` when the entry has patched requirements.
+    patched_note: Option<String>,
+}
+
+#[derive(Debug)]
+struct PreparedRange<V> {
+    description: String,
+    events: RangeEvents<V>,
+}
+
+#[derive(Debug)]
+enum RangeEvents<V> {
+    /// Sortable orders: events sorted once (`None` = introduced "0"), or
+    /// the first event that does not parse.
+    Sorted(Result<SortedEvents<V>, VersionError>),
+    /// Published order, each event parsed on its own (`None` = introduced
+    /// "0"), errors kept where they stand: the walk meets them only on
+    /// some paths.
+    Paired(Vec<(EventKind, Option<Result<V, VersionError>>)>),
+}
+
+fn split(event: &RangeEvent) -> (EventKind, &str) {
+    match event {
+        RangeEvent::Introduced(v) => (EventKind::Introduced, v),
+        RangeEvent::Fixed(v) => (EventKind::Fixed, v),
+        RangeEvent::LastAffected(v) => (EventKind::LastAffected, v),
+        RangeEvent::Limit(v) => (EventKind::Limit, v),
+    }
+}
+
+impl<V: Ord> Prepared<V> {
+    pub(crate) fn new<S: VersionScheme<Version = V>>(affected: &AffectedPackage) -> Prepared<V> {
+        let mut listed: HashMap<Box<str>, ListedBucket<V>> = HashMap::new();
+        for (position, text) in affected.versions.iter().enumerate() {
+            listed
+                .entry(release_key(text, S::DOTTED_RELEASE).into_boxed_str())
+                .or_default()
+                .push((position, S::parse_advisory(text)));
+        }
+        let ranges = affected
+            .ranges
+            .iter()
+            .filter(|range| range.kind != RangeKind::Git)
+            .map(|range| PreparedRange {
+                description: describe_range(range),
+                events: if S::SORTABLE {
+                    RangeEvents::Sorted(sorted_events::<S>(range))
+                } else {
+                    RangeEvents::Paired(
+                        range
+                            .events
+                            .iter()
+                            .map(|event| match split(event) {
+                                (EventKind::Introduced, "0") => (EventKind::Introduced, None),
+                                (kind, text) => (kind, Some(S::parse_advisory(text))),
+                            })
+                            .collect(),
+                    )
+                },
+            })
+            .collect();
+        let mut patched = Vec::new();
+        for requirement in &affected.unaffected_requirements {
+            if requirement.kind == RequirementKind::Patched {
+                patched.push(requirement.requirement.as_str());
+            }
+        }
+        let patched_note =
+            (!patched.is_empty()).then(|| format!("; not patched ({})", patched.join(" | ")));
+        Prepared {
+            listed,
+            ranges,
+            fixed: fixed_versions::<S>(affected),
+            patched_note,
         }
     }
+}
+
+fn sorted_events<S: VersionScheme>(
+    range: &AffectedRange,
+) -> Result<SortedEvents<S::Version>, VersionError> {
+    let mut events = Vec::with_capacity(range.events.len());
+    for event in &range.events {
+        let parsed = match split(event) {
+            (EventKind::Introduced, "0") => None,
+            (_, text) => Some(S::parse_advisory(text)?),
+        };
+        events.push((split(event).0, parsed));
+    }
+    // Stable: events that compare equal keep their published order.
+    events.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(events)
+}
+
+fn fixed_versions<S: VersionScheme>(
+    affected: &AffectedPackage,
+) -> Result<Vec<(String, S::Version)>, VersionError> {
+    let mut fixed = Vec::new();
     for range in &affected.ranges {
         if range.kind == RangeKind::Git {
             continue;
         }
-        let hit = if S::SORTABLE {
-            in_range_sorted::<S>(installed, range)?
-        } else {
-            in_range_paired::<S>(installed, range)?
+        for event in &range.events {
+            if let RangeEvent::Fixed(text) = event {
+                fixed.push((text.clone(), S::parse_advisory(text)?));
+            }
+        }
+    }
+    for requirement in &affected.unaffected_requirements {
+        if requirement.kind == RequirementKind::Patched {
+            for floor in S::requirement_floors(&requirement.requirement) {
+                let parsed = S::parse_advisory(&floor)?;
+                fixed.push((floor, parsed));
+            }
+        }
+    }
+    Ok(fixed)
+}
+
+/// Evaluates `affected` (prepared as `prepared`) for `installed`.
+/// `Ok(None)`: not affected. An advisory version that does not parse is an
+/// error: the caller reports it and skips the entry rather than call the
+/// package unaffected.
+pub(crate) fn evaluate<S: VersionScheme>(
+    installed: &S::Version,
+    installed_text: &str,
+    affected: &AffectedPackage,
+    prepared: &Prepared<S::Version>,
+) -> Result<Option<Verdict<S::Version>>, VersionError>
+where
+    S::Version: Clone,
+{
+    let mut rule = None;
+    // Only versions with the installed release key can equal it; the
+    // bucket keeps published order, so the first match (or the first
+    // unparseable candidate) is the one a full scan would meet.
+    if let Some(candidates) = prepared
+        .listed
+        .get(release_key(installed_text, S::DOTTED_RELEASE).as_str())
+    {
+        for (position, parsed) in candidates {
+            let Some(listed) = affected.versions.get(*position) else {
+                continue;
+            };
+            let equal = listed == installed_text
+                || match parsed {
+                    Ok(version) => version == installed,
+                    Err(error) => return Err(error.clone()),
+                };
+            if equal {
+                rule = Some(format!("version {listed} listed as affected"));
+                break;
+            }
+        }
+    }
+    for range in &prepared.ranges {
+        let hit = match &range.events {
+            RangeEvents::Sorted(events) => {
+                in_range_sorted(installed, events.as_ref().map_err(Clone::clone)?)
+            }
+            RangeEvents::Paired(events) => in_range_paired(installed, events)?,
         };
         if hit && rule.is_none() {
-            rule = Some(describe_range(range));
+            rule = Some(range.description.clone());
         }
     }
     // Distro triage without ranges (an open or ignored CVE): every version
@@ -88,54 +252,30 @@ pub(crate) fn evaluate<S: VersionScheme>(
     let Some(mut rule) = rule else {
         return Ok(None);
     };
-    let mut fixed = Vec::new();
-    for range in &affected.ranges {
-        if range.kind == RangeKind::Git {
-            continue;
-        }
-        for event in &range.events {
-            if let RangeEvent::Fixed(text) = event {
-                fixed.push((text.clone(), S::parse_advisory(text)?));
-            }
-        }
-    }
-    let mut patched = Vec::new();
-    for requirement in &affected.unaffected_requirements {
-        if requirement.kind == RequirementKind::Patched {
-            patched.push(requirement.requirement.as_str());
-            for floor in S::requirement_floors(&requirement.requirement) {
-                let parsed = S::parse_advisory(&floor)?;
-                fixed.push((floor, parsed));
-            }
-        }
-    }
-    if !patched.is_empty() {
-        rule.push_str(&format!("; not patched ({})", patched.join(" | ")));
+    let fixed = prepared.fixed.as_ref().map_err(Clone::clone)?.clone();
+    if let Some(note) = &prepared.patched_note {
+        rule.push_str(note);
     }
     Ok(Some(Verdict { rule, fixed }))
 }
 
-/// Whether two versions can be equal, judged from their leading numeric
-/// release (`v`/`=` prefixes and zero epochs dropped, leading zeros and
-/// trailing `.0` groups ignored). `full`: compare every release group (PEP
-/// 440, where the release is dot-separated numbers); otherwise only the
-/// first, since some orders (rpm) treat any separator alike.
-fn may_be_equal(a: &str, b: &str, full: bool) -> bool {
-    let mut x = release_groups(a);
-    let mut y = release_groups(b);
+/// The leading numeric release of a version (`v`/`=` prefixes and zero
+/// epochs dropped, leading zeros ignored): versions with different keys
+/// cannot be equal. `full`: every release group, trailing `.0` groups
+/// dropped (PEP 440, where the release is dot-separated numbers);
+/// otherwise only the first group, since some orders (rpm) treat any
+/// separator alike.
+fn release_key(version: &str, full: bool) -> String {
+    let mut groups = release_groups(version);
     if !full {
-        return x.next().unwrap_or("0") == y.next().unwrap_or("0");
+        return groups.next().unwrap_or("0").to_owned();
     }
-    loop {
-        match (x.next(), y.next()) {
-            (None, None) => return true,
-            (p, q) => {
-                if p.unwrap_or("0") != q.unwrap_or("0") {
-                    return false;
-                }
-            }
-        }
-    }
+    let groups: Vec<&str> = groups.collect();
+    let significant = groups
+        .iter()
+        .rposition(|g| *g != "0")
+        .map_or(0, |last| last + 1);
+    groups[..significant].join(".")
 }
 
 fn release_groups(version: &str) -> impl Iterator<Item = &str> {
@@ -156,52 +296,36 @@ fn release_groups(version: &str) -> impl Iterator<Item = &str> {
 }
 
 /// Sorted walk: the last event at or below the installed version decides.
-fn in_range_sorted<S: VersionScheme>(
-    installed: &S::Version,
-    range: &AffectedRange,
-) -> Result<bool, VersionError> {
-    // `None` = introduced "0", below every version.
-    let mut events: Vec<(&RangeEvent, Option<S::Version>)> = Vec::with_capacity(range.events.len());
-    for event in &range.events {
-        let parsed = match event {
-            RangeEvent::Introduced(v) if v == "0" => None,
-            RangeEvent::Introduced(v)
-            | RangeEvent::Fixed(v)
-            | RangeEvent::LastAffected(v)
-            | RangeEvent::Limit(v) => Some(S::parse_advisory(v)?),
-        };
-        events.push((event, parsed));
-    }
-    events.sort_by(|a, b| a.1.cmp(&b.1));
+fn in_range_sorted<V: Ord>(installed: &V, events: &[(EventKind, Option<V>)]) -> bool {
     let mut affected = false;
-    for (event, version) in &events {
+    for (event, version) in events {
         let Some(version) = version else {
             affected = true;
             continue;
         };
         match event {
-            RangeEvent::Introduced(_) => {
+            EventKind::Introduced => {
                 if installed >= version {
                     affected = true;
                 } else {
                     break;
                 }
             }
-            RangeEvent::Fixed(_) => {
+            EventKind::Fixed => {
                 if installed >= version {
                     affected = false;
                 } else {
                     break;
                 }
             }
-            RangeEvent::LastAffected(_) => {
+            EventKind::LastAffected => {
                 if installed > version {
                     affected = false;
                 } else {
                     break;
                 }
             }
-            RangeEvent::Limit(_) => {
+            EventKind::Limit => {
                 if installed >= version {
                     affected = false;
                 }
@@ -209,42 +333,58 @@ fn in_range_sorted<S: VersionScheme>(
             }
         }
     }
-    Ok(affected)
+    affected
 }
 
 /// Published-order walk for orders that must not be sorted: each
 /// `introduced` opens an interval that the next `fixed`/`last_affected`
 /// closes; an interval left open runs to the limit (or forever).
-fn in_range_paired<S: VersionScheme>(
-    installed: &S::Version,
-    range: &AffectedRange,
+fn in_range_paired<V: Ord>(
+    installed: &V,
+    events: &[(EventKind, Option<Result<V, VersionError>>)],
 ) -> Result<bool, VersionError> {
+    fn parsed<V>(version: &Option<Result<V, VersionError>>) -> Result<Option<&V>, VersionError> {
+        match version {
+            None => Ok(None),
+            Some(Ok(version)) => Ok(Some(version)),
+            Some(Err(error)) => Err(error.clone()),
+        }
+    }
     let mut open: Option<bool> = None;
     let mut affected = false;
-    for event in &range.events {
+    for (event, version) in events {
         match event {
-            RangeEvent::Introduced(v) => {
-                let from_start = v == "0" || installed >= &S::parse_advisory(v)?;
+            EventKind::Introduced => {
+                let from_start = match parsed(version)? {
+                    None => true,
+                    Some(version) => installed >= version,
+                };
                 open = Some(from_start);
             }
-            RangeEvent::Fixed(v) => {
+            EventKind::Fixed => {
                 if let Some(started) = open.take() {
-                    affected |= started && installed < &S::parse_advisory(v)?;
+                    affected |= started && parsed(version)?.is_some_and(|v| installed < v);
                 }
             }
-            RangeEvent::LastAffected(v) => {
+            EventKind::LastAffected => {
                 if let Some(started) = open.take() {
-                    affected |= started && installed <= &S::parse_advisory(v)?;
+                    affected |= started && parsed(version)?.is_some_and(|v| installed <= v);
                 }
             }
-            RangeEvent::Limit(v) => {
-                if installed >= &S::parse_advisory(v)? {
+            EventKind::Limit => {
+                if parsed(version)?.is_some_and(|v| installed >= v) {
                     return Ok(false);
                 }
             }
         }
     }
     Ok(affected || open == Some(true))
+}
+
+/// Whether two versions can be equal, judged from their release keys.
+#[cfg(test)]
+fn may_be_equal(a: &str, b: &str, full: bool) -> bool {
+    release_key(a, full) == release_key(b, full)
 }
 
 fn describe_range(range: &AffectedRange) -> String {

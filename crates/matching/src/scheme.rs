@@ -2,7 +2,11 @@
 
 use std::str::FromStr;
 
+use model::AffectedPackage;
+
 use version::rubygems::GemOp;
+
+use crate::range::Prepared;
 use version::{
     ApkVersion, DpkgVersion, GemRequirement, GemVersion, GoVersion, MavenVersion, NpmVersion,
     Pep440Version, RpmVersion, Scheme, SemverVersion, VersionError,
@@ -10,7 +14,7 @@ use version::{
 
 /// A version order as the range walk needs it.
 pub(crate) trait VersionScheme {
-    type Version: Ord;
+    type Version: Ord + Clone;
     /// Maven's order is not transitive on odd inputs, so its range events
     /// must be paired in published order instead of sorted.
     const SORTABLE: bool = true;
@@ -20,6 +24,10 @@ pub(crate) trait VersionScheme {
     const DOTTED_RELEASE: bool = false;
 
     fn parse_advisory(value: &str) -> Result<Self::Version, VersionError>;
+
+    /// This scheme's preparation of an index entry, when the index built
+    /// one for it (it does for every ecosystem the matchers route to).
+    fn prepared(entry: &PreparedEntry) -> Option<&Prepared<Self::Version>>;
 
     fn parse_installed(value: &str) -> Result<Self::Version, VersionError> {
         Self::parse_advisory(value)
@@ -42,6 +50,12 @@ pub(crate) trait VersionScheme {
 
 pub(crate) struct Dpkg;
 impl VersionScheme for Dpkg {
+    fn prepared(entry: &PreparedEntry) -> Option<&Prepared<Self::Version>> {
+        match entry {
+            PreparedEntry::Dpkg(prepared) => Some(prepared),
+            _ => None,
+        }
+    }
     const SCHEME: Scheme = Scheme::Dpkg;
     type Version = DpkgVersion;
     fn parse_advisory(value: &str) -> Result<DpkgVersion, VersionError> {
@@ -51,6 +65,12 @@ impl VersionScheme for Dpkg {
 
 pub(crate) struct Rpm;
 impl VersionScheme for Rpm {
+    fn prepared(entry: &PreparedEntry) -> Option<&Prepared<Self::Version>> {
+        match entry {
+            PreparedEntry::Rpm(prepared) => Some(prepared),
+            _ => None,
+        }
+    }
     const SCHEME: Scheme = Scheme::Rpm;
     type Version = RpmVersion;
     fn parse_advisory(value: &str) -> Result<RpmVersion, VersionError> {
@@ -60,6 +80,12 @@ impl VersionScheme for Rpm {
 
 pub(crate) struct Apk;
 impl VersionScheme for Apk {
+    fn prepared(entry: &PreparedEntry) -> Option<&Prepared<Self::Version>> {
+        match entry {
+            PreparedEntry::Apk(prepared) => Some(prepared),
+            _ => None,
+        }
+    }
     const SCHEME: Scheme = Scheme::Apk;
     type Version = ApkVersion;
     fn parse_advisory(value: &str) -> Result<ApkVersion, VersionError> {
@@ -69,6 +95,12 @@ impl VersionScheme for Apk {
 
 pub(crate) struct Pypi;
 impl VersionScheme for Pypi {
+    fn prepared(entry: &PreparedEntry) -> Option<&Prepared<Self::Version>> {
+        match entry {
+            PreparedEntry::Pep440(prepared) => Some(prepared),
+            _ => None,
+        }
+    }
     const SCHEME: Scheme = Scheme::Pep440;
     const DOTTED_RELEASE: bool = true;
     type Version = Pep440Version;
@@ -80,6 +112,12 @@ impl VersionScheme for Pypi {
 /// crates.io: SemVer 2.0.
 pub(crate) struct Semver;
 impl VersionScheme for Semver {
+    fn prepared(entry: &PreparedEntry) -> Option<&Prepared<Self::Version>> {
+        match entry {
+            PreparedEntry::Semver(prepared) => Some(prepared),
+            _ => None,
+        }
+    }
     const SCHEME: Scheme = Scheme::Semver;
     type Version = SemverVersion;
     fn parse_advisory(value: &str) -> Result<SemverVersion, VersionError> {
@@ -91,6 +129,12 @@ impl VersionScheme for Semver {
 /// OSV's Go ranges are SEMVER events without the `v`.
 pub(crate) struct GoModule;
 impl VersionScheme for GoModule {
+    fn prepared(entry: &PreparedEntry) -> Option<&Prepared<Self::Version>> {
+        match entry {
+            PreparedEntry::Semver(prepared) => Some(prepared),
+            _ => None,
+        }
+    }
     const SCHEME: Scheme = Scheme::Go;
     type Version = SemverVersion;
     fn parse_advisory(value: &str) -> Result<SemverVersion, VersionError> {
@@ -105,6 +149,12 @@ impl VersionScheme for GoModule {
 /// The Go toolchain (`stdlib`, `toolchain`): `go1.21rc2` → `v1.21.0-rc.2`.
 pub(crate) struct GoToolchain;
 impl VersionScheme for GoToolchain {
+    fn prepared(entry: &PreparedEntry) -> Option<&Prepared<Self::Version>> {
+        match entry {
+            PreparedEntry::Semver(prepared) => Some(prepared),
+            _ => None,
+        }
+    }
     const SCHEME: Scheme = Scheme::Go;
     type Version = SemverVersion;
     fn parse_advisory(value: &str) -> Result<SemverVersion, VersionError> {
@@ -118,6 +168,12 @@ impl VersionScheme for GoToolchain {
 
 pub(crate) struct Npm;
 impl VersionScheme for Npm {
+    fn prepared(entry: &PreparedEntry) -> Option<&Prepared<Self::Version>> {
+        match entry {
+            PreparedEntry::Npm(prepared) => Some(prepared),
+            _ => None,
+        }
+    }
     const SCHEME: Scheme = Scheme::Npm;
     type Version = NpmVersion;
     fn parse_advisory(value: &str) -> Result<NpmVersion, VersionError> {
@@ -127,6 +183,12 @@ impl VersionScheme for Npm {
 
 pub(crate) struct Maven;
 impl VersionScheme for Maven {
+    fn prepared(entry: &PreparedEntry) -> Option<&Prepared<Self::Version>> {
+        match entry {
+            PreparedEntry::Maven(prepared) => Some(prepared),
+            _ => None,
+        }
+    }
     const SCHEME: Scheme = Scheme::Maven;
     type Version = MavenVersion;
     const SORTABLE: bool = false;
@@ -137,6 +199,12 @@ impl VersionScheme for Maven {
 
 pub(crate) struct Gem;
 impl VersionScheme for Gem {
+    fn prepared(entry: &PreparedEntry) -> Option<&Prepared<Self::Version>> {
+        match entry {
+            PreparedEntry::Gem(prepared) => Some(prepared),
+            _ => None,
+        }
+    }
     const SCHEME: Scheme = Scheme::RubyGems;
     type Version = GemVersion;
     fn parse_advisory(value: &str) -> Result<GemVersion, VersionError> {
@@ -154,5 +222,48 @@ impl VersionScheme for Gem {
             .filter(|(op, _)| matches!(op, GemOp::Ge | GemOp::Pessimistic | GemOp::Eq))
             .map(|(_, v)| v.to_string())
             .collect()
+    }
+}
+
+/// An affected entry with its advisory versions parsed in the order of the
+/// ecosystem it is published under (see [`PreparedEntry::new`]).
+#[derive(Debug)]
+pub(crate) enum PreparedEntry {
+    Dpkg(Box<Prepared<DpkgVersion>>),
+    Rpm(Box<Prepared<RpmVersion>>),
+    Apk(Box<Prepared<ApkVersion>>),
+    Pep440(Box<Prepared<Pep440Version>>),
+    /// Go modules, the Go toolchain and crates.io: one SemVer order.
+    Semver(Box<Prepared<SemverVersion>>),
+    Npm(Box<Prepared<NpmVersion>>),
+    Maven(Box<Prepared<MavenVersion>>),
+    Gem(Box<Prepared<GemVersion>>),
+    /// An ecosystem no matcher routes to.
+    Unmatched,
+}
+
+impl PreparedEntry {
+    /// Prepares `affected` for the scheme its ecosystem key is matched with;
+    /// this must agree with the routing in `Run::route`.
+    pub(crate) fn new(ecosystem_key: &str, affected: &AffectedPackage) -> PreparedEntry {
+        let distro = |prefix: &str| ecosystem_key.starts_with(prefix);
+        match ecosystem_key {
+            _ if distro("debian:") || distro("ubuntu:") => {
+                PreparedEntry::Dpkg(Box::new(Prepared::new::<Dpkg>(affected)))
+            }
+            "wolfi" | "chainguard" => PreparedEntry::Apk(Box::new(Prepared::new::<Apk>(affected))),
+            _ if distro("alpine:") => PreparedEntry::Apk(Box::new(Prepared::new::<Apk>(affected))),
+            _ if distro("almalinux:") || distro("rocky linux:") => {
+                PreparedEntry::Rpm(Box::new(Prepared::new::<Rpm>(affected)))
+            }
+            "pypi" => PreparedEntry::Pep440(Box::new(Prepared::new::<Pypi>(affected))),
+            "go" | "crates.io" => {
+                PreparedEntry::Semver(Box::new(Prepared::new::<Semver>(affected)))
+            }
+            "npm" => PreparedEntry::Npm(Box::new(Prepared::new::<Npm>(affected))),
+            "maven" => PreparedEntry::Maven(Box::new(Prepared::new::<Maven>(affected))),
+            "rubygems" => PreparedEntry::Gem(Box::new(Prepared::new::<Gem>(affected))),
+            _ => PreparedEntry::Unmatched,
+        }
     }
 }
