@@ -408,7 +408,399 @@ fn describe_range(range: &AffectedRange) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::may_be_equal;
+    use model::{
+        AffectedPackage, AffectedRange, DistroStatus, RangeEvent, RangeKind, RequirementKind,
+        UnaffectedRequirement,
+    };
+
+    use super::{Prepared, may_be_equal};
+    use crate::scheme::{self, VersionScheme};
+
+    /// The evaluation as it was before advisory versions were prepared at
+    /// index build: parses every advisory version on each call. Kept as
+    /// the oracle the prepared evaluation must agree with.
+    mod reference {
+        use std::cmp::Ordering;
+
+        use model::{AffectedPackage, AffectedRange, RangeEvent, RangeKind, RequirementKind};
+        use version::VersionError;
+
+        use crate::range::{Verdict, describe_range, release_groups};
+        use crate::scheme::VersionScheme;
+
+        /// Evaluates `affected` for `installed`. `Ok(None)`: not affected.
+        /// An advisory version that does not parse is an error: the caller reports
+        /// it and skips the entry rather than call the package unaffected.
+        pub(super) fn evaluate<S: VersionScheme>(
+            installed: &S::Version,
+            installed_text: &str,
+            affected: &AffectedPackage,
+        ) -> Result<Option<Verdict<S::Version>>, VersionError> {
+            let mut rule = None;
+            for listed in &affected.versions {
+                // Parsing every listed version (PyPI lists hold hundreds) dominates
+                // matching time; versions whose leading numbers differ cannot be equal.
+                if listed == installed_text
+                    || (may_be_equal(listed, installed_text, S::DOTTED_RELEASE)
+                        && S::parse_advisory(listed)?.cmp(installed) == Ordering::Equal)
+                {
+                    rule = Some(format!("version {listed} listed as affected"));
+                    break;
+                }
+            }
+            for range in &affected.ranges {
+                if range.kind == RangeKind::Git {
+                    continue;
+                }
+                let hit = if S::SORTABLE {
+                    in_range_sorted::<S>(installed, range)?
+                } else {
+                    in_range_paired::<S>(installed, range)?
+                };
+                if hit && rule.is_none() {
+                    rule = Some(describe_range(range));
+                }
+            }
+            // Distro triage without ranges (an open or ignored CVE): every version
+            // of the release is affected.
+            if rule.is_none()
+                && affected.ranges.is_empty()
+                && affected.versions.is_empty()
+                && affected.unaffected_requirements.is_empty()
+                && matches!(
+                    affected.distro_status,
+                    Some(
+                        model::DistroStatus::NotFixed
+                            | model::DistroStatus::WontFix(_)
+                            | model::DistroStatus::Undetermined
+                    )
+                )
+            {
+                rule = Some("distro status without version range: all versions".to_owned());
+            }
+            // RubySec-style entries: a range from 0 with the patched and unaffected
+            // versions carved out by requirement strings.
+            for requirement in &affected.unaffected_requirements {
+                match S::satisfies(&requirement.requirement, installed) {
+                    Some(result) => {
+                        if result? {
+                            return Ok(None);
+                        }
+                    }
+                    None => {
+                        return Err(VersionError::new(
+                            S::SCHEME,
+                            &requirement.requirement,
+                            "requirement strings are not supported in this ecosystem",
+                        ));
+                    }
+                }
+            }
+            let Some(mut rule) = rule else {
+                return Ok(None);
+            };
+            let mut fixed = Vec::new();
+            for range in &affected.ranges {
+                if range.kind == RangeKind::Git {
+                    continue;
+                }
+                for event in &range.events {
+                    if let RangeEvent::Fixed(text) = event {
+                        fixed.push((text.clone(), S::parse_advisory(text)?));
+                    }
+                }
+            }
+            let mut patched = Vec::new();
+            for requirement in &affected.unaffected_requirements {
+                if requirement.kind == RequirementKind::Patched {
+                    patched.push(requirement.requirement.as_str());
+                    for floor in S::requirement_floors(&requirement.requirement) {
+                        let parsed = S::parse_advisory(&floor)?;
+                        fixed.push((floor, parsed));
+                    }
+                }
+            }
+            if !patched.is_empty() {
+                rule.push_str(&format!("; not patched ({})", patched.join(" | ")));
+            }
+            Ok(Some(Verdict { rule, fixed }))
+        }
+
+        /// Whether two versions can be equal, judged from their leading numeric
+        /// release (`v`/`=` prefixes and zero epochs dropped, leading zeros and
+        /// trailing `.0` groups ignored). `full`: compare every release group (PEP
+        /// 440, where the release is dot-separated numbers); otherwise only the
+        /// first, since some orders (rpm) treat any separator alike.
+        fn may_be_equal(a: &str, b: &str, full: bool) -> bool {
+            let mut x = release_groups(a);
+            let mut y = release_groups(b);
+            if !full {
+                return x.next().unwrap_or("0") == y.next().unwrap_or("0");
+            }
+            loop {
+                match (x.next(), y.next()) {
+                    (None, None) => return true,
+                    (p, q) => {
+                        if p.unwrap_or("0") != q.unwrap_or("0") {
+                            return false;
+                        }
+                    }
+                }
+            }
+        }
+
+        /// Sorted walk: the last event at or below the installed version decides.
+        fn in_range_sorted<S: VersionScheme>(
+            installed: &S::Version,
+            range: &AffectedRange,
+        ) -> Result<bool, VersionError> {
+            // `None` = introduced "0", below every version.
+            let mut events: Vec<(&RangeEvent, Option<S::Version>)> =
+                Vec::with_capacity(range.events.len());
+            for event in &range.events {
+                let parsed = match event {
+                    RangeEvent::Introduced(v) if v == "0" => None,
+                    RangeEvent::Introduced(v)
+                    | RangeEvent::Fixed(v)
+                    | RangeEvent::LastAffected(v)
+                    | RangeEvent::Limit(v) => Some(S::parse_advisory(v)?),
+                };
+                events.push((event, parsed));
+            }
+            events.sort_by(|a, b| a.1.cmp(&b.1));
+            let mut affected = false;
+            for (event, version) in &events {
+                let Some(version) = version else {
+                    affected = true;
+                    continue;
+                };
+                match event {
+                    RangeEvent::Introduced(_) => {
+                        if installed >= version {
+                            affected = true;
+                        } else {
+                            break;
+                        }
+                    }
+                    RangeEvent::Fixed(_) => {
+                        if installed >= version {
+                            affected = false;
+                        } else {
+                            break;
+                        }
+                    }
+                    RangeEvent::LastAffected(_) => {
+                        if installed > version {
+                            affected = false;
+                        } else {
+                            break;
+                        }
+                    }
+                    RangeEvent::Limit(_) => {
+                        if installed >= version {
+                            affected = false;
+                        }
+                        break;
+                    }
+                }
+            }
+            Ok(affected)
+        }
+
+        /// Published-order walk for orders that must not be sorted: each
+        /// `introduced` opens an interval that the next `fixed`/`last_affected`
+        /// closes; an interval left open runs to the limit (or forever).
+        fn in_range_paired<S: VersionScheme>(
+            installed: &S::Version,
+            range: &AffectedRange,
+        ) -> Result<bool, VersionError> {
+            let mut open: Option<bool> = None;
+            let mut affected = false;
+            for event in &range.events {
+                match event {
+                    RangeEvent::Introduced(v) => {
+                        let from_start = v == "0" || installed >= &S::parse_advisory(v)?;
+                        open = Some(from_start);
+                    }
+                    RangeEvent::Fixed(v) => {
+                        if let Some(started) = open.take() {
+                            affected |= started && installed < &S::parse_advisory(v)?;
+                        }
+                    }
+                    RangeEvent::LastAffected(v) => {
+                        if let Some(started) = open.take() {
+                            affected |= started && installed <= &S::parse_advisory(v)?;
+                        }
+                    }
+                    RangeEvent::Limit(v) => {
+                        if installed >= &S::parse_advisory(v)? {
+                            return Ok(false);
+                        }
+                    }
+                }
+            }
+            Ok(affected || open == Some(true))
+        }
+    }
+
+    fn entry(ranges: &[&str], versions: &[&str]) -> AffectedPackage {
+        let ranges = ranges
+            .iter()
+            .map(|spec| AffectedRange {
+                kind: RangeKind::Ecosystem,
+                events: spec
+                    .split(' ')
+                    .filter_map(|event| {
+                        let (kind, version) = event.split_once('=')?;
+                        let version = version.to_owned();
+                        Some(match kind {
+                            "i" => RangeEvent::Introduced(version),
+                            "f" => RangeEvent::Fixed(version),
+                            "la" => RangeEvent::LastAffected(version),
+                            _ => RangeEvent::Limit(version),
+                        })
+                    })
+                    .collect(),
+            })
+            .collect();
+        AffectedPackage {
+            ranges,
+            versions: versions.iter().map(|v| (*v).to_owned()).collect(),
+            ..AffectedPackage::default()
+        }
+    }
+
+    /// What evaluation decided, comparable across both implementations.
+    type Outcome = Result<Option<(String, Vec<String>)>, String>;
+
+    /// Evaluates every installed version with the prepared entry and with
+    /// the reference, asserts they agree, and returns the outcomes.
+    fn agree<S: VersionScheme>(affected: &AffectedPackage, installed: &[&str]) -> Vec<Outcome> {
+        let prepared = Prepared::new::<S>(affected);
+        let mut outcomes = Vec::new();
+        for text in installed {
+            let Ok(version) = S::parse_installed(text) else {
+                continue;
+            };
+            let simplify = |result: Result<
+                Option<super::Verdict<S::Version>>,
+                version::VersionError,
+            >|
+             -> Outcome {
+                result
+                    .map(|verdict| {
+                        verdict.map(|v| (v.rule, v.fixed.into_iter().map(|(t, _)| t).collect()))
+                    })
+                    .map_err(|error| error.to_string())
+            };
+            let got = simplify(super::evaluate::<S>(&version, text, affected, &prepared));
+            let expected = simplify(reference::evaluate::<S>(&version, text, affected));
+            assert_eq!(got, expected, "{text} against {affected:?}");
+            outcomes.push(got);
+        }
+        outcomes
+    }
+
+    /// Preparing advisory versions at index build must not change any
+    /// verdict, rule, fixed list or error, including which error is met
+    /// first and which listed version is reported.
+    #[test]
+    fn prepared_evaluation_agrees_with_reference() {
+        let mut outcomes = Vec::new();
+        let pypi_installed = [
+            "1.0",
+            "1",
+            "1.0.0.0",
+            "1.0rc1",
+            "1.0-rc1",
+            "1.01",
+            "0!1.0",
+            "1.1",
+            "1.5",
+            "2.0",
+            "2.0.post1",
+            "2.1",
+            "2.2",
+            "3.0",
+            "1.0+local",
+        ];
+        for (ranges, versions) in [
+            (
+                &["i=0 f=1.5", "i=2.0 la=2.1"][..],
+                &["1.0", "1.0.0", "1.0rc1", "2.0.post1"][..],
+            ),
+            (&[], &["1.0+bad local", "1.0", "1.01"]),
+            (&[], &["1.0", "1.0+bad local"]),
+            (&["i=0 f=not-a-version"], &[]),
+            (&["i=1.1 f=1.5 i=1.0 f=1.2"], &["3.0"]),
+            (&["i=0 l=2.0"], &[]),
+        ] {
+            outcomes.extend(agree::<scheme::Pypi>(
+                &entry(ranges, versions),
+                &pypi_installed,
+            ));
+        }
+        let dpkg_installed = [
+            "1:1.9-1",
+            "1:2.0-1",
+            "2.0-1",
+            "0:2.0-1",
+            "2.0~rc1-1",
+            "3.0-1",
+        ];
+        for (ranges, versions) in [
+            (&["i=0 f=1:2.0-1"][..], &["2.0-1", "1:2.0-1"][..]),
+            (&["i=2.0~rc1-1 f=2.0-1"], &[]),
+            (&["i=0 f=bad_version!"], &["2.0-1"]),
+        ] {
+            outcomes.extend(agree::<scheme::Dpkg>(
+                &entry(ranges, versions),
+                &dpkg_installed,
+            ));
+        }
+        let mut open = entry(&[], &[]);
+        open.distro_status = Some(DistroStatus::NotFixed);
+        outcomes.extend(agree::<scheme::Dpkg>(&open, &dpkg_installed));
+        let maven_installed = ["0.9", "1.0", "1.4", "1.5", "2.0", "2.3", "2.4", "3.0"];
+        for ranges in [
+            &["i=1.0 f=1.5 i=2.0 la=2.3 l=3.0"][..],
+            &["i=1.0 f=1.5 f= la=2.3"],
+            &["i=2.0 f=", "i=0 f=1.5"],
+        ] {
+            outcomes.extend(agree::<scheme::Maven>(
+                &entry(ranges, &[]),
+                &maven_installed,
+            ));
+        }
+        let semver_installed = ["1.0.0", "1.1.0", "1.2.0-beta", "1.2.0-rc.1", "1.2.0"];
+        outcomes.extend(agree::<scheme::Semver>(
+            &entry(&["i=1.0.0 f=1.2.0-rc.1"], &["1.2.0-beta"]),
+            &semver_installed,
+        ));
+        let gem_installed = ["0.9", "1.1.4", "1.1.6", "1.2.2", "1.2.3", "2.0"];
+        for requirements in [
+            &[
+                (RequirementKind::Patched, ">= 1.2.3"),
+                (RequirementKind::Patched, "~> 1.1.5"),
+                (RequirementKind::Unaffected, "< 1.0"),
+            ][..],
+            &[(RequirementKind::Patched, "bogus ~>")],
+        ] {
+            let mut gem = entry(&["i=0"], &[]);
+            gem.unaffected_requirements = requirements
+                .iter()
+                .map(|(kind, requirement)| UnaffectedRequirement {
+                    kind: *kind,
+                    requirement: (*requirement).to_owned(),
+                })
+                .collect();
+            outcomes.extend(agree::<scheme::Gem>(&gem, &gem_installed));
+        }
+        // The table must exercise all three outcomes, or agreeing proves little.
+        assert!(outcomes.iter().any(|o| matches!(o, Ok(Some(_)))));
+        assert!(outcomes.iter().any(|o| matches!(o, Ok(None))));
+        assert!(outcomes.iter().any(Result::is_err));
+    }
 
     /// (a, b, full, may be equal): equal versions must never be ruled out.
     #[test]
