@@ -71,10 +71,31 @@ fn main() {
             .collect();
         slice_times.sort();
         println!(
-            "  {kind}: {} packages, median {:.2?}",
+            "  {kind}: {} packages, {} findings, median {:.2?}",
             slice.packages.len(),
+            match_image(&slice, &index).findings.len(),
             slice_times[slice_times.len() / 2]
         );
+        if std::env::var_os("BENCH_SLOWEST").is_some() {
+            let mut each: Vec<(Duration, &str, usize)> = slice
+                .packages
+                .iter()
+                .map(|p| {
+                    let one = ImageInventory {
+                        os: inventory.os.clone(),
+                        packages: vec![p.clone()],
+                        diagnostics: Vec::new(),
+                    };
+                    let started = Instant::now();
+                    let n = match_image(&one, &index).findings.len();
+                    (started.elapsed(), p.name.as_str(), n)
+                })
+                .collect();
+            each.sort();
+            for (time, name, n) in each.iter().rev().take(5) {
+                println!("    {name}: {time:.2?}, {n} findings");
+            }
+        }
     }
     println!(
         "match_image over {} packages: median {:.2?}, min {:.2?}, max {:.2?} ({RUNS} runs, {findings} findings)",

@@ -2,9 +2,10 @@
 
 use std::collections::HashMap;
 
-use model::{Advisory, CveEnrichment};
+use model::{Advisory, CveEnrichment, SharedText};
 
 use crate::scheme::PreparedEntry;
+use crate::score::{VectorCache, cache_vector};
 
 /// Where one affected package lives: advisory index, affected-entry index.
 #[derive(Debug)]
@@ -15,13 +16,31 @@ pub(crate) struct EntryRef {
     pub prepared: PreparedEntry,
 }
 
+/// An advisory's text, moved out of the advisory at build so findings share
+/// it instead of copying it, and the vulnerabilities it is about.
+#[derive(Debug)]
+pub(crate) struct AdvisoryTexts {
+    pub title: Option<SharedText>,
+    pub description: Option<SharedText>,
+    /// Reference URLs, each once, in published order.
+    pub references: Vec<SharedText>,
+    /// See [`crate::vulnerability_ids`].
+    pub vulnerability_ids: Vec<String>,
+}
+
 /// All advisories, indexed for matching. Build once, match many images.
 #[derive(Debug, Default)]
 pub struct AdvisoryIndex {
     advisories: Vec<Advisory>,
+    /// Parallel to `advisories`.
+    texts: Vec<AdvisoryTexts>,
     /// ecosystem key → normalised package name → entries.
     packages: HashMap<String, HashMap<String, Vec<EntryRef>>>,
     enrichment: HashMap<String, CveEnrichment>,
+    /// Enrichment descriptions, moved out of `enrichment` to be shared.
+    enrichment_descriptions: HashMap<String, SharedText>,
+    /// Every CVSS vector of the data, parsed once.
+    vectors: VectorCache,
     withdrawn: usize,
 }
 
@@ -39,11 +58,30 @@ impl AdvisoryIndex {
         for enrichment in enrichments {
             index.add_enrichment(enrichment);
         }
+        for advisory in &index.advisories {
+            let affected = advisory.affected.iter().flat_map(|a| &a.severity_scores);
+            for score in advisory.severity.iter().chain(affected) {
+                cache_vector(&mut index.vectors, score);
+            }
+        }
+        for enrichment in index.enrichment.values() {
+            for score in &enrichment.cvss {
+                cache_vector(&mut index.vectors, score);
+            }
+        }
+        for (cve, enrichment) in &mut index.enrichment {
+            if let Some(description) = enrichment.description.take() {
+                index
+                    .enrichment_descriptions
+                    .insert(cve.clone(), SharedText::from(description));
+            }
+        }
         index.advisories.shrink_to_fit();
+        index.texts.shrink_to_fit();
         index
     }
 
-    fn insert(&mut self, advisory: Advisory) {
+    fn insert(&mut self, mut advisory: Advisory) {
         if advisory.withdrawn.is_some() {
             self.withdrawn += 1;
             return;
@@ -69,6 +107,18 @@ impl AdvisoryIndex {
                     prepared,
                 });
         }
+        let mut references: Vec<SharedText> = Vec::new();
+        for reference in std::mem::take(&mut advisory.references) {
+            if !references.iter().any(|known| *known == *reference.url) {
+                references.push(SharedText::from(reference.url));
+            }
+        }
+        self.texts.push(AdvisoryTexts {
+            title: advisory.summary.take().map(SharedText::from),
+            description: advisory.details.take().map(SharedText::from),
+            references,
+            vulnerability_ids: crate::vulnerability_ids(&advisory),
+        });
         self.advisories.push(advisory);
     }
 
@@ -150,7 +200,26 @@ impl AdvisoryIndex {
                         .sum::<usize>()
             })
             .sum();
-        advisories + packages + enrichment
+        let texts: usize = self
+            .texts
+            .iter()
+            .map(|t| {
+                size_of::<AdvisoryTexts>()
+                    + t.title.as_ref().map_or(0, |s| s.len())
+                    + t.description.as_ref().map_or(0, |s| s.len())
+                    + t.references
+                        .iter()
+                        .map(|r| r.len() + size_of::<SharedText>())
+                        .sum::<usize>()
+                    + strings_bytes(&t.vulnerability_ids)
+            })
+            .sum::<usize>()
+            + self
+                .enrichment_descriptions
+                .iter()
+                .map(|(cve, text)| cve.capacity() + text.len() + size_of::<SharedText>())
+                .sum::<usize>();
+        advisories + packages + enrichment + texts
     }
 
     pub(crate) fn lookup(&self, ecosystem: &str, name: &str) -> &[EntryRef] {
@@ -163,10 +232,19 @@ impl AdvisoryIndex {
     pub(crate) fn advisory(
         &self,
         entry: &EntryRef,
-    ) -> Option<(&Advisory, &model::AffectedPackage)> {
+    ) -> Option<(&Advisory, &AdvisoryTexts, &model::AffectedPackage)> {
         let advisory = self.advisories.get(entry.advisory as usize)?;
+        let texts = self.texts.get(entry.advisory as usize)?;
         let affected = advisory.affected.get(entry.affected as usize)?;
-        Some((advisory, affected))
+        Some((advisory, texts, affected))
+    }
+
+    pub(crate) fn vectors(&self) -> &VectorCache {
+        &self.vectors
+    }
+
+    pub(crate) fn enrichment_description(&self, cve: &str) -> Option<&SharedText> {
+        self.enrichment_descriptions.get(cve)
     }
 
     pub(crate) fn enrichment(&self, cve: &str) -> Option<&CveEnrichment> {

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use model::{
     Advisory, AffectedPackage, Diagnostic, DistroStatus, Finding, FindingEvidence, FindingPackage,
-    FixState, ImageInventory, OsFamily, OsInfo, Package, PackageKind, Severity,
+    FixState, ImageInventory, OsFamily, OsInfo, Package, PackageKind, Severity, SharedText,
 };
 use sha2::{Digest as _, Sha256};
 
@@ -207,13 +207,14 @@ impl Run<'_> {
                 return;
             }
         };
-        let mut groups: BTreeMap<String, Group<'_, S::Version>> = BTreeMap::new();
+        let index = self.index;
+        let mut groups: BTreeMap<&str, Group<'_, S::Version>> = BTreeMap::new();
         for entry in entries {
-            let Some((advisory, affected)) = self.index.advisory(entry) else {
+            let Some((advisory, texts, affected)) = index.advisory(entry) else {
                 continue;
             };
             if affected.distro_status == Some(DistroStatus::NotAffected) {
-                for id in vulnerability_ids(advisory) {
+                for id in &texts.vulnerability_ids {
                     groups.entry(id).or_default().suppressed = true;
                 }
                 continue;
@@ -243,12 +244,12 @@ impl Run<'_> {
                     continue;
                 }
             };
-            let vulnerability_ids = vulnerability_ids(advisory);
-            let single = vulnerability_ids.len() == 1;
+            let single = texts.vulnerability_ids.len() == 1;
             let verdict = std::rc::Rc::new(verdict);
-            for id in vulnerability_ids {
+            for id in &texts.vulnerability_ids {
                 groups.entry(id).or_default().hits.push(Hit {
                     advisory,
+                    texts,
                     affected,
                     verdict: verdict.clone(),
                     single_vulnerability: single,
@@ -259,7 +260,8 @@ impl Run<'_> {
             if group.suppressed || group.hits.is_empty() {
                 continue;
             }
-            let finding = self.build_finding::<S>(package, target, &installed, id, group.hits);
+            let finding =
+                self.build_finding::<S>(package, target, &installed, id.to_owned(), group.hits);
             self.findings.push(finding);
         }
     }
@@ -281,7 +283,7 @@ impl Run<'_> {
         let mut wont_fix = None;
         let mut vendor_severity = None;
         let mut scores = score::Scores::default();
-        let mut references: Vec<String> = Vec::new();
+        let mut references: Vec<SharedText> = Vec::new();
         let mut evidence = Vec::new();
         let mut title = None;
         let mut description = None;
@@ -329,17 +331,17 @@ impl Run<'_> {
                     .and_then(Severity::from_vendor);
             }
             for score in &hit.affected.severity_scores {
-                scores.add(score);
+                scores.add(score, self.index.vectors());
             }
             if title.is_none() {
-                title = advisory.summary.clone();
+                title = hit.texts.title.clone();
             }
             if description.is_none() {
-                description = advisory.details.clone();
+                description = hit.texts.description.clone();
             }
-            for reference in &advisory.references {
-                if !references.contains(&reference.url) {
-                    references.push(reference.url.clone());
+            for reference in &hit.texts.references {
+                if !references.contains(reference) {
+                    references.push(reference.clone());
                 }
             }
         }
@@ -353,16 +355,16 @@ impl Run<'_> {
         }
         for hit in &hits {
             for score in &hit.advisory.severity {
-                scores.add(score);
+                scores.add(score, self.index.vectors());
             }
         }
         let enrichment = self.index.enrichment(&id);
         if let Some(enrichment) = enrichment {
             for score in &enrichment.cvss {
-                scores.add(score);
+                scores.add(score, self.index.vectors());
             }
             if description.is_none() {
-                description = enrichment.description.clone();
+                description = self.index.enrichment_description(&id).cloned();
             }
         }
         for invalid in std::mem::take(&mut scores.invalid) {
@@ -419,6 +421,7 @@ impl Run<'_> {
 
 struct Hit<'a, V> {
     advisory: &'a Advisory,
+    texts: &'a index::AdvisoryTexts,
     affected: &'a AffectedPackage,
     verdict: std::rc::Rc<Verdict<V>>,
     /// The advisory names one vulnerability (so all its aliases are aliases
@@ -448,7 +451,7 @@ fn is_cve(id: &str) -> bool {
 /// fixing several is one per CVE, so it merges with each CVE's own records);
 /// without a CVE, the smallest of its IDs, so records that alias each other
 /// (GHSA ↔ PYSEC) agree on one.
-fn vulnerability_ids(advisory: &Advisory) -> Vec<String> {
+pub(crate) fn vulnerability_ids(advisory: &Advisory) -> Vec<String> {
     let cves: BTreeSet<&String> = std::iter::once(&advisory.id)
         .chain(&advisory.aliases)
         .chain(&advisory.upstream)

@@ -1,11 +1,60 @@
 //! CVSS base scores from vectors, and the severity of a finding.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 
 use model::{CvssScore, SeverityScore};
 
 /// The v3.x, v4.0 and v2 scores found among `scores` (first valid one of
 /// each version wins), plus the vectors that did not parse.
+/// What a CVSS vector string parses to, computed once per distinct vector
+/// when the index is built (see [`VectorCache`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Vector {
+    /// The version the vector names (`None`: one this code does not name),
+    /// and its base score.
+    Scored(Option<&'static str>, f64),
+    /// Parsed, but the score is not a finite number: ignored.
+    NotFinite,
+    /// Does not parse: reported.
+    Invalid,
+}
+
+/// Parsed vectors by their trimmed text.
+pub(crate) type VectorCache = HashMap<Box<str>, Vector>;
+
+pub(crate) fn parse_vector(text: &str) -> Vector {
+    match cvss::Cvss::from_str(text) {
+        Ok(parsed) => {
+            let version = match parsed {
+                cvss::Cvss::CvssV30(_) => Some("3.0"),
+                cvss::Cvss::CvssV31(_) => Some("3.1"),
+                cvss::Cvss::CvssV40(_) => Some("4.0"),
+                cvss::Cvss::CvssV20(_) => Some("2.0"),
+                _ => None,
+            };
+            let score = parsed.score();
+            if score.is_finite() {
+                Vector::Scored(version, score)
+            } else {
+                Vector::NotFinite
+            }
+        }
+        Err(_) => Vector::Invalid,
+    }
+}
+
+/// Adds `score` to `cache` when it is a vector [`Scores::add`] would parse.
+pub(crate) fn cache_vector(cache: &mut VectorCache, score: &SeverityScore) {
+    let kind = score.kind.to_ascii_uppercase();
+    if matches!(kind.as_str(), "CVSS_V3" | "CVSS_V4" | "CVSS_V2") {
+        let text = score.score.trim();
+        if !cache.contains_key(text) {
+            cache.insert(text.into(), parse_vector(text));
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Scores {
     pub v3: Option<CvssScore>,
@@ -15,7 +64,8 @@ pub(crate) struct Scores {
 }
 
 impl Scores {
-    pub(crate) fn add(&mut self, score: &SeverityScore) {
+    /// `cache`: vectors parsed in advance; others are parsed here.
+    pub(crate) fn add(&mut self, score: &SeverityScore, cache: &VectorCache) {
         let kind = score.kind.to_ascii_uppercase();
         let (slot, version) = match kind.as_str() {
             "CVSS_V3" | "CVSS_V3_SCORE" => (&mut self.v3, "3"),
@@ -39,25 +89,21 @@ impl Scores {
             }
             return;
         }
-        match cvss::Cvss::from_str(score.score.trim()) {
-            Ok(parsed) => {
-                let version = match parsed {
-                    cvss::Cvss::CvssV30(_) => "3.0",
-                    cvss::Cvss::CvssV31(_) => "3.1",
-                    cvss::Cvss::CvssV40(_) => "4.0",
-                    cvss::Cvss::CvssV20(_) => "2.0",
-                    _ => version,
-                };
-                let score_value = parsed.score();
-                if score_value.is_finite() {
-                    *slot = Some(CvssScore {
-                        version: version.to_owned(),
-                        base_score: score_value,
-                        vector: Some(score.score.trim().to_owned()),
-                    });
-                }
+        let text = score.score.trim();
+        let parsed = cache
+            .get(text)
+            .copied()
+            .unwrap_or_else(|| parse_vector(text));
+        match parsed {
+            Vector::Scored(parsed_version, score_value) => {
+                *slot = Some(CvssScore {
+                    version: parsed_version.unwrap_or(version).to_owned(),
+                    base_score: score_value,
+                    vector: Some(text.to_owned()),
+                });
             }
-            Err(_) => self.invalid.push(score.score.clone()),
+            Vector::NotFinite => {}
+            Vector::Invalid => self.invalid.push(score.score.clone()),
         }
     }
 

@@ -1,6 +1,10 @@
 //! A vulnerability found in one package of an image, as the matchers report it.
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::{AdvisorySource, DiffId, PackageKind};
 
@@ -135,11 +139,73 @@ pub struct Finding {
     pub epss: Option<(f64, f64)>,
     /// Date the CVE was added to CISA's KEV catalog.
     pub kev_date_added: Option<String>,
-    pub title: Option<String>,
-    pub description: Option<String>,
-    pub references: Vec<String>,
+    pub title: Option<SharedText>,
+    pub description: Option<SharedText>,
+    pub references: Vec<SharedText>,
     pub evidence: Vec<FindingEvidence>,
     /// SHA-256 (hex) of the package identity and `id`: stable across data
     /// updates and advisory order.
     pub fingerprint: String,
+}
+
+/// Advisory text that many findings repeat (titles, descriptions, reference
+/// URLs): held once by the advisory index, so a finding's copy is a
+/// reference-count increment rather than a copy of the text. Serialises as
+/// a plain string.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SharedText(Arc<str>);
+
+impl SharedText {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Deref for SharedText {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for SharedText {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SharedText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for SharedText {
+    fn from(text: &str) -> SharedText {
+        SharedText(Arc::from(text))
+    }
+}
+
+impl From<String> for SharedText {
+    fn from(text: String) -> SharedText {
+        SharedText(Arc::from(text))
+    }
+}
+
+impl PartialEq<str> for SharedText {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl Serialize for SharedText {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for SharedText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<SharedText, D::Error> {
+        String::deserialize(deserializer).map(SharedText::from)
+    }
 }

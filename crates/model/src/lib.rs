@@ -18,7 +18,9 @@ pub use advisory::{
     DistroStatus, RangeEvent, RangeKind, RequirementKind, SeverityScore, UnaffectedRequirement,
 };
 pub use digest::{DiffId, Digest, DigestAlgorithm, DigestError};
-pub use finding::{CvssScore, Finding, FindingEvidence, FindingPackage, FixState, Severity};
+pub use finding::{
+    CvssScore, Finding, FindingEvidence, FindingPackage, FixState, Severity, SharedText,
+};
 pub use image::{HistoryEntry, ImageConfigSummary, ImageMetadata, LayerDescriptor};
 pub use inventory::{
     Diagnostic, DiagnosticLevel, ImageInventory, LayerInventory, LayerStats, OsFamily, OsInfo,
