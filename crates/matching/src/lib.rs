@@ -59,12 +59,23 @@ pub fn match_image(inventory: &ImageInventory, index: &AdvisoryIndex) -> MatchRe
     for package in &inventory.packages {
         run.route(os, package);
     }
-    let mut findings = run.findings;
-    findings.sort_by(compare_findings);
     MatchResult {
-        findings,
+        findings: sorted(run.findings),
         diagnostics: run.diagnostics,
     }
+}
+
+/// `findings` in [`compare_findings`] order. Findings are large: a stable
+/// sort of positions, then one move each, instead of moving them while
+/// sorting (same order, since both sorts are stable).
+fn sorted(findings: Vec<Finding>) -> Vec<Finding> {
+    let mut order: Vec<usize> = (0..findings.len()).collect();
+    order.sort_by(|&a, &b| compare_findings(&findings[a], &findings[b]));
+    let mut slots: Vec<Option<Finding>> = findings.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .filter_map(|position| slots.get_mut(position).and_then(Option::take))
+        .collect()
 }
 
 fn compare_findings(a: &Finding, b: &Finding) -> std::cmp::Ordering {
@@ -483,7 +494,15 @@ fn fingerprint(package: &Package, id: &str) -> String {
         hasher.update(field.as_bytes());
         hasher.update([0u8]);
     }
-    hex::encode(hasher.finalize())
+    let digest = hasher.finalize();
+    // `hex::encode` goes through a char iterator; this is one allocation.
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(digest.len() * 2);
+    for byte in digest {
+        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+    text
 }
 
 /// The index's ecosystem key for OS packages of this image.

@@ -949,3 +949,17 @@ fn pep503_names() {
         assert_eq!(index::pep503(input), expected);
     }
 }
+
+/// The fingerprint is lowercase hex SHA-256 of the NUL-separated identity,
+/// exactly as `hex::encode` wrote it: stored fingerprints stay valid.
+#[test]
+fn fingerprint_is_hex_sha256_of_identity() {
+    let mut package = Package::new(PackageKind::Python, "Django", "4.2.0");
+    package.arch = Some("noarch".to_owned());
+    package.evidence.path = "/app/site-packages".to_owned();
+    for id in ["CVE-2024-1", "GHSA-xxxx-yyyy-zzzz", ""] {
+        let identity = format!("python\0Django\04.2.0\0noarch\0/app/site-packages\0{id}\0");
+        let expected = hex::encode(Sha256::digest(identity.as_bytes()));
+        assert_eq!(fingerprint(&package, id), expected, "{id}");
+    }
+}
