@@ -1,6 +1,6 @@
 //! The advisory index: affected packages by (ecosystem, normalised name).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use model::{Advisory, CveEnrichment, SharedText};
 
@@ -22,7 +22,8 @@ pub(crate) struct EntryRef {
 pub(crate) struct AdvisoryTexts {
     pub title: Option<SharedText>,
     pub description: Option<SharedText>,
-    /// Reference URLs, each once, in published order.
+    /// Reference URLs, each once, in published order; interned (see
+    /// `AdvisoryIndex::urls`).
     pub references: Vec<SharedText>,
     /// See [`crate::vulnerability_ids`].
     pub vulnerability_ids: Vec<String>,
@@ -41,6 +42,9 @@ pub struct AdvisoryIndex {
     enrichment_descriptions: HashMap<String, SharedText>,
     /// Every CVSS vector of the data, parsed once.
     vectors: VectorCache,
+    /// Reference URLs, interned: one allocation per distinct URL, so
+    /// findings merging several advisories dedupe them by pointer.
+    urls: HashSet<SharedText>,
     withdrawn: usize,
 }
 
@@ -109,8 +113,16 @@ impl AdvisoryIndex {
         }
         let mut references: Vec<SharedText> = Vec::new();
         for reference in std::mem::take(&mut advisory.references) {
-            if !references.iter().any(|known| *known == *reference.url) {
-                references.push(SharedText::from(reference.url));
+            let url = match self.urls.get(reference.url.as_str()) {
+                Some(known) => known.clone(),
+                None => {
+                    let url = SharedText::from(reference.url);
+                    self.urls.insert(url.clone());
+                    url
+                }
+            };
+            if !references.iter().any(|known| known.same_allocation(&url)) {
+                references.push(url);
             }
         }
         self.texts.push(AdvisoryTexts {

@@ -350,9 +350,15 @@ impl Run<'_> {
             if description.is_none() {
                 description = hit.texts.description.clone();
             }
-            for reference in &hit.texts.references {
-                if !references.contains(reference) {
-                    references.push(reference.clone());
+            if references.is_empty() {
+                // Already unique within one advisory.
+                references.extend(hit.texts.references.iter().cloned());
+            } else {
+                // Interned at build: one allocation per distinct URL.
+                for reference in &hit.texts.references {
+                    if !references.iter().any(|r| r.same_allocation(reference)) {
+                        references.push(reference.clone());
+                    }
                 }
             }
         }

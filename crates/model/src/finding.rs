@@ -1,5 +1,6 @@
 //! A vulnerability found in one package of an image, as the matchers report it.
 
+use std::borrow::Borrow;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -159,11 +160,24 @@ impl SharedText {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether both hold the very same text allocation: a cheap equality
+    /// test where texts were interned (equal texts share one allocation).
+    pub fn same_allocation(&self, other: &SharedText) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl Deref for SharedText {
     type Target = str;
     fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Hashes and compares as its text, so a set of them can be probed by `&str`.
+impl Borrow<str> for SharedText {
+    fn borrow(&self) -> &str {
         &self.0
     }
 }
