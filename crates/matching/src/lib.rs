@@ -288,7 +288,7 @@ impl Run<'_> {
         hits.sort_by(|a, b| {
             (&a.advisory.source, &a.advisory.id).cmp(&(&b.advisory.source, &b.advisory.id))
         });
-        let mut aliases = BTreeSet::new();
+        let mut aliases: BTreeSet<&str> = BTreeSet::new();
         let mut fixed_versions: Vec<String> = Vec::new();
         let mut smallest_fix: Option<(&str, &S::Version)> = None;
         let mut wont_fix = None;
@@ -300,13 +300,13 @@ impl Run<'_> {
         let mut description = None;
         for hit in &hits {
             let advisory = hit.advisory;
-            aliases.insert(advisory.id.clone());
+            aliases.insert(&advisory.id);
             for alias in advisory.aliases.iter().chain(&advisory.upstream) {
                 if hit.single_vulnerability || !is_cve(alias) {
-                    aliases.insert(alias.clone());
+                    aliases.insert(alias);
                 }
             }
-            for (text, version) in &hit.verdict.fixed {
+            for (text, version) in hit.verdict.fixed.iter() {
                 if !fixed_versions.contains(text) {
                     fixed_versions.push(text.clone());
                 }
@@ -391,7 +391,7 @@ impl Run<'_> {
                 None,
             );
         }
-        aliases.remove(&id);
+        aliases.remove(id.as_str());
         let cvss = scores.primary();
         let severity = vendor_severity
             .or_else(|| {
@@ -407,7 +407,7 @@ impl Run<'_> {
         };
         let fingerprint = fingerprint(package, &id);
         Finding {
-            aliases: aliases.into_iter().collect(),
+            aliases: aliases.into_iter().map(str::to_owned).collect(),
             package: FindingPackage {
                 kind: package.kind,
                 name: package.name.clone(),

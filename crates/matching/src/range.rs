@@ -7,6 +7,7 @@
 //! would have met it, so preparing changes neither findings nor diagnostics.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use model::{AffectedPackage, AffectedRange, RangeEvent, RangeKind, RequirementKind};
 use version::VersionError;
@@ -18,8 +19,9 @@ use crate::scheme::VersionScheme;
 pub(crate) struct Verdict<V> {
     /// The range, listed version or rule that matched, as text.
     pub rule: String,
-    /// Every fixed version the entry names, as written, with its parsed form.
-    pub fixed: Vec<(String, V)>,
+    /// Every fixed version the entry names, as written, with its parsed
+    /// form; shared with the prepared entry.
+    pub fixed: Arc<[(String, V)]>,
 }
 
 /// Listed versions that share one release key: position in
@@ -47,7 +49,7 @@ pub(crate) struct Prepared<V> {
     ranges: Vec<PreparedRange<V>>,
     /// Fixed events, then the floors of "patched" requirements, in the
     /// order evaluation reports them; the first unparseable one as error.
-    fixed: Result<Vec<(String, V)>, VersionError>,
+    fixed: Result<Arc<[(String, V)]>, VersionError>,
     /// `; not patched (…)` when the entry has patched requirements.
     patched_note: Option<String>,
 }
@@ -120,7 +122,7 @@ impl<V: Ord> Prepared<V> {
         Prepared {
             listed,
             ranges,
-            fixed: fixed_versions::<S>(affected),
+            fixed: fixed_versions::<S>(affected).map(Arc::from),
             patched_note,
         }
     }
@@ -252,7 +254,7 @@ where
     let Some(mut rule) = rule else {
         return Ok(None);
     };
-    let fixed = prepared.fixed.as_ref().map_err(Clone::clone)?.clone();
+    let fixed = Arc::clone(prepared.fixed.as_ref().map_err(Clone::clone)?);
     if let Some(note) = &prepared.patched_note {
         rule.push_str(note);
     }
@@ -523,7 +525,10 @@ mod tests {
             if !patched.is_empty() {
                 rule.push_str(&format!("; not patched ({})", patched.join(" | ")));
             }
-            Ok(Some(Verdict { rule, fixed }))
+            Ok(Some(Verdict {
+                rule,
+                fixed: fixed.into(),
+            }))
         }
 
         /// Whether two versions can be equal, judged from their leading numeric
@@ -689,7 +694,7 @@ mod tests {
              -> Outcome {
                 result
                     .map(|verdict| {
-                        verdict.map(|v| (v.rule, v.fixed.into_iter().map(|(t, _)| t).collect()))
+                        verdict.map(|v| (v.rule, v.fixed.iter().map(|(t, _)| t.clone()).collect()))
                     })
                     .map_err(|error| error.to_string())
             };
