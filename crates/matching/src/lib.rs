@@ -23,7 +23,7 @@ use sha2::{Digest as _, Sha256};
 pub use index::AdvisoryIndex;
 
 use index::{ecosystem_key, normalise_name};
-use range::{Prepared, Verdict, evaluate};
+use range::{Installed, Prepared, Verdict, evaluate};
 use scheme::VersionScheme;
 
 /// The matchers, by name: one per ecosystem family.
@@ -218,6 +218,7 @@ impl Run<'_> {
                 return;
             }
         };
+        let installed = Installed::new::<S>(installed, target.version);
         let index = self.index;
         let mut groups: BTreeMap<&str, Group<'_, S::Version>> = BTreeMap::new();
         for entry in entries {
@@ -240,7 +241,7 @@ impl Run<'_> {
                     &fallback
                 }
             };
-            let verdict = match evaluate::<S>(&installed, target.version, affected, prepared) {
+            let verdict = match evaluate::<S>(&installed, affected, prepared) {
                 Ok(Some(verdict)) => verdict,
                 Ok(None) => continue,
                 Err(error) => {
@@ -271,8 +272,13 @@ impl Run<'_> {
             if group.suppressed || group.hits.is_empty() {
                 continue;
             }
-            let finding =
-                self.build_finding::<S>(package, target, &installed, id.to_owned(), group.hits);
+            let finding = self.build_finding::<S>(
+                package,
+                target,
+                &installed.version,
+                id.to_owned(),
+                group.hits,
+            );
             self.findings.push(finding);
         }
     }

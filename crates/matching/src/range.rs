@@ -39,6 +39,24 @@ enum EventKind {
     Limit,
 }
 
+/// The installed version of one package, as every entry is evaluated for it.
+pub(crate) struct Installed<'t, V> {
+    pub version: V,
+    pub text: &'t str,
+    /// [`release_key`] of `text`, computed once per package.
+    pub release_key: String,
+}
+
+impl<'t, V> Installed<'t, V> {
+    pub(crate) fn new<S: VersionScheme<Version = V>>(version: V, text: &'t str) -> Self {
+        Installed {
+            version,
+            text,
+            release_key: release_key(text, S::DOTTED_RELEASE),
+        }
+    }
+}
+
 /// One affected entry with every advisory version parsed for one scheme.
 #[derive(Debug)]
 pub(crate) struct Prepared<V> {
@@ -174,22 +192,21 @@ fn fixed_versions<S: VersionScheme>(
 /// error: the caller reports it and skips the entry rather than call the
 /// package unaffected.
 pub(crate) fn evaluate<S: VersionScheme>(
-    installed: &S::Version,
-    installed_text: &str,
+    installed: &Installed<'_, S::Version>,
     affected: &AffectedPackage,
     prepared: &Prepared<S::Version>,
-) -> Result<Option<Verdict<S::Version>>, VersionError>
-where
-    S::Version: Clone,
-{
+) -> Result<Option<Verdict<S::Version>>, VersionError> {
+    let Installed {
+        version: installed,
+        text: installed_text,
+        release_key: installed_key,
+    } = installed;
+    let installed_text: &str = installed_text;
     let mut rule = None;
     // Only versions with the installed release key can equal it; the
     // bucket keeps published order, so the first match (or the first
     // unparseable candidate) is the one a full scan would meet.
-    if let Some(candidates) = prepared
-        .listed
-        .get(release_key(installed_text, S::DOTTED_RELEASE).as_str())
-    {
+    if let Some(candidates) = prepared.listed.get(installed_key.as_str()) {
         for (position, parsed) in candidates {
             let Some(listed) = affected.versions.get(*position) else {
                 continue;
@@ -698,8 +715,9 @@ mod tests {
                     })
                     .map_err(|error| error.to_string())
             };
-            let got = simplify(super::evaluate::<S>(&version, text, affected, &prepared));
             let expected = simplify(reference::evaluate::<S>(&version, text, affected));
+            let installed = super::Installed::new::<S>(version, text);
+            let got = simplify(super::evaluate::<S>(&installed, affected, &prepared));
             assert_eq!(got, expected, "{text} against {affected:?}");
             outcomes.push(got);
         }
