@@ -34,11 +34,13 @@ fn main() {
     let build_time = started.elapsed();
     let mut times: Vec<Duration> = Vec::with_capacity(RUNS);
     let mut findings = 0;
+    let mut diagnostics = 0;
     for _ in 0..RUNS {
         let started = Instant::now();
         let result = match_image(&inventory, &index);
         times.push(started.elapsed());
         findings = result.findings.len();
+        diagnostics = result.diagnostics.len();
     }
     times.sort();
     println!("advisories imported: {count} (import {import_time:.2?})");
@@ -98,7 +100,7 @@ fn main() {
         }
     }
     println!(
-        "match_image over {} packages: median {:.2?}, min {:.2?}, max {:.2?} ({RUNS} runs, {findings} findings)",
+        "match_image over {} packages: median {:.2?}, min {:.2?}, max {:.2?} ({RUNS} runs, {findings} findings, {diagnostics} diagnostics)",
         inventory.packages.len(),
         times[RUNS / 2],
         times[0],
