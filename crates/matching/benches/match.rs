@@ -43,6 +43,22 @@ fn main() {
         diagnostics = result.diagnostics.len();
     }
     times.sort();
+    // Identical findings before and after a change give the same digest.
+    let digest = {
+        use sha2::Digest as _;
+        let result = match_image(&inventory, &index);
+        let json = serde_json::to_vec(&result.findings).unwrap_or_default();
+        let text = serde_json::to_vec(&result.diagnostics).unwrap_or_default();
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(&json);
+        hasher.update(&text);
+        let digest = hasher.finalize();
+        digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    println!("findings digest (SHA-256 of their JSON): {digest}");
     println!("advisories imported: {count} (import {import_time:.2?})");
     println!(
         "index: {} advisories, {} package keys, build {build_time:.2?}, ~{:.1} MiB heap",
