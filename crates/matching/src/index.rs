@@ -14,6 +14,8 @@ pub(crate) struct EntryRef {
     pub affected: u32,
     /// The entry's advisory versions, parsed once at build.
     pub prepared: PreparedEntry,
+    /// The distro says this package is not affected.
+    pub not_affected: bool,
 }
 
 /// An advisory's text, moved out of the advisory at build so findings share
@@ -100,6 +102,7 @@ impl AdvisoryIndex {
             let ecosystem = ecosystem_key(&affected.ecosystem);
             let name = normalise_name(&ecosystem, &affected.name);
             let prepared = PreparedEntry::new(&ecosystem, affected);
+            let not_affected = affected.distro_status == Some(model::DistroStatus::NotAffected);
             self.packages
                 .entry(ecosystem)
                 .or_default()
@@ -109,6 +112,7 @@ impl AdvisoryIndex {
                     advisory: advisory_position,
                     affected: affected_position,
                     prepared,
+                    not_affected,
                 });
         }
         let mut references: Vec<SharedText> = Vec::new();

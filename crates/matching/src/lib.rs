@@ -225,7 +225,7 @@ impl Run<'_> {
             let Some((advisory, texts, affected)) = index.advisory(entry) else {
                 continue;
             };
-            if affected.distro_status == Some(DistroStatus::NotAffected) {
+            if entry.not_affected {
                 for id in &texts.vulnerability_ids {
                     groups.entry(id).or_default().suppressed = true;
                 }

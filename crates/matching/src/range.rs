@@ -70,6 +70,12 @@ pub(crate) struct Prepared<V> {
     fixed: Result<Arc<[(String, V)]>, VersionError>,
     /// `; not patched (…)` when the entry has patched requirements.
     patched_note: Option<String>,
+    /// Distro triage without ranges, listed versions or requirements (an
+    /// open or ignored CVE): every version of the release is affected.
+    triaged_all_versions: bool,
+    /// Whether the entry has requirement strings to evaluate; with the flag
+    /// above, spares evaluation a visit to the entry itself.
+    has_requirements: bool,
 }
 
 #[derive(Debug)]
@@ -137,7 +143,20 @@ impl<V: Ord> Prepared<V> {
         }
         let patched_note =
             (!patched.is_empty()).then(|| format!("; not patched ({})", patched.join(" | ")));
+        let triaged_all_versions = affected.ranges.is_empty()
+            && affected.versions.is_empty()
+            && affected.unaffected_requirements.is_empty()
+            && matches!(
+                affected.distro_status,
+                Some(
+                    model::DistroStatus::NotFixed
+                        | model::DistroStatus::WontFix(_)
+                        | model::DistroStatus::Undetermined
+                )
+            );
         Prepared {
+            triaged_all_versions,
+            has_requirements: !affected.unaffected_requirements.is_empty(),
             listed,
             ranges,
             fixed: fixed_versions::<S>(affected).map(Arc::from),
@@ -235,24 +254,17 @@ pub(crate) fn evaluate<S: VersionScheme>(
     }
     // Distro triage without ranges (an open or ignored CVE): every version
     // of the release is affected.
-    if rule.is_none()
-        && affected.ranges.is_empty()
-        && affected.versions.is_empty()
-        && affected.unaffected_requirements.is_empty()
-        && matches!(
-            affected.distro_status,
-            Some(
-                model::DistroStatus::NotFixed
-                    | model::DistroStatus::WontFix(_)
-                    | model::DistroStatus::Undetermined
-            )
-        )
-    {
+    if rule.is_none() && prepared.triaged_all_versions {
         rule = Some("distro status without version range: all versions".to_owned());
     }
     // RubySec-style entries: a range from 0 with the patched and unaffected
     // versions carved out by requirement strings.
-    for requirement in &affected.unaffected_requirements {
+    let requirements = if prepared.has_requirements {
+        affected.unaffected_requirements.as_slice()
+    } else {
+        &[]
+    };
+    for requirement in requirements {
         match S::satisfies(&requirement.requirement, installed) {
             Some(result) => {
                 if result? {
