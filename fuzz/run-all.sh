@@ -26,7 +26,7 @@ seed_for() {
   esac
 }
 failed=()
-for target in $(ls fuzz_targets | sed 's/\.rs$//'); do
+for target in $(cd fuzz_targets && ls *.rs | sed 's/\.rs$//'); do
   mkdir -p "corpus/$target"
   seeds=()
   for dir in $(seed_for "$target"); do
