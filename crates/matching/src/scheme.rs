@@ -48,14 +48,22 @@ pub(crate) trait VersionScheme {
     }
 }
 
+/// The `VersionScheme::prepared` method for a scheme whose index entries
+/// are the given `PreparedEntry` variant.
+macro_rules! prepared_as {
+    ($variant:ident) => {
+        fn prepared(entry: &PreparedEntry) -> Option<&Prepared<Self::Version>> {
+            match entry {
+                PreparedEntry::$variant(prepared) => Some(prepared),
+                _ => None,
+            }
+        }
+    };
+}
+
 pub(crate) struct Dpkg;
 impl VersionScheme for Dpkg {
-    fn prepared(entry: &PreparedEntry) -> Option<&Prepared<Self::Version>> {
-        match entry {
-            PreparedEntry::Dpkg(prepared) => Some(prepared),
-            _ => None,
-        }
-    }
+    prepared_as!(Dpkg);
     const SCHEME: Scheme = Scheme::Dpkg;
     type Version = DpkgVersion;
     fn parse_advisory(value: &str) -> Result<DpkgVersion, VersionError> {
@@ -65,12 +73,7 @@ impl VersionScheme for Dpkg {
 
 pub(crate) struct Rpm;
 impl VersionScheme for Rpm {
-    fn prepared(entry: &PreparedEntry) -> Option<&Prepared<Self::Version>> {
-        match entry {
-            PreparedEntry::Rpm(prepared) => Some(prepared),
-            _ => None,
-        }
-    }
+    prepared_as!(Rpm);
     const SCHEME: Scheme = Scheme::Rpm;
     type Version = RpmVersion;
     fn parse_advisory(value: &str) -> Result<RpmVersion, VersionError> {
@@ -80,12 +83,7 @@ impl VersionScheme for Rpm {
 
 pub(crate) struct Apk;
 impl VersionScheme for Apk {
-    fn prepared(entry: &PreparedEntry) -> Option<&Prepared<Self::Version>> {
-        match entry {
-            PreparedEntry::Apk(prepared) => Some(prepared),
-            _ => None,
-        }
-    }
+    prepared_as!(Apk);
     const SCHEME: Scheme = Scheme::Apk;
     type Version = ApkVersion;
     fn parse_advisory(value: &str) -> Result<ApkVersion, VersionError> {
@@ -95,12 +93,7 @@ impl VersionScheme for Apk {
 
 pub(crate) struct Pypi;
 impl VersionScheme for Pypi {
-    fn prepared(entry: &PreparedEntry) -> Option<&Prepared<Self::Version>> {
-        match entry {
-            PreparedEntry::Pep440(prepared) => Some(prepared),
-            _ => None,
-        }
-    }
+    prepared_as!(Pep440);
     const SCHEME: Scheme = Scheme::Pep440;
     const DOTTED_RELEASE: bool = true;
     type Version = Pep440Version;
@@ -112,12 +105,7 @@ impl VersionScheme for Pypi {
 /// crates.io: SemVer 2.0.
 pub(crate) struct Semver;
 impl VersionScheme for Semver {
-    fn prepared(entry: &PreparedEntry) -> Option<&Prepared<Self::Version>> {
-        match entry {
-            PreparedEntry::Semver(prepared) => Some(prepared),
-            _ => None,
-        }
-    }
+    prepared_as!(Semver);
     const SCHEME: Scheme = Scheme::Semver;
     type Version = SemverVersion;
     fn parse_advisory(value: &str) -> Result<SemverVersion, VersionError> {
@@ -129,12 +117,7 @@ impl VersionScheme for Semver {
 /// OSV's Go ranges are SEMVER events without the `v`.
 pub(crate) struct GoModule;
 impl VersionScheme for GoModule {
-    fn prepared(entry: &PreparedEntry) -> Option<&Prepared<Self::Version>> {
-        match entry {
-            PreparedEntry::Semver(prepared) => Some(prepared),
-            _ => None,
-        }
-    }
+    prepared_as!(Semver);
     const SCHEME: Scheme = Scheme::Go;
     type Version = SemverVersion;
     fn parse_advisory(value: &str) -> Result<SemverVersion, VersionError> {
@@ -149,12 +132,7 @@ impl VersionScheme for GoModule {
 /// The Go toolchain (`stdlib`, `toolchain`): `go1.21rc2` → `v1.21.0-rc.2`.
 pub(crate) struct GoToolchain;
 impl VersionScheme for GoToolchain {
-    fn prepared(entry: &PreparedEntry) -> Option<&Prepared<Self::Version>> {
-        match entry {
-            PreparedEntry::Semver(prepared) => Some(prepared),
-            _ => None,
-        }
-    }
+    prepared_as!(Semver);
     const SCHEME: Scheme = Scheme::Go;
     type Version = SemverVersion;
     fn parse_advisory(value: &str) -> Result<SemverVersion, VersionError> {
@@ -168,12 +146,7 @@ impl VersionScheme for GoToolchain {
 
 pub(crate) struct Npm;
 impl VersionScheme for Npm {
-    fn prepared(entry: &PreparedEntry) -> Option<&Prepared<Self::Version>> {
-        match entry {
-            PreparedEntry::Npm(prepared) => Some(prepared),
-            _ => None,
-        }
-    }
+    prepared_as!(Npm);
     const SCHEME: Scheme = Scheme::Npm;
     type Version = NpmVersion;
     fn parse_advisory(value: &str) -> Result<NpmVersion, VersionError> {
@@ -183,12 +156,7 @@ impl VersionScheme for Npm {
 
 pub(crate) struct Maven;
 impl VersionScheme for Maven {
-    fn prepared(entry: &PreparedEntry) -> Option<&Prepared<Self::Version>> {
-        match entry {
-            PreparedEntry::Maven(prepared) => Some(prepared),
-            _ => None,
-        }
-    }
+    prepared_as!(Maven);
     const SCHEME: Scheme = Scheme::Maven;
     type Version = MavenVersion;
     const SORTABLE: bool = false;
@@ -199,12 +167,7 @@ impl VersionScheme for Maven {
 
 pub(crate) struct Gem;
 impl VersionScheme for Gem {
-    fn prepared(entry: &PreparedEntry) -> Option<&Prepared<Self::Version>> {
-        match entry {
-            PreparedEntry::Gem(prepared) => Some(prepared),
-            _ => None,
-        }
-    }
+    prepared_as!(Gem);
     const SCHEME: Scheme = Scheme::RubyGems;
     type Version = GemVersion;
     fn parse_advisory(value: &str) -> Result<GemVersion, VersionError> {
