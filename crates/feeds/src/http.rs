@@ -200,13 +200,14 @@ impl Fetcher<'_> {
                 }));
             }
             Ok(Err(error)) => {
+                let retry = !error.is_builder() && !error.is_redirect();
                 let failure = FetchError::Transport {
                     url: url_text.to_owned(),
                     message: error_chain(&error.without_url()),
                     attempts: attempt,
                 };
                 return Err(Failure {
-                    retry: !error.is_builder() && !error.is_redirect(),
+                    retry,
                     error: failure,
                     retry_after: None,
                 });
