@@ -376,7 +376,10 @@ mod tests {
         assert!(names.contains(&"osv/Rocky Linux".to_owned()));
         assert!(names.contains(&"alpine-secdb/v3.22/community".to_owned()));
         assert!(names.contains(&"alpine-secdb/edge/main".to_owned()));
-        assert!(!names.contains(&"nvd".to_owned()), "NVD needs a key by default");
+        assert!(
+            !names.contains(&"nvd".to_owned()),
+            "NVD needs a key by default"
+        );
         assert_eq!(names.len(), 13 + 1 + 12 + 2);
         for feed in config.enabled_feeds() {
             feed.validate().unwrap();

@@ -8,10 +8,15 @@ use std::str::FromStr;
 pub enum FeedId {
     /// One ecosystem of the OSV bulk export, named as in OSV's `ecosystems.txt`
     /// (`Go`, `crates.io`, `Rocky Linux`).
-    Osv { ecosystem: String },
+    Osv {
+        ecosystem: String,
+    },
     DebianTracker,
     /// One secdb document: `<branch>/<repository>.json` (`v3.19`, `main`).
-    AlpineSecdb { branch: String, repository: String },
+    AlpineSecdb {
+        branch: String,
+        repository: String,
+    },
     Nvd,
     Epss,
     Kev,

@@ -148,7 +148,11 @@ fn is_retryable_status(status: u16) -> bool {
 }
 
 impl Fetcher<'_> {
-    pub async fn get(&self, request: Request<'_>, mut sink: Sink<'_>) -> Result<Outcome, FetchError> {
+    pub async fn get(
+        &self,
+        request: Request<'_>,
+        mut sink: Sink<'_>,
+    ) -> Result<Outcome, FetchError> {
         let policy = &self.http.retry;
         let attempts = policy.max_attempts.max(1);
         let url_text = shown(&request.url);
@@ -351,7 +355,10 @@ impl Fetcher<'_> {
             }
             return Err(failure);
         }
-        if !stopped_early && let Some(expected) = expected && body.bytes < expected {
+        if !stopped_early
+            && let Some(expected) = expected
+            && body.bytes < expected
+        {
             if let Some(file) = writer {
                 file.discard().await;
             }
@@ -473,7 +480,12 @@ mod tests {
         let long = "x".repeat(MAX_LINE + 10);
         let long_chunks = [long.as_str(), "\nz"];
         let cases: [(&[&str], usize, Vec<String>, &str); 4] = [
-            (&["a,1\nb,", "2\r\nc"], 9, vec!["a,1".into(), "b,2".into()], "c"),
+            (
+                &["a,1\nb,", "2\r\nc"],
+                9,
+                vec!["a,1".into(), "b,2".into()],
+                "c",
+            ),
             (&["a\nb\nc\n"], 2, vec!["a".into(), "b".into()], ""),
             (&["\n\n"], 9, vec!["".into(), "".into()], ""),
             (&long_chunks, 9, vec!["x".repeat(MAX_LINE)], "z"),

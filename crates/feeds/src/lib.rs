@@ -32,8 +32,8 @@ use std::sync::atomic::Ordering;
 
 pub use config::{
     AlpineConfig, ApiKey, DEFAULT_ALPINE_BRANCHES, DEFAULT_ALPINE_REPOSITORIES,
-    DEFAULT_OSV_ECOSYSTEMS, FeedsConfig, HttpConfig, NvdConfig, NvdEnabled, OsvConfig,
-    RetryPolicy, SimpleFeedConfig, SizeLimits,
+    DEFAULT_OSV_ECOSYSTEMS, FeedsConfig, HttpConfig, NvdConfig, NvdEnabled, OsvConfig, RetryPolicy,
+    SimpleFeedConfig, SizeLimits,
 };
 pub use error::FetchError;
 pub use feed::{FeedFormat, FeedId, FeedIdError};
@@ -112,10 +112,9 @@ pub async fn fetch(
             osv::fetch(&fetcher, config, ecosystem, previous_cursor, staging_dir).await?
         }
         FeedId::Nvd => nvd::fetch(&fetcher, config, previous_cursor, staging_dir).await?,
-        FeedId::DebianTracker
-        | FeedId::AlpineSecdb { .. }
-        | FeedId::Epss
-        | FeedId::Kev => simple::fetch(&fetcher, config, previous_cursor, staging_dir).await?,
+        FeedId::DebianTracker | FeedId::AlpineSecdb { .. } | FeedId::Epss | FeedId::Kev => {
+            simple::fetch(&fetcher, config, previous_cursor, staging_dir).await?
+        }
     };
     fetched.stats.requests = counters.requests.load(Ordering::Relaxed);
     fetched.stats.retries = counters.retries.load(Ordering::Relaxed);

@@ -116,10 +116,11 @@ pub(crate) async fn fetch(
 
     let mut headers = HeaderMap::new();
     if let Some(key) = &nvd.api_key {
-        let mut value = HeaderValue::from_str(key.expose()).map_err(|_| FetchError::InvalidUrl {
-            what: "the NVD API key".to_owned(),
-            message: "not a valid header value".to_owned(),
-        })?;
+        let mut value =
+            HeaderValue::from_str(key.expose()).map_err(|_| FetchError::InvalidUrl {
+                what: "the NVD API key".to_owned(),
+                message: "not a valid header value".to_owned(),
+            })?;
         value.set_sensitive(true);
         headers.insert("apiKey", value);
     }
@@ -234,7 +235,10 @@ mod tests {
     fn dates_as_the_api_wants_them() {
         let cases = [
             ("2021-08-04T13:00:00Z", "2021-08-04T13:00:00.000+00:00"),
-            ("2021-08-04T14:00:00.1234+01:00", "2021-08-04T13:00:00.123+00:00"),
+            (
+                "2021-08-04T14:00:00.1234+01:00",
+                "2021-08-04T13:00:00.123+00:00",
+            ),
             ("1999-12-31T23:59:59.999Z", "1999-12-31T23:59:59.999+00:00"),
         ];
         for (input, expected) in cases {
@@ -248,7 +252,13 @@ mod tests {
         let max = day * 120;
         let start = at("2024-01-01T00:00:00Z");
         // (span, windows expected)
-        for (span, expected) in [(day * 0, 0), (day, 1), (max, 1), (max + day, 2), (day * 300, 3)] {
+        for (span, expected) in [
+            (time::Duration::ZERO, 0),
+            (day, 1),
+            (max, 1),
+            (max + day, 2),
+            (day * 300, 3),
+        ] {
             let windows = windows(start, start + span, max);
             assert_eq!(windows.len(), expected, "{span}");
             let mut from = start;

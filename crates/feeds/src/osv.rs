@@ -317,7 +317,8 @@ mod tests {
             "2024-04-01T10:00:00Z,GO-2024-0000",
         ];
         // (since, threshold, changed, malformed, over threshold)
-        let cases: [(Option<&str>, usize, &[&str], u64, bool); 5] = [
+        type Case<'a> = (Option<&'a str>, usize, &'a [&'a str], u64, bool);
+        let cases: [Case<'_>; 5] = [
             (None, 10, &[], 0, false),
             (
                 Some("2024-05-01T10:00:00Z"),
@@ -329,11 +330,22 @@ mod tests {
             (
                 Some("2024-01-01T00:00:00Z"),
                 10,
-                &["GO-2024-0003", "ALSA-2024:0002", "GO-2024-0001", "GO-2024-0000"],
+                &[
+                    "GO-2024-0003",
+                    "ALSA-2024:0002",
+                    "GO-2024-0001",
+                    "GO-2024-0000",
+                ],
                 2,
                 false,
             ),
-            (Some("2024-01-01T00:00:00Z"), 1, &["GO-2024-0003", "ALSA-2024:0002"], 1, true),
+            (
+                Some("2024-01-01T00:00:00Z"),
+                1,
+                &["GO-2024-0003", "ALSA-2024:0002"],
+                1,
+                true,
+            ),
             (Some("2024-05-03T10:00:00Z"), 10, &[], 0, false),
         ];
         for (since, threshold, changed, malformed, over) in cases {
