@@ -256,23 +256,29 @@ async fn fetch_records(
     fetcher
         .progress
         .files_planned(fetcher.feed, ids.len() as u64);
-    let downloads = ids.iter().map(|id| async move {
-        let file_name = format!("{id}.json");
-        // `:` (AlmaLinux's ALSA-2023:1234) is not portable in file names;
-        // the importer reads the ID from the record, not the name.
-        let target = staging_dir.join(file_name.replace(':', "_"));
-        let request = Request {
-            url: osv_url(config, &[ecosystem, &file_name])?,
-            headers: HeaderMap::new(),
-            limit: config.limits.osv_record,
-            extra_retry_statuses: &[],
-        };
-        match fetcher.get(request, Sink::File(&target)).await {
-            Ok(_) => Ok(Ok(target)),
-            Err(error) if error.status() == Some(404) => Ok(Err(id.clone())),
-            Err(error) => Err(error),
-        }
-    });
+    // Collected first: a lazy `map` adapter inside the stream makes the
+    // future's `Send` bound unprovable ("FnOnce is not general enough"), and callers
+    // spawn fetches on a multi-threaded runtime.
+    let downloads: Vec<_> = ids
+        .iter()
+        .map(|id| async move {
+            let file_name = format!("{id}.json");
+            // `:` (AlmaLinux's ALSA-2023:1234) is not portable in file names;
+            // the importer reads the ID from the record, not the name.
+            let target = staging_dir.join(file_name.replace(':', "_"));
+            let request = Request {
+                url: osv_url(config, &[ecosystem, &file_name])?,
+                headers: HeaderMap::new(),
+                limit: config.limits.osv_record,
+                extra_retry_statuses: &[],
+            };
+            match fetcher.get(request, Sink::File(&target)).await {
+                Ok(_) => Ok(Ok(target)),
+                Err(error) if error.status() == Some(404) => Ok(Err(id.clone())),
+                Err(error) => Err(error),
+            }
+        })
+        .collect();
     let results: Vec<Result<Result<PathBuf, String>, FetchError>> =
         futures_util::stream::iter(downloads)
             .buffer_unordered(config.osv.concurrency.max(1))

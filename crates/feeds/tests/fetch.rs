@@ -604,3 +604,153 @@ async fn truncated_and_oversized_bodies_fail_cleanly() {
         .unwrap();
     assert_eq!(std::fs::metadata(&fetched.files[0]).unwrap().len(), size);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_servers_time_out_and_are_retried() {
+    let Some(data) = vulndata() else { return };
+    let root = documents(&data);
+    let server = Server::start(root.path()).await;
+    let mut config = config(&server);
+    config.http.request_timeout = Duration::from_millis(200);
+    let kev = "/kev/known_exploited_vulnerabilities.json";
+
+    server.fail(kev, 1, Fault::Delay(Duration::from_secs(2)));
+    let staging = tempfile::tempdir().unwrap();
+    let fetched = get(&config, &FeedId::Kev, None, staging.path())
+        .await
+        .unwrap();
+    assert_eq!(fetched.stats.retries, 1);
+
+    server.fail(kev, 3, Fault::Delay(Duration::from_secs(2)));
+    let started = Instant::now();
+    let error = get(&config, &FeedId::Kev, None, staging.path())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, FetchError::Timeout { attempts: 3, .. }),
+        "{error:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+/// Records what the progress hooks hear.
+#[derive(Default)]
+struct Recorder {
+    events: std::sync::Mutex<Vec<String>>,
+    bytes: std::sync::atomic::AtomicU64,
+}
+
+impl feeds::FetchProgress for Recorder {
+    fn request(&self, feed: &FeedId, url: &str) {
+        self.events
+            .lock()
+            .unwrap()
+            .push(format!("request {feed} {url}"));
+    }
+    fn bytes(&self, _feed: &FeedId, bytes: u64) {
+        self.bytes
+            .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn files_planned(&self, feed: &FeedId, files: u64) {
+        self.events
+            .lock()
+            .unwrap()
+            .push(format!("planned {feed} {files}"));
+    }
+    fn file_done(&self, feed: &FeedId, path: &Path, bytes: u64) {
+        let name = path.file_name().unwrap().to_string_lossy();
+        self.events
+            .lock()
+            .unwrap()
+            .push(format!("done {feed} {name} {bytes}"));
+    }
+    fn retry(&self, feed: &FeedId, _url: &str, attempt: u32, _wait: Duration, _reason: &str) {
+        self.events
+            .lock()
+            .unwrap()
+            .push(format!("retry {feed} {attempt}"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_hears_requests_bytes_files_and_retries() {
+    let Some(data) = vulndata() else { return };
+    let root = documents(&data);
+    let server = Server::start(root.path()).await;
+    server.set_nvd(nvd_cves(&data));
+    let mut config = config(&server);
+    config.nvd.results_per_page = 20;
+    let kev = "/kev/known_exploited_vulnerabilities.json";
+    let size = std::fs::metadata(root.path().join(kev.trim_start_matches('/')))
+        .unwrap()
+        .len();
+    server.fail(kev, 1, Fault::Status(503, None));
+
+    let recorder = Recorder::default();
+    let staging = tempfile::tempdir().unwrap();
+    let client = client();
+    let fetched = fetch(
+        &client,
+        &config,
+        &FeedId::Kev,
+        None,
+        staging.path(),
+        &recorder,
+    )
+    .await
+    .unwrap();
+    let url = format!("{}kev/known_exploited_vulnerabilities.json", server.base);
+    assert_eq!(
+        *recorder.events.lock().unwrap(),
+        [
+            format!("request kev {url}"),
+            "retry kev 1".to_owned(),
+            format!("request kev {url}"),
+            format!("done kev kev.json {size}"),
+        ]
+    );
+    assert_eq!(
+        recorder.bytes.load(std::sync::atomic::Ordering::Relaxed),
+        size
+    );
+    assert_eq!(fetched.stats.bytes, size);
+
+    let recorder = Recorder::default();
+    let staging = tempfile::tempdir().unwrap();
+    let fetched = fetch(
+        &client,
+        &config,
+        &FeedId::Nvd,
+        None,
+        staging.path(),
+        &recorder,
+    )
+    .await
+    .unwrap();
+    let events = recorder.events.lock().unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.starts_with("planned nvd 2"))
+            .count(),
+        1
+    );
+    assert_eq!(
+        events.iter().filter(|e| e.starts_with("done nvd")).count(),
+        2
+    );
+    assert_eq!(fetched.files.len(), 2);
+}
+
+/// The CLI runs fetches on a multi-threaded runtime, several at a time.
+#[test]
+fn fetch_futures_can_be_spawned() {
+    fn spawnable<T: Send + 'static>(_: &T) {}
+    let config = FeedsConfig::default();
+    let client = client();
+    let future = async move {
+        let staging = PathBuf::from("/nonexistent");
+        let _ = fetch(&client, &config, &FeedId::Kev, None, &staging, &NoProgress).await;
+    };
+    spawnable(&future);
+}

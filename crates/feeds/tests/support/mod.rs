@@ -72,6 +72,8 @@ pub enum Fault {
     Truncate,
     /// Send the body in pieces without a `Content-Length`.
     NoLength,
+    /// Answer only after this long.
+    Delay(std::time::Duration),
 }
 
 struct Armed {
@@ -114,7 +116,13 @@ impl Server {
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |request| {
                         let state = state.clone();
-                        async move { Ok::<_, Infallible>(handle(&state, request)) }
+                        async move {
+                            let delay = state.delay_for(request.uri().path());
+                            if let Some(delay) = delay {
+                                tokio::time::sleep(delay).await;
+                            }
+                            Ok::<_, Infallible>(handle(&state, request))
+                        }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
@@ -147,6 +155,22 @@ impl Server {
 
     pub fn clear_log(&self) {
         self.state.log.lock().unwrap().clear();
+    }
+}
+
+impl State {
+    /// Consumes an armed delay for `path`, if any.
+    fn delay_for(&self, raw_path: &str) -> Option<std::time::Duration> {
+        let path = percent_decode(raw_path);
+        let mut faults = self.faults.lock().unwrap();
+        let armed = faults.iter_mut().find(|armed| {
+            armed.path == path && armed.times > 0 && matches!(armed.fault, Fault::Delay(_))
+        })?;
+        armed.times -= 1;
+        match armed.fault {
+            Fault::Delay(delay) => Some(delay),
+            _ => None,
+        }
     }
 }
 
@@ -203,7 +227,9 @@ fn handle(state: &State, request: Request<Incoming>) -> Response<Body> {
         let mut faults = state.faults.lock().unwrap();
         faults
             .iter_mut()
-            .find(|armed| armed.path == path && armed.times > 0)
+            .find(|armed| {
+                armed.path == path && armed.times > 0 && !matches!(armed.fault, Fault::Delay(_))
+            })
             .map(|armed| {
                 armed.times -= 1;
                 armed.fault.clone()
