@@ -224,7 +224,11 @@ pub fn bom_with(
     let packages = ordered_packages(inventory);
     let refs = package_refs(&packages, inventory.os.as_ref());
     for (pkg, bom_ref) in packages.iter().zip(&refs) {
-        components.push(package_component(pkg, inventory.os.as_ref(), bom_ref.clone()));
+        components.push(package_component(
+            pkg,
+            inventory.os.as_ref(),
+            bom_ref.clone(),
+        ));
     }
     let package_index = PackageIndex::new(packages);
 
@@ -382,7 +386,10 @@ fn vulnerability_entry(finding: &Finding, bom_ref: String, affected: &[&String])
     }
     if let Some((score, percentile)) = finding.epss {
         properties.push(property("shipshape:epss:score", score.to_string()));
-        properties.push(property("shipshape:epss:percentile", percentile.to_string()));
+        properties.push(property(
+            "shipshape:epss:percentile",
+            percentile.to_string(),
+        ));
     }
     if let Some(date) = &finding.kev_date_added {
         properties.push(property("shipshape:kev:date_added", date));

@@ -14,8 +14,8 @@ use serde::Serialize;
 
 use crate::findings::{PackageIndex, fix_state_name, summarise};
 use crate::{
-    SbomError, ToolInfo, Vulnerabilities, history_for_layer, ordered_diagnostics,
-    ordered_packages, sorted_diagnostics,
+    SbomError, ToolInfo, Vulnerabilities, history_for_layer, ordered_diagnostics, ordered_packages,
+    sorted_diagnostics,
 };
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -302,12 +302,10 @@ pub fn report_with(
             .into_iter()
             .map(diagnostic)
             .collect(),
-        database: vulnerabilities
-            .and_then(|v| v.database)
-            .map(|d| Database {
-                version: d.version.clone(),
-                updated_at: d.updated_at.clone(),
-            }),
+        database: vulnerabilities.and_then(|v| v.database).map(|d| Database {
+            version: d.version.clone(),
+            updated_at: d.updated_at.clone(),
+        }),
         vulnerabilities: vulnerabilities.map(|v| {
             v.findings
                 .iter()
@@ -378,7 +376,9 @@ fn vulnerability(finding: &Finding, purl: Option<String>) -> ReportVulnerability
         cvss: finding.cvss.as_ref().map(cvss),
         cvss_v3: finding.cvss_v3.as_ref().map(cvss),
         cvss_v4: finding.cvss_v4.as_ref().map(cvss),
-        epss: finding.epss.map(|(score, percentile)| Epss { score, percentile }),
+        epss: finding
+            .epss
+            .map(|(score, percentile)| Epss { score, percentile }),
         kev: finding.kev_date_added.as_ref().map(|date| Kev {
             date_added: date.clone(),
         }),

@@ -8,7 +8,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use model::{Diagnostic, DiagnosticLevel, Finding, FixState, ImageInventory, ImageMetadata, Severity};
+use model::{
+    Diagnostic, DiagnosticLevel, Finding, FixState, ImageInventory, ImageMetadata, Severity,
+};
 use serde::Serialize;
 
 use crate::findings::{PackageIndex, id_source, is_plain_url};
@@ -240,10 +242,7 @@ pub fn log(
                 driver: Driver {
                     name: tool.name.clone(),
                     version: tool.version.clone(),
-                    information_uri: tool
-                        .information_uri
-                        .clone()
-                        .filter(|uri| is_plain_url(uri)),
+                    information_uri: tool.information_uri.clone().filter(|uri| is_plain_url(uri)),
                     rules,
                 },
             },
@@ -298,19 +297,18 @@ fn rule(first: &Finding, severity: Severity, best_score: Option<f64>) -> Rule {
     };
     let title = first.title.as_ref().map(ToString::to_string);
     let description = first.description.as_ref().map(ToString::to_string);
-    let short = title
+    let short = title.clone().unwrap_or_else(|| first.id.clone());
+    let full = description
         .clone()
-        .unwrap_or_else(|| format!("{} in {}", first.id, first.package.name));
-    let full = description.clone().or(title).unwrap_or_else(|| short.clone());
-    let help_uri = id_source(&first.id)
-        .map(|s| s.url)
-        .or_else(|| {
-            first
-                .references
-                .iter()
-                .find(|r| is_plain_url(r))
-                .map(ToString::to_string)
-        });
+        .or(title)
+        .unwrap_or_else(|| short.clone());
+    let help_uri = id_source(&first.id).map(|s| s.url).or_else(|| {
+        first
+            .references
+            .iter()
+            .find(|r| is_plain_url(r))
+            .map(ToString::to_string)
+    });
     let mut help = vec![format!("{} ({})", first.id, severity.as_str())];
     if let Some(description) = description {
         help.push(description);
@@ -381,7 +379,7 @@ fn result(
         },
         message: Message { text },
         locations: vec![Location {
-            physical_location: (!uri.is_empty()).then(|| PhysicalLocation {
+            physical_location: (!uri.is_empty()).then_some(PhysicalLocation {
                 artifact_location: ArtifactLocation { uri },
             }),
             logical_locations: vec![image.clone()],
@@ -400,7 +398,10 @@ fn result(
                 .map(|c| c.base_score)
                 .filter(|s| s.is_finite()),
             cvss_vector: finding.cvss.as_ref().and_then(|c| c.vector.clone()),
-            epss_score: finding.epss.map(|(score, _)| score).filter(|s| s.is_finite()),
+            epss_score: finding
+                .epss
+                .map(|(score, _)| score)
+                .filter(|s| s.is_finite()),
             kev_date_added: finding.kev_date_added.clone(),
             layer_index: package.layer_index,
             layer_diff_id: package.layer_diff_id.as_ref().map(ToString::to_string),

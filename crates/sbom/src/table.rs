@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
+use comfy_table::{Attribute, Cell, Color, ColumnConstraint, ContentArrangement, Table, presets};
 use model::{
     Diagnostic, DiagnosticLevel, FixState, ImageInventory, ImageMetadata, Package, PackageKind,
     Severity,
@@ -17,6 +17,14 @@ use crate::{
 
 /// Layer commands longer than this are cut: a `RUN` line can be kilobytes.
 const MAX_COMMAND_CHARS: usize = 120;
+
+/// Package paths in the vulnerabilities table are cut to their last this
+/// many characters: the end (the nested `node_modules`, the jar inside the
+/// jar) is what tells two installs apart.
+const MAX_PATH_CHARS: usize = 48;
+
+/// Versions and IDs are shown whole up to this length (they never wrap).
+const MAX_VERSION_CHARS: usize = 40;
 
 /// How to render.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,6 +223,7 @@ fn render_vulnerabilities(
                 "Installed",
                 "Fixed in",
                 "Layer",
+                "Path",
             ],
         ));
         for finding in findings {
@@ -227,7 +236,7 @@ fn render_vulnerabilities(
                 .as_ref()
                 .map_or_else(String::new, |c| format!("{:.1}", c.base_score));
             let fixed = match (&finding.state, &finding.fixed_version) {
-                (_, Some(fixed)) => clean(fixed),
+                (_, Some(fixed)) => truncate(&clean(fixed), MAX_VERSION_CHARS),
                 (FixState::WontFix(_), None) => "won't fix".to_owned(),
                 _ => "no fix".to_owned(),
             };
@@ -235,15 +244,32 @@ fn render_vulnerabilities(
                 .package
                 .layer_index
                 .map_or_else(|| "?".to_owned(), |i| i.to_string());
+            // OS packages all come from one database file: the path says nothing.
+            let path = if finding.package.kind.is_os() {
+                String::new()
+            } else {
+                truncate_start(&clean(&finding.package.path), MAX_PATH_CHARS)
+            };
             table.add_row(vec![
-                Cell::new(clean(&finding.id)),
+                Cell::new(truncate(&clean(&finding.id), MAX_VERSION_CHARS)),
                 severity,
                 Cell::new(cvss),
                 Cell::new(clean(&finding.package.name)),
-                Cell::new(clean(&finding.package.installed_version)),
+                Cell::new(truncate(
+                    &clean(&finding.package.installed_version),
+                    MAX_VERSION_CHARS,
+                )),
                 Cell::new(fixed),
                 Cell::new(layer),
+                Cell::new(path),
             ]);
+        }
+        // IDs, severities, scores and versions are read whole; names and
+        // paths wrap instead.
+        for column in [0, 1, 2, 4, 5, 6] {
+            if let Some(column) = table.column_mut(column) {
+                column.set_constraint(ColumnConstraint::ContentWidth);
+            }
         }
         let _ = writeln!(out, "{table}");
     }
@@ -327,6 +353,17 @@ fn truncate(s: &str, max_chars: usize) -> String {
     cut
 }
 
+/// Keeps the end of `s`.
+fn truncate_start(s: &str, max_chars: usize) -> String {
+    let count = s.chars().count();
+    if count <= max_chars {
+        return s.to_owned();
+    }
+    let mut cut = String::from("…");
+    cut.extend(s.chars().skip(count - max_chars.saturating_sub(1)));
+    cut
+}
+
 fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
     let mut value = bytes as f64;
@@ -371,5 +408,9 @@ mod tests {
         assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(truncate("abcd", 4), "abcd");
         assert_eq!(truncate("ééééé", 3), "éé…");
+        assert_eq!(truncate_start("abcdef", 4), "…def");
+        assert_eq!(truncate_start("abcd", 4), "abcd");
+        assert_eq!(truncate_start("ééééé", 3), "…éé");
+        assert_eq!(truncate_start("abc", 1), "…");
     }
 }
