@@ -2,15 +2,22 @@
 //!
 //! The image is the BOM's subject (`metadata.component`, type `container`)
 //! and carries its layers and history as properties; every package is a
-//! component whose properties say which layer introduced it.
+//! component whose properties say which layer introduced it. Findings, when
+//! given, are the `vulnerabilities`, each pointing at its component.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use model::{ImageInventory, ImageMetadata, OsInfo, Package, PackageKind, PackageUrl};
+use model::{
+    AdvisorySource, CvssScore, Finding, FixState, ImageInventory, ImageMetadata, OsInfo, Package,
+    PackageKind, PackageUrl, Severity,
+};
 use serde::Serialize;
 
+use crate::findings::{PackageIndex, cvss_severity_word, id_source, is_plain_url};
 use crate::licenses::License;
-use crate::{SbomError, ToolInfo, history_for_layer, image_uuid, ordered_packages};
+use crate::{
+    SbomError, ToolInfo, Vulnerabilities, history_for_layer, image_uuid, ordered_packages,
+};
 
 const SCHEMA: &str = "http://cyclonedx.org/schema/bom-1.5.schema.json";
 
@@ -26,6 +33,9 @@ pub struct Bom {
     pub metadata: Metadata,
     pub components: Vec<Component>,
     pub dependencies: Vec<Dependency>,
+    /// Absent (not empty) when the image was not matched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vulnerabilities: Option<Vec<Vulnerability>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -33,6 +43,9 @@ pub struct Metadata {
     pub timestamp: String,
     pub tools: Tools,
     pub component: Component,
+    /// The advisory database matched against.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub properties: Vec<Property>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -101,10 +114,103 @@ pub struct Dependency {
     pub depends_on: Vec<String>,
 }
 
-/// Builds the CycloneDX document for an image.
+/// One finding (or several that differ only in a package's architecture).
+#[derive(Debug, Clone, Serialize)]
+pub struct Vulnerability {
+    #[serde(rename = "bom-ref")]
+    pub bom_ref: String,
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<VulnerabilitySource>,
+    /// The vulnerability's other IDs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<VulnerabilityReference>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ratings: Vec<Rating>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recommendation: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub advisories: Vec<AdvisoryLink>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<Analysis>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub affects: Vec<Affects>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub properties: Vec<Property>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VulnerabilitySource {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VulnerabilityReference {
+    pub id: String,
+    pub source: VulnerabilitySource,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Rating {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<VulnerabilitySource>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    pub severity: &'static str,
+    pub method: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vector: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AdvisoryLink {
+    pub url: String,
+}
+
+/// The impact analysis: only said where the distro has decided not to fix.
+#[derive(Debug, Clone, Serialize)]
+pub struct Analysis {
+    pub response: Vec<&'static str>,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Affects {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<AffectedVersion>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AffectedVersion {
+    pub version: String,
+    pub status: &'static str,
+}
+
+/// Builds the CycloneDX document for an image, without findings.
 pub fn bom(
     meta: &ImageMetadata,
     inventory: &ImageInventory,
+    tool: &ToolInfo,
+    timestamp: &str,
+) -> Bom {
+    bom_with(meta, inventory, None, tool, timestamp)
+}
+
+/// Builds the CycloneDX document for an image and, when given, its findings
+/// as the `vulnerabilities` section.
+pub fn bom_with(
+    meta: &ImageMetadata,
+    inventory: &ImageInventory,
+    vulnerabilities: Option<&Vulnerabilities<'_>>,
     tool: &ToolInfo,
     timestamp: &str,
 ) -> Bom {
@@ -117,9 +223,14 @@ pub fn bom(
     }
     let packages = ordered_packages(inventory);
     let refs = package_refs(&packages, inventory.os.as_ref());
-    for (pkg, bom_ref) in packages.iter().zip(refs) {
-        components.push(package_component(pkg, inventory.os.as_ref(), bom_ref));
+    for (pkg, bom_ref) in packages.iter().zip(&refs) {
+        components.push(package_component(
+            pkg,
+            inventory.os.as_ref(),
+            bom_ref.clone(),
+        ));
     }
+    let package_index = PackageIndex::new(packages);
 
     let mut depends_on: Vec<String> = components
         .iter()
@@ -153,22 +264,276 @@ pub fn bom(
                 }],
             },
             component: image,
+            properties: vulnerabilities
+                .and_then(|v| v.database)
+                .map(|d| {
+                    vec![
+                        property("shipshape:database:version", &d.version),
+                        property("shipshape:database:updated_at", &d.updated_at),
+                    ]
+                })
+                .unwrap_or_default(),
         },
         components,
         dependencies,
+        vulnerabilities: vulnerabilities
+            .map(|v| vulnerability_entries(v.findings, &package_index, &refs)),
     }
 }
 
-/// The CycloneDX document as pretty-printed JSON.
+/// The CycloneDX document as pretty-printed JSON, without findings.
 pub fn to_json(
     meta: &ImageMetadata,
     inventory: &ImageInventory,
     tool: &ToolInfo,
     timestamp: &str,
 ) -> Result<String, SbomError> {
-    Ok(serde_json::to_string_pretty(&bom(
-        meta, inventory, tool, timestamp,
+    to_json_with(meta, inventory, None, tool, timestamp)
+}
+
+/// The CycloneDX document as pretty-printed JSON, with findings when given.
+pub fn to_json_with(
+    meta: &ImageMetadata,
+    inventory: &ImageInventory,
+    vulnerabilities: Option<&Vulnerabilities<'_>>,
+    tool: &ToolInfo,
+    timestamp: &str,
+) -> Result<String, SbomError> {
+    Ok(serde_json::to_string_pretty(&bom_with(
+        meta,
+        inventory,
+        vulnerabilities,
+        tool,
+        timestamp,
     ))?)
+}
+
+/// One entry per finding, in the findings' order, except that findings of
+/// one vulnerability whose package key names the same components (packages
+/// differing only in architecture) are one entry affecting all of them.
+fn vulnerability_entries(
+    findings: &[Finding],
+    packages: &PackageIndex<'_>,
+    refs: &[String],
+) -> Vec<Vulnerability> {
+    // The smallest fingerprint of each merged group names it, whichever
+    // finding comes first.
+    let mut group_names: HashMap<(&str, &[usize]), &str> = HashMap::new();
+    for finding in findings {
+        let positions = packages.positions(finding);
+        if positions.is_empty() {
+            continue;
+        }
+        let name = group_names
+            .entry((finding.id.as_str(), positions))
+            .or_insert(finding.fingerprint.as_str());
+        if finding.fingerprint.as_str() < *name {
+            *name = finding.fingerprint.as_str();
+        }
+    }
+    let mut done: HashSet<(&str, &[usize])> = HashSet::new();
+    let mut used_refs: HashSet<String> = HashSet::new();
+    let mut entries = Vec::new();
+    for finding in findings {
+        let positions = packages.positions(finding);
+        let fingerprint = if positions.is_empty() {
+            finding.fingerprint.as_str()
+        } else {
+            if !done.insert((finding.id.as_str(), positions)) {
+                continue;
+            }
+            group_names
+                .get(&(finding.id.as_str(), positions))
+                .copied()
+                .unwrap_or(finding.fingerprint.as_str())
+        };
+        // Fingerprints are unique per package and vulnerability; a caller
+        // passing the same finding twice still gets unique references.
+        let base = format!("vulnerability:{fingerprint}");
+        let mut bom_ref = base.clone();
+        let mut n = 1;
+        while !used_refs.insert(bom_ref.clone()) {
+            n += 1;
+            bom_ref = format!("{base}|{n}");
+        }
+        let affected: Vec<&String> = positions.iter().filter_map(|&p| refs.get(p)).collect();
+        entries.push(vulnerability_entry(finding, bom_ref, &affected));
+    }
+    entries
+}
+
+fn vulnerability_entry(finding: &Finding, bom_ref: String, affected: &[&String]) -> Vulnerability {
+    let package = &finding.package;
+    let installed = &package.installed_version;
+    // The schema bounds a version's length; an odd one is left out rather than cut.
+    let versions = if installed.is_empty() || installed.chars().count() > 1024 {
+        Vec::new()
+    } else {
+        vec![AffectedVersion {
+            version: installed.clone(),
+            status: "affected",
+        }]
+    };
+    let mut properties = vec![
+        property("shipshape:fingerprint", &finding.fingerprint),
+        property(
+            "shipshape:fix:state",
+            crate::findings::fix_state_name(&finding.state),
+        ),
+    ];
+    if let Some(fixed) = &finding.fixed_version {
+        properties.push(property("shipshape:fix:version", fixed));
+    }
+    if let Some((score, percentile)) = finding.epss {
+        properties.push(property("shipshape:epss:score", score.to_string()));
+        properties.push(property(
+            "shipshape:epss:percentile",
+            percentile.to_string(),
+        ));
+    }
+    if let Some(date) = &finding.kev_date_added {
+        properties.push(property("shipshape:kev:date_added", date));
+    }
+    for (i, evidence) in finding.evidence.iter().enumerate() {
+        let key = |field: &str| format!("shipshape:evidence:{i}:{field}");
+        properties.push(property(key("source"), evidence.source.as_str()));
+        properties.push(property(key("advisory_id"), &evidence.advisory_id));
+        properties.push(property(key("ecosystem"), &evidence.ecosystem));
+        properties.push(property(key("matcher"), &evidence.matcher));
+        properties.push(property(key("rule"), &evidence.rule));
+    }
+    let (description, detail) = match (&finding.title, &finding.description) {
+        (Some(title), description) => (
+            Some(title.to_string()),
+            description.as_ref().map(ToString::to_string),
+        ),
+        (None, description) => (description.as_ref().map(ToString::to_string), None),
+    };
+    Vulnerability {
+        bom_ref,
+        id: finding.id.clone(),
+        source: Some(source_of(finding, &finding.id)).filter(|s| s.name.is_some()),
+        references: finding
+            .aliases
+            .iter()
+            .map(|alias| VulnerabilityReference {
+                id: alias.clone(),
+                source: source_of(finding, alias),
+            })
+            .collect(),
+        ratings: ratings(finding),
+        description,
+        detail,
+        recommendation: finding
+            .fixed_version
+            .as_ref()
+            .map(|fixed| format!("Upgrade {} to {fixed} or later.", package.name)),
+        advisories: finding
+            .references
+            .iter()
+            .filter(|url| is_plain_url(url))
+            .map(|url| AdvisoryLink {
+                url: url.to_string(),
+            })
+            .collect(),
+        analysis: match &finding.state {
+            FixState::WontFix(reason) => Some(Analysis {
+                response: vec!["will_not_fix"],
+                detail: format!("The distribution will not fix this ({reason})."),
+            }),
+            FixState::Fixed | FixState::NotFixed => None,
+        },
+        affects: affected
+            .iter()
+            .map(|reference| Affects {
+                reference: (*reference).clone(),
+                versions: versions.clone(),
+            })
+            .collect(),
+        properties,
+    }
+}
+
+/// Where `id` is published: the database its prefix names, else the
+/// source of the advisory the finding took it from; empty when neither.
+fn source_of(finding: &Finding, id: &str) -> VulnerabilitySource {
+    if let Some(source) = id_source(id) {
+        return VulnerabilitySource {
+            name: Some(source.name.to_owned()),
+            url: Some(source.url),
+        };
+    }
+    let name = finding
+        .evidence
+        .iter()
+        .find(|e| e.advisory_id == id)
+        .map(|e| feed_name(&e.source).to_owned());
+    VulnerabilitySource { name, url: None }
+}
+
+fn feed_name(source: &AdvisorySource) -> &'static str {
+    match source {
+        AdvisorySource::Osv => "OSV",
+        AdvisorySource::DebianTracker => "Debian Security Tracker",
+        AdvisorySource::DebianAdvisoryList => "Debian Security Advisories",
+        AdvisorySource::AlpineSecdb => "Alpine secdb",
+        AdvisorySource::RubySec => "RubySec",
+    }
+}
+
+/// Every CVSS score the finding has (the one it is ordered by first), then
+/// the vendor's severity when it is not the one the score gives.
+fn ratings(finding: &Finding) -> Vec<Rating> {
+    let mut ratings: Vec<Rating> = Vec::new();
+    let mut seen: Vec<&CvssScore> = Vec::new();
+    for score in [&finding.cvss, &finding.cvss_v3, &finding.cvss_v4]
+        .into_iter()
+        .flatten()
+    {
+        if seen.contains(&score) {
+            continue;
+        }
+        seen.push(score);
+        let finite = score.base_score.is_finite().then_some(score.base_score);
+        ratings.push(Rating {
+            source: None,
+            score: finite,
+            severity: finite.map_or("unknown", cvss_severity_word),
+            method: match score.version.as_str() {
+                "3.1" => "CVSSv31",
+                "3.0" => "CVSSv3",
+                "4.0" => "CVSSv4",
+                "2.0" => "CVSSv2",
+                _ => "other",
+            },
+            vector: score.vector.clone(),
+        });
+    }
+    let cvss_severity = finding
+        .cvss
+        .as_ref()
+        .map(|c| Severity::from_cvss_score(c.base_score));
+    if finding.severity != Severity::Unknown && cvss_severity != Some(finding.severity) {
+        let source = finding.evidence.first().map(|e| VulnerabilitySource {
+            name: Some(match id_source(&e.advisory_id) {
+                Some(known) if e.source == AdvisorySource::Osv => known.name.to_owned(),
+                _ => feed_name(&e.source).to_owned(),
+            }),
+            url: None,
+        });
+        ratings.push(Rating {
+            source,
+            score: None,
+            severity: match finding.severity {
+                // CycloneDX has no "negligible": Debian's `unimportant` is informational.
+                Severity::Negligible => "info",
+                other => other.as_str(),
+            },
+            method: "other",
+            vector: None,
+        });
+    }
+    ratings
 }
 
 fn property(name: impl Into<String>, value: impl Into<String>) -> Property {

@@ -3,7 +3,12 @@
 //! - [`cyclonedx`]: CycloneDX 1.5 JSON,
 //! - [`spdx`]: SPDX 2.3 JSON,
 //! - [`report`]: Shipshape's own JSON report (`schemaVersion: 1`),
-//! - [`table`]: human text for a terminal.
+//! - [`table`]: human text for a terminal,
+//! - [`sarif`]: SARIF 2.1.0, for the findings alone (code-scanning tools).
+//!
+//! The SBOM writers take the findings side of a scan as an
+//! `Option<&`[`Vulnerabilities`]`>`: `None` writes the SBOM exactly as
+//! before, `Some` adds the vulnerabilities (and their summary) to it.
 //!
 //! Every writer takes the timestamp as an argument (RFC 3339, UTC:
 //! `2024-05-06T07:08:09Z`, as both SBOM schemas require) and orders everything
@@ -12,18 +17,22 @@
 //! directly, so it can change without changing a wire format.
 
 pub mod cyclonedx;
+mod findings;
 mod licenses;
 pub mod report;
+pub mod sarif;
 pub mod spdx;
 pub mod table;
 
-use model::{Diagnostic, HistoryEntry, ImageInventory, ImageMetadata, Package};
+use model::{Diagnostic, Finding, HistoryEntry, ImageInventory, ImageMetadata, Package};
 
 /// The tool that produced a document, as recorded in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolInfo {
     pub name: String,
     pub version: String,
+    /// The tool's home page; SARIF viewers link to it.
+    pub information_uri: Option<String>,
 }
 
 impl ToolInfo {
@@ -31,8 +40,37 @@ impl ToolInfo {
         ToolInfo {
             name: name.into(),
             version: version.into(),
+            information_uri: None,
         }
     }
+
+    pub fn with_information_uri(mut self, uri: impl Into<String>) -> ToolInfo {
+        self.information_uri = Some(uri.into());
+        self
+    }
+}
+
+/// The findings side of a scan: what matching found in the inventory the
+/// writer is also given, and against which data.
+#[derive(Debug, Clone, Copy)]
+pub struct Vulnerabilities<'a> {
+    /// In the order to report them: `matching::match_image` already sorts
+    /// them by CVSS score, severity and ID, and the writers keep that order.
+    pub findings: &'a [Finding],
+    /// What matching reported on the way (unparseable versions, unsupported
+    /// OS releases): the findings may be incomplete where these say so.
+    pub diagnostics: &'a [Diagnostic],
+    /// The advisory database matched against, when known.
+    pub database: Option<&'a DatabaseInfo>,
+}
+
+/// Which advisory data a scan was matched against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseInfo {
+    /// The database's own version (schema or content version, as the store names it).
+    pub version: String,
+    /// When its data was last updated (RFC 3339, UTC).
+    pub updated_at: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +89,11 @@ fn ordered_packages(inventory: &ImageInventory) -> Vec<&Package> {
 /// Diagnostics errors first (they say the result may be incomplete), then in
 /// their total order.
 fn ordered_diagnostics(inventory: &ImageInventory) -> Vec<&Diagnostic> {
-    let mut diagnostics: Vec<&Diagnostic> = inventory.diagnostics.iter().collect();
+    sorted_diagnostics(&inventory.diagnostics)
+}
+
+fn sorted_diagnostics(diagnostics: &[Diagnostic]) -> Vec<&Diagnostic> {
+    let mut diagnostics: Vec<&Diagnostic> = diagnostics.iter().collect();
     diagnostics.sort_by(|a, b| b.level.cmp(&a.level).then_with(|| a.cmp(b)));
     diagnostics
 }

@@ -7,12 +7,16 @@
 use std::collections::BTreeMap;
 
 use model::{
-    Diagnostic, DiagnosticLevel, HistoryEntry, ImageInventory, ImageMetadata, LayerDescriptor,
-    OsFamily, OsInfo, Package, PackageUrl,
+    CvssScore, Diagnostic, DiagnosticLevel, Finding, FixState, HistoryEntry, ImageInventory,
+    ImageMetadata, LayerDescriptor, OsFamily, OsInfo, Package, PackageUrl,
 };
 use serde::Serialize;
 
-use crate::{SbomError, ToolInfo, history_for_layer, ordered_diagnostics, ordered_packages};
+use crate::findings::{PackageIndex, fix_state_name, summarise};
+use crate::{
+    SbomError, ToolInfo, Vulnerabilities, history_for_layer, ordered_diagnostics, ordered_packages,
+    sorted_diagnostics,
+};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -26,6 +30,125 @@ pub struct Report {
     pub os: Option<Os>,
     pub packages: Vec<ReportPackage>,
     pub diagnostics: Vec<ReportDiagnostic>,
+    /// The advisory database the image was matched against; absent for an
+    /// SBOM-only report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<Database>,
+    /// Findings in the order matching gives them (CVSS, severity, ID);
+    /// absent (not empty) when the image was not matched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vulnerabilities: Option<Vec<ReportVulnerability>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vulnerability_summary: Option<VulnerabilitySummary>,
+    /// What matching reported: findings may be missing where these say so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matching_diagnostics: Option<Vec<ReportDiagnostic>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Database {
+    pub version: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportVulnerability {
+    pub id: String,
+    pub aliases: Vec<String>,
+    pub package: VulnerablePackage,
+    /// The smallest fixed version above the installed one.
+    pub fixed_version: Option<String>,
+    /// Every fixed version the advisories give, as written.
+    pub fixed_versions: Vec<String>,
+    /// `fixed`, `not-fixed` or `wont-fix`.
+    pub state: &'static str,
+    /// Why the distro will not fix it (`wont-fix` only).
+    pub state_reason: Option<String>,
+    pub severity: &'static str,
+    /// The score findings are ordered by: v3.x when known, else v4.0, else v2.
+    pub cvss: Option<Cvss>,
+    pub cvss_v3: Option<Cvss>,
+    pub cvss_v4: Option<Cvss>,
+    pub epss: Option<Epss>,
+    pub kev: Option<Kev>,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub references: Vec<String>,
+    pub evidence: Vec<FindingEvidence>,
+    /// Stable across data updates: the same package and vulnerability keep it.
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VulnerablePackage {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: String,
+    pub version: String,
+    /// Absent when the finding names no package of this inventory, or
+    /// several with different package URLs (multi-arch installs).
+    pub purl: Option<String>,
+    /// The name advisories were looked up by (distro source package,
+    /// normalised PyPI name, …).
+    pub matched_name: String,
+    pub layer_index: Option<u32>,
+    pub layer_diff_id: Option<String>,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cvss {
+    pub version: String,
+    pub score: f64,
+    pub vector: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Epss {
+    /// Probability of exploitation in the next 30 days (0–1).
+    pub score: f64,
+    pub percentile: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Kev {
+    pub date_added: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FindingEvidence {
+    pub source: &'static str,
+    pub advisory_id: String,
+    pub ecosystem: String,
+    pub matcher: String,
+    pub rule: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SeverityCounts {
+    pub critical: usize,
+    pub high: usize,
+    pub medium: usize,
+    pub low: usize,
+    pub negligible: usize,
+    pub unknown: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VulnerabilitySummary {
+    pub total: usize,
+    pub by_severity: SeverityCounts,
+    /// Findings with a fixed version above the installed one.
+    pub fixed: usize,
+    pub not_fixed: usize,
+    pub wont_fix: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -142,14 +265,26 @@ pub struct ReportDiagnostic {
     pub analyzer: Option<String>,
 }
 
-/// Builds the report for an image.
+/// Builds the report for an image, without findings.
 pub fn report(
     meta: &ImageMetadata,
     inventory: &ImageInventory,
     tool: &ToolInfo,
     timestamp: &str,
 ) -> Report {
+    report_with(meta, inventory, None, tool, timestamp)
+}
+
+/// Builds the report for an image and, when given, what matching found in it.
+pub fn report_with(
+    meta: &ImageMetadata,
+    inventory: &ImageInventory,
+    vulnerabilities: Option<&Vulnerabilities<'_>>,
+    tool: &ToolInfo,
+    timestamp: &str,
+) -> Report {
     let os = inventory.os.as_ref();
+    let packages = PackageIndex::new(ordered_packages(inventory));
     Report {
         schema_version: SCHEMA_VERSION,
         tool: Tool {
@@ -167,19 +302,133 @@ pub fn report(
             .into_iter()
             .map(diagnostic)
             .collect(),
+        database: vulnerabilities.and_then(|v| v.database).map(|d| Database {
+            version: d.version.clone(),
+            updated_at: d.updated_at.clone(),
+        }),
+        vulnerabilities: vulnerabilities.map(|v| {
+            v.findings
+                .iter()
+                .map(|f| vulnerability(f, packages.purl(f, os)))
+                .collect()
+        }),
+        vulnerability_summary: vulnerabilities.map(|v| summary(v.findings)),
+        matching_diagnostics: vulnerabilities.map(|v| {
+            sorted_diagnostics(v.diagnostics)
+                .into_iter()
+                .map(diagnostic)
+                .collect()
+        }),
     }
 }
 
-/// The report as pretty-printed JSON.
+/// The report as pretty-printed JSON, without findings.
 pub fn to_json(
     meta: &ImageMetadata,
     inventory: &ImageInventory,
     tool: &ToolInfo,
     timestamp: &str,
 ) -> Result<String, SbomError> {
-    Ok(serde_json::to_string_pretty(&report(
-        meta, inventory, tool, timestamp,
+    to_json_with(meta, inventory, None, tool, timestamp)
+}
+
+/// The report as pretty-printed JSON, with findings when given.
+pub fn to_json_with(
+    meta: &ImageMetadata,
+    inventory: &ImageInventory,
+    vulnerabilities: Option<&Vulnerabilities<'_>>,
+    tool: &ToolInfo,
+    timestamp: &str,
+) -> Result<String, SbomError> {
+    Ok(serde_json::to_string_pretty(&report_with(
+        meta,
+        inventory,
+        vulnerabilities,
+        tool,
+        timestamp,
     ))?)
+}
+
+fn vulnerability(finding: &Finding, purl: Option<String>) -> ReportVulnerability {
+    let package = &finding.package;
+    let text = |t: &Option<model::SharedText>| t.as_ref().map(|t| t.as_str().to_owned());
+    ReportVulnerability {
+        id: finding.id.clone(),
+        aliases: finding.aliases.clone(),
+        package: VulnerablePackage {
+            kind: package.kind.as_str().to_owned(),
+            name: package.name.clone(),
+            version: package.installed_version.clone(),
+            purl,
+            matched_name: package.matched_name.clone(),
+            layer_index: package.layer_index,
+            layer_diff_id: package.layer_diff_id.as_ref().map(ToString::to_string),
+            path: package.path.clone(),
+        },
+        fixed_version: finding.fixed_version.clone(),
+        fixed_versions: finding.fixed_versions.clone(),
+        state: fix_state_name(&finding.state),
+        state_reason: match &finding.state {
+            FixState::WontFix(reason) => Some(reason.clone()),
+            FixState::Fixed | FixState::NotFixed => None,
+        },
+        severity: finding.severity.as_str(),
+        cvss: finding.cvss.as_ref().map(cvss),
+        cvss_v3: finding.cvss_v3.as_ref().map(cvss),
+        cvss_v4: finding.cvss_v4.as_ref().map(cvss),
+        epss: finding
+            .epss
+            .map(|(score, percentile)| Epss { score, percentile }),
+        kev: finding.kev_date_added.as_ref().map(|date| Kev {
+            date_added: date.clone(),
+        }),
+        title: text(&finding.title),
+        description: text(&finding.description),
+        references: finding
+            .references
+            .iter()
+            .map(|r| r.as_str().to_owned())
+            .collect(),
+        evidence: finding
+            .evidence
+            .iter()
+            .map(|e| FindingEvidence {
+                source: e.source.as_str(),
+                advisory_id: e.advisory_id.clone(),
+                ecosystem: e.ecosystem.clone(),
+                matcher: e.matcher.clone(),
+                rule: e.rule.clone(),
+            })
+            .collect(),
+        fingerprint: finding.fingerprint.clone(),
+    }
+}
+
+fn cvss(score: &CvssScore) -> Cvss {
+    Cvss {
+        version: score.version.clone(),
+        score: score.base_score,
+        vector: score.vector.clone(),
+    }
+}
+
+fn summary(findings: &[Finding]) -> VulnerabilitySummary {
+    let counts = summarise(findings);
+    let [critical, high, medium, low, negligible, unknown] = counts.by_severity;
+    VulnerabilitySummary {
+        total: counts.total,
+        by_severity: SeverityCounts {
+            critical,
+            high,
+            medium,
+            low,
+            negligible,
+            unknown,
+        },
+        fixed: counts.fixed,
+        not_fixed: counts.not_fixed,
+        wont_fix: counts.wont_fix,
+    }
 }
 
 fn image(meta: &ImageMetadata) -> Image {

@@ -1,15 +1,30 @@
 //! Human-readable text for a terminal: the image, its layers, its packages
-//! grouped by type, and the diagnostics.
+//! grouped by type, the vulnerabilities found (when matched), and the
+//! diagnostics.
 
 use std::fmt::Write as _;
 
-use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
-use model::{DiagnosticLevel, ImageInventory, ImageMetadata, Package, PackageKind};
+use comfy_table::{Attribute, Cell, Color, ColumnConstraint, ContentArrangement, Table, presets};
+use model::{
+    Diagnostic, DiagnosticLevel, FixState, ImageInventory, ImageMetadata, Package, PackageKind,
+    Severity,
+};
 
-use crate::{history_for_layer, ordered_diagnostics, ordered_packages, short_command};
+use crate::findings::{SEVERITIES, summarise};
+use crate::{
+    Vulnerabilities, history_for_layer, ordered_packages, short_command, sorted_diagnostics,
+};
 
 /// Layer commands longer than this are cut: a `RUN` line can be kilobytes.
 const MAX_COMMAND_CHARS: usize = 120;
+
+/// Package paths in the vulnerabilities table are cut to their last this
+/// many characters: the end (the nested `node_modules`, the jar inside the
+/// jar) is what tells two installs apart.
+const MAX_PATH_CHARS: usize = 48;
+
+/// Versions and IDs are shown whole up to this length (they never wrap).
+const MAX_VERSION_CHARS: usize = 40;
 
 /// How to render.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +37,17 @@ pub struct TableOptions {
 
 /// Renders the image and its inventory as text.
 pub fn render(meta: &ImageMetadata, inventory: &ImageInventory, options: TableOptions) -> String {
+    render_with(meta, inventory, None, options)
+}
+
+/// Renders the image, its inventory and, when given, the vulnerabilities
+/// found in it (in the findings' order) and matching's diagnostics.
+pub fn render_with(
+    meta: &ImageMetadata,
+    inventory: &ImageInventory,
+    vulnerabilities: Option<&Vulnerabilities<'_>>,
+    options: TableOptions,
+) -> String {
     let mut out = String::new();
     let heading = |out: &mut String, text: &str| {
         if options.color {
@@ -119,7 +145,16 @@ pub fn render(meta: &ImageMetadata, inventory: &ImageInventory, options: TableOp
         let _ = writeln!(out, "{table}");
     }
 
-    let diagnostics = ordered_diagnostics(inventory);
+    if let Some(vulnerabilities) = vulnerabilities {
+        out.push('\n');
+        render_vulnerabilities(&mut out, vulnerabilities, options);
+    }
+
+    let mut all_diagnostics: Vec<Diagnostic> = inventory.diagnostics.clone();
+    if let Some(vulnerabilities) = vulnerabilities {
+        all_diagnostics.extend_from_slice(vulnerabilities.diagnostics);
+    }
+    let diagnostics = sorted_diagnostics(&all_diagnostics);
     if !diagnostics.is_empty() {
         out.push('\n');
         heading(&mut out, &format!("Diagnostics ({})", diagnostics.len()));
@@ -154,6 +189,120 @@ pub fn render(meta: &ImageMetadata, inventory: &ImageInventory, options: TableOp
         let _ = writeln!(out, "{table}");
     }
     out
+}
+
+fn render_vulnerabilities(
+    out: &mut String,
+    vulnerabilities: &Vulnerabilities<'_>,
+    options: TableOptions,
+) {
+    let findings = vulnerabilities.findings;
+    let title = format!("Vulnerabilities ({})", findings.len());
+    if options.color {
+        let _ = writeln!(out, "\x1b[1m{title}\x1b[0m");
+    } else {
+        let _ = writeln!(out, "{title}");
+    }
+    if let Some(database) = vulnerabilities.database {
+        let _ = writeln!(
+            out,
+            "Database  version {}, updated {}",
+            clean(&database.version),
+            clean(&database.updated_at)
+        );
+    }
+    if !findings.is_empty() {
+        let mut table = new_table(options);
+        table.set_header(header(
+            options,
+            &[
+                "ID",
+                "Severity",
+                "CVSS",
+                "Package",
+                "Installed",
+                "Fixed in",
+                "Layer",
+                "Path",
+            ],
+        ));
+        for finding in findings {
+            let mut severity = Cell::new(finding.severity.as_str());
+            if options.color {
+                severity = severity.fg(severity_color(finding.severity));
+            }
+            let cvss = finding
+                .cvss
+                .as_ref()
+                .map_or_else(String::new, |c| format!("{:.1}", c.base_score));
+            let fixed = match (&finding.state, &finding.fixed_version) {
+                (_, Some(fixed)) => truncate(&clean(fixed), MAX_VERSION_CHARS),
+                (FixState::WontFix(_), None) => "won't fix".to_owned(),
+                _ => "no fix".to_owned(),
+            };
+            let layer = finding
+                .package
+                .layer_index
+                .map_or_else(|| "?".to_owned(), |i| i.to_string());
+            // OS packages all come from one database file: the path says nothing.
+            let path = if finding.package.kind.is_os() {
+                String::new()
+            } else {
+                truncate_start(&clean(&finding.package.path), MAX_PATH_CHARS)
+            };
+            table.add_row(vec![
+                Cell::new(truncate(&clean(&finding.id), MAX_VERSION_CHARS)),
+                severity,
+                Cell::new(cvss),
+                Cell::new(clean(&finding.package.name)),
+                Cell::new(truncate(
+                    &clean(&finding.package.installed_version),
+                    MAX_VERSION_CHARS,
+                )),
+                Cell::new(fixed),
+                Cell::new(layer),
+                Cell::new(path),
+            ]);
+        }
+        // IDs, severities, scores and versions are read whole; names and
+        // paths wrap instead.
+        for column in [0, 1, 2, 4, 5, 6] {
+            if let Some(column) = table.column_mut(column) {
+                column.set_constraint(ColumnConstraint::ContentWidth);
+            }
+        }
+        let _ = writeln!(out, "{table}");
+    }
+    let summary = summarise(findings);
+    let by_severity: Vec<String> = SEVERITIES
+        .iter()
+        .zip(summary.by_severity)
+        .filter(|(_, count)| *count > 0)
+        .map(|(severity, count)| format!("{count} {}", severity.as_str()))
+        .collect();
+    if summary.total == 0 {
+        let _ = writeln!(out, "No vulnerabilities found.");
+    } else {
+        let _ = writeln!(
+            out,
+            "{} vulnerabilities: {}; {} fixable, {} without a fix, {} won't be fixed.",
+            summary.total,
+            by_severity.join(", "),
+            summary.fixed,
+            summary.not_fixed,
+            summary.wont_fix
+        );
+    }
+}
+
+fn severity_color(severity: Severity) -> Color {
+    match severity {
+        Severity::Critical => Color::Magenta,
+        Severity::High => Color::Red,
+        Severity::Medium => Color::Yellow,
+        Severity::Low => Color::Blue,
+        Severity::Negligible | Severity::Unknown => Color::Grey,
+    }
 }
 
 fn new_table(options: TableOptions) -> Table {
@@ -204,6 +353,17 @@ fn truncate(s: &str, max_chars: usize) -> String {
     cut
 }
 
+/// Keeps the end of `s`.
+fn truncate_start(s: &str, max_chars: usize) -> String {
+    let count = s.chars().count();
+    if count <= max_chars {
+        return s.to_owned();
+    }
+    let mut cut = String::from("…");
+    cut.extend(s.chars().skip(count - max_chars.saturating_sub(1)));
+    cut
+}
+
 fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
     let mut value = bytes as f64;
@@ -248,5 +408,9 @@ mod tests {
         assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(truncate("abcd", 4), "abcd");
         assert_eq!(truncate("ééééé", 3), "éé…");
+        assert_eq!(truncate_start("abcdef", 4), "…def");
+        assert_eq!(truncate_start("abcd", 4), "abcd");
+        assert_eq!(truncate_start("ééééé", 3), "…éé");
+        assert_eq!(truncate_start("abc", 1), "…");
     }
 }

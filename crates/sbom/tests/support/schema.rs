@@ -121,8 +121,9 @@ pub fn check_spdx_semantics(json: &str) {
     }
 }
 
-/// CycloneDX references: every `bom-ref` is unique and every dependency
-/// names components that exist, starting from the image itself.
+/// CycloneDX references: every `bom-ref` (components' and vulnerabilities')
+/// is unique, every dependency names components that exist, starting from
+/// the image itself, and every vulnerability affects existing components.
 pub fn check_cyclonedx_refs(json: &str) {
     let bom: Value = serde_json::from_str(json).unwrap();
     let mut refs: Vec<&str> = bom["components"]
@@ -131,10 +132,26 @@ pub fn check_cyclonedx_refs(json: &str) {
         .iter()
         .map(|c| c["bom-ref"].as_str().unwrap())
         .collect();
-    let count = refs.len();
+    let vulnerabilities = bom["vulnerabilities"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let vulnerability_refs: Vec<&str> = bom["vulnerabilities"]
+        .as_array()
+        .map(|v| v.iter().map(|v| v["bom-ref"].as_str().unwrap()).collect())
+        .unwrap_or_default();
+    let count = refs.len() + vulnerability_refs.len();
+    let mut all: Vec<&str> = refs.iter().chain(&vulnerability_refs).copied().collect();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), count, "bom-refs must be unique");
     refs.sort_unstable();
-    refs.dedup();
-    assert_eq!(refs.len(), count, "bom-refs must be unique");
+    for vulnerability in &vulnerabilities {
+        for affects in vulnerability["affects"].as_array().into_iter().flatten() {
+            let target = affects["ref"].as_str().unwrap();
+            assert!(refs.binary_search(&target).is_ok(), "dangling {target}");
+        }
+    }
     let image = bom["metadata"]["component"]["bom-ref"].as_str().unwrap();
     assert_eq!(bom["dependencies"][0]["ref"], image);
     for dependency in bom["dependencies"].as_array().unwrap() {
