@@ -239,6 +239,17 @@ fn language_ranges_table() {
             "stdlib",
             Some(Some("1.19.9")),
         ),
+        // As our analyzer (like Trivy and Syft) reports a binary's stdlib.
+        (
+            "Go",
+            Semver,
+            "i=0 f=1.19.9 i=1.20.0-0 f=1.20.4",
+            GoModule,
+            "stdlib",
+            "v1.19.8",
+            "stdlib",
+            Some(Some("1.19.9")),
+        ),
         (
             "Go",
             Semver,

@@ -31,7 +31,7 @@ pub struct GoVersion {
 }
 
 impl GoVersion {
-    /// Parses a Go toolchain version: `go1.21.3`, `1.21.3`, `1.21`, `go1.21rc2`,
+    /// Parses a Go toolchain version: `go1.21.3`, `v1.21.3`, `1.21.3`, `1.21`, `go1.21rc2`,
     /// `go1.9beta1`, optionally followed by space-separated build settings
     /// (`go1.21.3 X:boringcrypto`), as found in binaries' build info.
     pub fn toolchain(value: &str) -> Result<GoVersion, VersionError> {
@@ -157,7 +157,12 @@ fn parse_module(value: &str) -> Result<(Precedence, bool), String> {
 /// Mirrors Go's `GoTagToSemver`: `go(\d+\.\d+)(\.\d+)?((beta|rc|-pre)(\d+))?`.
 fn parse_toolchain(value: &str) -> Result<Precedence, String> {
     let tag = value.split_whitespace().next().unwrap_or("");
-    let tag = tag.strip_prefix("go").unwrap_or(tag);
+    // Go binaries' build info says `go1.21.5`; SBOM tools (ours, Trivy, Syft)
+    // report the stdlib as `v1.21.5`.
+    let tag = tag
+        .strip_prefix("go")
+        .or_else(|| tag.strip_prefix('v'))
+        .unwrap_or(tag);
     let numbers_end = tag
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(tag.len());
@@ -326,6 +331,8 @@ mod tests {
             ("go1.9beta1", "v1.9.0-beta.1"),
             ("go1.9.2rc2", "v1.9.2-rc.2"),
             ("go1.22.1 X:boringcrypto", "v1.22.1"),
+            ("v1.21.5", "v1.21.5"),
+            ("v1.22rc1", "v1.22.0-rc.1"),
         ];
         for (toolchain, canonical) in cases {
             let version = t(toolchain);
@@ -343,6 +350,8 @@ mod tests {
             "go1.21rc",
             "go",
             "go1.2.3.4",
+            "vgo1.21",
+            "v",
         ] {
             let err = GoVersion::toolchain(bad).expect_err(bad);
             assert_eq!(err.scheme, Scheme::Go);
