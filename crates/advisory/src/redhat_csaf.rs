@@ -385,8 +385,15 @@ pub fn parse_redhat_csaf(
     let location = format!("{location} ({id})");
 
     let tree = Tree::new(&raw.product_tree);
+    let builds = tree.source_builds();
     let mut packages: BTreeMap<(String, String), PackageState> = BTreeMap::new();
     let mut unresolved = 0usize;
+    let mut note_unresolved = |report: &mut ImportReport, reason: String| {
+        unresolved += 1;
+        if unresolved <= MAX_UNRESOLVED_REPORTED {
+            report.skip(location.clone(), reason);
+        }
+    };
     for vulnerability in &raw.vulnerabilities {
         let wont_fix = wont_fix_reasons(vulnerability);
         let status = &vulnerability.product_status;
@@ -399,41 +406,63 @@ pub fn parse_redhat_csaf(
             for product_id in product_ids {
                 let component = match tree.resolve(product_id) {
                     Resolution::Component(component) => component,
-                    Resolution::NotRhelSource => continue,
+                    Resolution::NotRhelRpm => continue,
                     Resolution::Unresolved(reason) => {
-                        unresolved += 1;
-                        if unresolved <= MAX_UNRESOLVED_REPORTED {
-                            report.skip(
-                                location.clone(),
-                                format!("product {product_id:?}: {reason}"),
-                            );
-                        }
+                        note_unresolved(report, format!("product {product_id:?}: {reason}"));
                         continue;
                     }
                 };
-                let state = packages
-                    .entry((component.ecosystem, component.name))
-                    .or_default();
-                match status {
-                    Status::Fixed => match component.version {
-                        Some(version) => {
-                            state.fixed.insert(version);
+                let Component {
+                    ecosystem,
+                    name,
+                    version,
+                    source,
+                } = component;
+                match (status, version) {
+                    (Status::Fixed, Some(version)) if source => {
+                        packages
+                            .entry((ecosystem, name))
+                            .or_default()
+                            .fixed
+                            .insert(version);
+                    }
+                    // Errata sometimes list only the binaries as fixed (and
+                    // the source under another status); the binaries' build
+                    // names its source when one source has that build.
+                    (Status::Fixed, Some(version)) => {
+                        let key = (ecosystem, version);
+                        if let Some(sources) = builds.get(&key)
+                            && let [source] = sources.as_slice()
+                        {
+                            let (ecosystem, version) = key;
+                            packages
+                                .entry((ecosystem, source.clone()))
+                                .or_default()
+                                .fixed
+                                .insert(version);
                         }
-                        None => {
-                            unresolved += 1;
-                            if unresolved <= MAX_UNRESOLVED_REPORTED {
-                                report.skip(
-                                    location.clone(),
-                                    format!("fixed product {product_id:?} has no version"),
-                                );
-                            }
+                    }
+                    (Status::Fixed, None) => {
+                        note_unresolved(
+                            report,
+                            format!("fixed product {product_id:?} has no version"),
+                        );
+                    }
+                    (_, _) if !source => {}
+                    (Status::Affected, _) => {
+                        let state = packages.entry((ecosystem, name)).or_default();
+                        match wont_fix.get(product_id.as_str()) {
+                            Some(reason) => state.wont_fix = Some(reason.clone()),
+                            None => state.affected = true,
                         }
-                    },
-                    Status::Affected => match wont_fix.get(product_id.as_str()) {
-                        Some(reason) => state.wont_fix = Some(reason.clone()),
-                        None => state.affected = true,
-                    },
-                    Status::NotAffected => state.not_affected = true,
+                    }
+                    // Only an unversioned component says the package is not
+                    // affected; a versioned one speaks of that build alone
+                    // (errata list their new builds so).
+                    (Status::NotAffected, None) => {
+                        packages.entry((ecosystem, name)).or_default().not_affected = true;
+                    }
+                    (Status::NotAffected, Some(_)) => {}
                 }
             }
         }
@@ -688,12 +717,16 @@ struct Component {
     name: String,
     /// `[epoch:]version-release`; `None` for VEX components without a version.
     version: Option<String>,
+    /// A source RPM (`arch=src`, or no arch as VEX components are written),
+    /// not a binary one.
+    source: bool,
 }
 
 enum Resolution {
     Component(Component),
-    /// A binary RPM, a container, or a product that is not a RHEL release.
-    NotRhelSource,
+    /// A container, another non-RPM component, or a product that is not a
+    /// RHEL release.
+    NotRhelRpm,
     Unresolved(&'static str),
 }
 
@@ -755,18 +788,15 @@ impl<'a> Tree<'a> {
             return Resolution::Unresolved("its platform has no CPE");
         };
         let Some(stream) = stream_of_cpe(cpe) else {
-            return Resolution::NotRhelSource;
+            return Resolution::NotRhelRpm;
         };
         let Some(purl) = self.helpers.get(component).and_then(|h| h.purl.as_deref()) else {
-            return Resolution::NotRhelSource;
+            return Resolution::NotRhelRpm;
         };
         let Some(purl) = RpmPurl::parse(purl) else {
-            return Resolution::NotRhelSource;
+            return Resolution::NotRhelRpm;
         };
-        // Binary RPMs share the source's fix; only the source is matched.
-        if purl.arch.as_deref().is_some_and(|arch| arch != "src") {
-            return Resolution::NotRhelSource;
-        }
+        let source = purl.arch.as_deref().is_none_or(|arch| arch == "src");
         let module = purl.module.clone().or_else(|| {
             let product = module_product?;
             let purl = self.helpers.get(product)?.purl.as_deref()?;
@@ -784,7 +814,30 @@ impl<'a> Tree<'a> {
             ecosystem,
             name: purl.name,
             version,
+            source,
         })
+    }
+
+    /// (ecosystem, source EVR) → the source RPMs with that build, from
+    /// every product the document names.
+    fn source_builds(&self) -> HashMap<(String, String), Vec<String>> {
+        let mut builds: HashMap<(String, String), Vec<String>> = HashMap::new();
+        for full_product_id in self.relationships.keys() {
+            let Resolution::Component(Component {
+                ecosystem,
+                name,
+                version: Some(version),
+                source: true,
+            }) = self.resolve(full_product_id)
+            else {
+                continue;
+            };
+            let names = builds.entry((ecosystem, version)).or_default();
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        builds
     }
 }
 
