@@ -16,6 +16,7 @@ mod input;
 pub mod kev;
 pub mod nvd;
 mod osv;
+pub mod redhat_csaf;
 mod report;
 mod rubysec;
 
@@ -32,6 +33,10 @@ pub use kev::{import_kev_file, parse_kev};
 pub use nvd::{import_nvd_dir, import_nvd_page_file, parse_nvd_page};
 pub use osv::{
     import_osv_dir, import_osv_zip, import_osv_zip_file, parse_osv, parse_osv_json, parse_osv_yaml,
+};
+pub use redhat_csaf::{
+    import_redhat_csaf_archive, import_redhat_csaf_dir, import_redhat_csaf_file, parse_redhat_csaf,
+    read_redhat_csaf_archive,
 };
 pub use report::{ImportError, ImportReport, SkippedRecord};
 pub use rubysec::{import_rubysec_dir, parse_rubysec};

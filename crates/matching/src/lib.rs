@@ -16,9 +16,11 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use model::{
     Advisory, AffectedPackage, Diagnostic, DistroStatus, Finding, FindingEvidence, FindingPackage,
-    FixState, ImageInventory, OsFamily, OsInfo, Package, PackageKind, Severity, SharedText,
+    FixState, ImageInventory, OsFamily, OsInfo, Package, PackageKind, RangeEvent, Severity,
+    SharedText,
 };
 use sha2::{Digest as _, Sha256};
+use std::str::FromStr as _;
 
 pub use index::AdvisoryIndex;
 
@@ -139,6 +141,8 @@ impl Run<'_> {
                         return;
                     }
                 };
+                let red_hat = ecosystem.starts_with(RED_HAT_KEY_PREFIX);
+                let red_hat_version;
                 let (matcher, name, version) = match package.kind {
                     // Debian and Alpine publish advisories per source package
                     // (apk "origin"), fixed in source versions.
@@ -152,6 +156,21 @@ impl Run<'_> {
                         source_name.unwrap_or(&package.name),
                         source_version.unwrap_or(&package.version),
                     ),
+                    // Red Hat publishes fixes per source RPM.
+                    _ if red_hat => match red_hat_source(package) {
+                        Ok((name, version)) => {
+                            red_hat_version = version;
+                            ("rpm", name, red_hat_version.as_str())
+                        }
+                        Err(reason) => {
+                            self.diagnose(
+                                "matching.rpm-module-stream-unknown",
+                                reason,
+                                Some(package),
+                            );
+                            return;
+                        }
+                    },
                     // AlmaLinux/Rocky OSV name binary packages (`qatzip-libs`).
                     _ => ("rpm", package.name.as_str(), package.version.as_str()),
                 };
@@ -164,6 +183,11 @@ impl Run<'_> {
                 match package.kind {
                     PackageKind::Deb => self.match_package::<scheme::Dpkg>(package, &target),
                     PackageKind::Apk => self.match_package::<scheme::Apk>(package, &target),
+                    _ if red_hat => {
+                        let first_new = self.findings.len();
+                        self.match_package::<scheme::Rpm>(package, &target);
+                        self.drop_fixed_in_stream(first_new, &target);
+                    }
                     _ => self.match_package::<scheme::Rpm>(package, &target),
                 }
             }
@@ -197,6 +221,48 @@ impl Run<'_> {
                 }
             }
         }
+    }
+
+    /// Red Hat fixes a CVE once per minor-release branch of a stream (a
+    /// 9.4 z-stream build `3.9.18-3.el9_4.5`, then 9.5's `3.9.19-8.el9`),
+    /// each in its own erratum. A package at or above *any* of the
+    /// stream's fixes for a CVE has it fixed (the rule Grype applies to
+    /// RHEL): without it, every image kept current on an older minor would
+    /// be reported vulnerable by the next minor's erratum. Drops such
+    /// findings among those from `first_new` on.
+    fn drop_fixed_in_stream(&mut self, first_new: usize, target: &Target<'_>) {
+        if self.findings.len() <= first_new {
+            return;
+        }
+        let Ok(installed) = version::RpmVersion::from_str(target.version) else {
+            return;
+        };
+        let mut fixed_ids: HashSet<&str> = HashSet::new();
+        for entry in self.index.lookup(&target.ecosystem, &target.name) {
+            let Some((_, texts, affected)) = self.index.advisory(entry) else {
+                continue;
+            };
+            let fixed_here = affected
+                .ranges
+                .iter()
+                .flat_map(|range| &range.events)
+                .filter_map(|event| match event {
+                    RangeEvent::Fixed(fixed) => version::RpmVersion::from_str(fixed).ok(),
+                    _ => None,
+                })
+                .any(|fixed| installed >= fixed);
+            if fixed_here {
+                fixed_ids.extend(texts.vulnerability_ids.iter().map(String::as_str));
+            }
+        }
+        if fixed_ids.is_empty() {
+            return;
+        }
+        let mut position = 0;
+        self.findings.retain(|finding| {
+            position += 1;
+            position <= first_new || !fixed_ids.contains(finding.id.as_str())
+        });
     }
 
     fn match_package<S: VersionScheme>(&mut self, package: &Package, target: &Target<'_>) {
@@ -517,6 +583,44 @@ fn fingerprint(package: &Package, id: &str) -> String {
     text
 }
 
+/// Index key prefix of Red Hat's own data (`Red Hat:9`, see
+/// `advisory::redhat_csaf`).
+const RED_HAT_KEY_PREFIX: &str = "red hat:";
+
+/// The source RPM name and `[epoch:]version-release` a Red Hat advisory
+/// names for `package`. The source version comes from the `SOURCERPM` file
+/// name, which carries no epoch; source and binaries are one build, so the
+/// binary's epoch is the source's. A package built in a module stream
+/// (`.module+el8…` in its release) is only comparable with its own stream's
+/// fixes, and the inventory does not record the stream: it is not matched,
+/// and the diagnostic names it.
+fn red_hat_source(package: &Package) -> Result<(&str, String), String> {
+    let (name, version) = match &package.source {
+        Some(source) => (
+            source.name.as_str(),
+            source.version.as_deref().unwrap_or(&package.version),
+        ),
+        None => (package.name.as_str(), package.version.as_str()),
+    };
+    let modular = |v: &str| v.contains(".module+el") || v.contains(".module_el");
+    if modular(version) || modular(&package.version) {
+        return Err(format!(
+            "rpm package {} {} is built in a module stream, which the inventory does not record; not matched against Red Hat data",
+            package.name, package.version
+        ));
+    }
+    let epoch = package
+        .version
+        .split_once(':')
+        .map(|(epoch, _)| epoch)
+        .filter(|epoch| !epoch.is_empty() && epoch.bytes().all(|b| b.is_ascii_digit()));
+    let version = match epoch {
+        Some(epoch) if !version.contains(':') => format!("{epoch}:{version}"),
+        _ => version.to_owned(),
+    };
+    Ok((name, version))
+}
+
 /// The index's ecosystem key for OS packages of this image.
 fn os_ecosystem(os: Option<&OsInfo>, kind: PackageKind) -> Result<String, String> {
     let Some(os) = os else {
@@ -552,6 +656,10 @@ fn os_ecosystem(os: Option<&OsInfo>, kind: PackageKind) -> Result<String, String
         (OsFamily::AlmaLinux, PackageKind::Rpm) => {
             format!("AlmaLinux:{}", major.ok_or_else(unsupported)?)
         }
+        // RHEL, CentOS (Stream) and UBI: Red Hat's data for the major release.
+        (OsFamily::RedHat | OsFamily::CentOS, PackageKind::Rpm) => {
+            format!("Red Hat:{}", major.ok_or_else(unsupported)?)
+        }
         (OsFamily::Rocky, PackageKind::Rpm) => {
             format!("Rocky Linux:{}", major.ok_or_else(unsupported)?)
         }
@@ -572,5 +680,7 @@ fn debian_release(codename: &str) -> Option<&'static str> {
     })
 }
 
+#[cfg(test)]
+mod redhat_tests;
 #[cfg(test)]
 mod tests;

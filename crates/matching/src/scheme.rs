@@ -216,7 +216,7 @@ impl PreparedEntry {
             }
             "wolfi" | "chainguard" => PreparedEntry::Apk(Box::new(Prepared::new::<Apk>(affected))),
             _ if distro("alpine:") => PreparedEntry::Apk(Box::new(Prepared::new::<Apk>(affected))),
-            _ if distro("almalinux:") || distro("rocky linux:") => {
+            _ if distro("almalinux:") || distro("rocky linux:") || distro("red hat:") => {
                 PreparedEntry::Rpm(Box::new(Prepared::new::<Rpm>(affected)))
             }
             "pypi" => PreparedEntry::Pep440(Box::new(Prepared::new::<Pypi>(affected))),

@@ -18,6 +18,8 @@ pub enum AdvisorySource {
     AlpineSecdb,
     /// The RubySec advisory database (YAML per advisory).
     RubySec,
+    /// Red Hat's CSAF 2.0 documents: RHSA advisories and per-CVE VEX files.
+    RedHatCsaf,
 }
 
 impl AdvisorySource {
@@ -28,6 +30,7 @@ impl AdvisorySource {
             AdvisorySource::DebianAdvisoryList => "debian-advisory-list",
             AdvisorySource::AlpineSecdb => "alpine-secdb",
             AdvisorySource::RubySec => "rubysec",
+            AdvisorySource::RedHatCsaf => "redhat-csaf",
         }
     }
 }
