@@ -22,7 +22,7 @@ use sha2::{Digest as _, Sha256};
 
 pub use index::AdvisoryIndex;
 
-use index::{ecosystem_key, normalise_name};
+pub use index::{ecosystem_key, normalise_name};
 use range::{Installed, Prepared, Verdict, evaluate};
 use scheme::VersionScheme;
 
@@ -128,74 +128,26 @@ impl Run<'_> {
     }
 
     fn route(&mut self, os: Option<&OsInfo>, package: &Package) {
-        let source_name = package.source.as_ref().map(|s| s.name.as_str());
-        let source_version = package.source.as_ref().and_then(|s| s.version.as_deref());
+        let target = match target(os, package) {
+            Ok(target) => target,
+            Err(reason) => {
+                self.diagnose("matching.os-unsupported", reason, None);
+                return;
+            }
+        };
         match package.kind {
-            PackageKind::Deb | PackageKind::Apk | PackageKind::Rpm => {
-                let ecosystem = match os_ecosystem(os, package.kind) {
-                    Ok(ecosystem) => ecosystem,
-                    Err(reason) => {
-                        self.diagnose("matching.os-unsupported", reason, None);
-                        return;
-                    }
-                };
-                let (matcher, name, version) = match package.kind {
-                    // Debian and Alpine publish advisories per source package
-                    // (apk "origin"), fixed in source versions.
-                    PackageKind::Deb => (
-                        "dpkg",
-                        source_name.unwrap_or(&package.name),
-                        source_version.unwrap_or(&package.version),
-                    ),
-                    PackageKind::Apk => (
-                        "apk",
-                        source_name.unwrap_or(&package.name),
-                        source_version.unwrap_or(&package.version),
-                    ),
-                    // AlmaLinux/Rocky OSV name binary packages (`qatzip-libs`).
-                    _ => ("rpm", package.name.as_str(), package.version.as_str()),
-                };
-                let target = Target {
-                    matcher,
-                    name: normalise_name(&ecosystem, name),
-                    ecosystem,
-                    version,
-                };
-                match package.kind {
-                    PackageKind::Deb => self.match_package::<scheme::Dpkg>(package, &target),
-                    PackageKind::Apk => self.match_package::<scheme::Apk>(package, &target),
-                    _ => self.match_package::<scheme::Rpm>(package, &target),
-                }
+            PackageKind::Deb => self.match_package::<scheme::Dpkg>(package, &target),
+            PackageKind::Apk => self.match_package::<scheme::Apk>(package, &target),
+            PackageKind::Rpm => self.match_package::<scheme::Rpm>(package, &target),
+            PackageKind::Python => self.match_package::<scheme::Pypi>(package, &target),
+            PackageKind::GoModule if package.name == "stdlib" => {
+                self.match_package::<scheme::GoToolchain>(package, &target)
             }
-            kind => {
-                let (matcher, ecosystem) = match kind {
-                    PackageKind::Python => ("pypi", "pypi"),
-                    PackageKind::GoModule => ("go", "go"),
-                    PackageKind::Cargo => ("crates.io", "crates.io"),
-                    PackageKind::Npm => ("npm", "npm"),
-                    PackageKind::Maven => ("maven", "maven"),
-                    _ => ("rubygems", "rubygems"),
-                };
-                let target = Target {
-                    matcher,
-                    ecosystem: ecosystem.to_owned(),
-                    name: normalise_name(ecosystem, &package.name),
-                    version: &package.version,
-                };
-                match kind {
-                    PackageKind::Python => self.match_package::<scheme::Pypi>(package, &target),
-                    PackageKind::GoModule if package.name == "stdlib" => {
-                        self.match_package::<scheme::GoToolchain>(package, &target)
-                    }
-                    PackageKind::GoModule => {
-                        self.match_package::<scheme::GoModule>(package, &target)
-                    }
-                    PackageKind::Cargo => self.match_package::<scheme::Semver>(package, &target),
-                    PackageKind::Npm => self.match_package::<scheme::Npm>(package, &target),
-                    PackageKind::Maven => self.match_package::<scheme::Maven>(package, &target),
-                    _ => self.match_package::<scheme::Gem>(package, &target),
-                }
-            }
+            PackageKind::GoModule => self.match_package::<scheme::GoModule>(package, &target),
+            PackageKind::Cargo => self.match_package::<scheme::Semver>(package, &target),
+            PackageKind::Npm => self.match_package::<scheme::Npm>(package, &target),
+            PackageKind::Maven => self.match_package::<scheme::Maven>(package, &target),
+            PackageKind::Gem => self.match_package::<scheme::Gem>(package, &target),
         }
     }
 
@@ -515,6 +467,93 @@ fn fingerprint(package: &Package, id: &str) -> String {
         text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
     }
     text
+}
+
+/// Where `package` is looked up: the one routing decision, shared by
+/// matching and [`lookup_keys`] so a database can load exactly what matching
+/// will ask for. `Err` says why an OS package cannot be routed.
+fn target<'p>(os: Option<&OsInfo>, package: &'p Package) -> Result<Target<'p>, String> {
+    let source_name = package.source.as_ref().map(|s| s.name.as_str());
+    let source_version = package.source.as_ref().and_then(|s| s.version.as_deref());
+    let (matcher, ecosystem, name, version) = match package.kind {
+        PackageKind::Deb | PackageKind::Apk | PackageKind::Rpm => {
+            let ecosystem = os_ecosystem(os, package.kind)?;
+            let (matcher, name, version) = match package.kind {
+                // Debian and Alpine publish advisories per source package
+                // (apk "origin"), fixed in source versions.
+                PackageKind::Deb => (
+                    "dpkg",
+                    source_name.unwrap_or(&package.name),
+                    source_version.unwrap_or(&package.version),
+                ),
+                PackageKind::Apk => (
+                    "apk",
+                    source_name.unwrap_or(&package.name),
+                    source_version.unwrap_or(&package.version),
+                ),
+                // AlmaLinux/Rocky OSV name binary packages (`qatzip-libs`).
+                _ => ("rpm", package.name.as_str(), package.version.as_str()),
+            };
+            (matcher, ecosystem, name, version)
+        }
+        kind => {
+            let (matcher, ecosystem) = match kind {
+                PackageKind::Python => ("pypi", "pypi"),
+                PackageKind::GoModule => ("go", "go"),
+                PackageKind::Cargo => ("crates.io", "crates.io"),
+                PackageKind::Npm => ("npm", "npm"),
+                PackageKind::Maven => ("maven", "maven"),
+                _ => ("rubygems", "rubygems"),
+            };
+            (
+                matcher,
+                ecosystem.to_owned(),
+                package.name.as_str(),
+                package.version.as_str(),
+            )
+        }
+    };
+    Ok(Target {
+        matcher,
+        name: normalise_name(&ecosystem, name),
+        ecosystem,
+        version,
+    })
+}
+
+/// Every (ecosystem key, normalised name) that matching `inventory` looks
+/// up, as [`ecosystem_key`] and [`normalise_name`] spell them: the advisories
+/// an image can match are exactly those with an affected package under one
+/// of these keys.
+pub fn lookup_keys(inventory: &ImageInventory) -> BTreeSet<(String, String)> {
+    let os = inventory.os.as_ref();
+    inventory
+        .packages
+        .iter()
+        .filter_map(|package| target(os, package).ok())
+        .map(|target| (target.ecosystem, target.name))
+        .collect()
+}
+
+/// Whether some matcher looks packages up under this ecosystem (as an
+/// advisory writes it: `Debian:12`, `PyPI`, `Alpine:v3.19`). Advisories of
+/// other ecosystems are kept, but no image matches them. Mirrors the keys
+/// [`os_ecosystem`] and [`target`] produce.
+pub fn routes_ecosystem(ecosystem: &str) -> bool {
+    let key = ecosystem_key(ecosystem);
+    let numbered = |prefix: &str| {
+        key.strip_prefix(prefix).is_some_and(|release| {
+            !release.is_empty() && release.chars().all(|c| c.is_ascii_digit() || c == '.')
+        })
+    };
+    matches!(
+        key.as_str(),
+        "pypi" | "go" | "crates.io" | "npm" | "maven" | "rubygems" | "wolfi" | "chainguard"
+    ) || numbered("debian:")
+        || numbered("ubuntu:")
+        || numbered("alpine:v")
+        || numbered("almalinux:")
+        || numbered("rocky linux:")
 }
 
 /// The index's ecosystem key for OS packages of this image.
