@@ -1,6 +1,7 @@
 //! `shipshape db import` / `db status` end to end with the built binary,
 //! including atomicity: a killed import and a failed import leave the
 //! previously committed database intact.
+#![allow(clippy::print_stderr)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -967,6 +967,7 @@ fn fingerprint_is_hex_sha256_of_identity() {
 /// The keys `lookup_keys` gives are exactly those matching looks up, and
 /// every one of them is an ecosystem `routes_ecosystem` admits.
 #[test]
+#[allow(clippy::type_complexity)]
 fn lookup_keys_follow_routing() {
     let mut deb = package(PackageKind::Deb, "libssl3", "3.0.11-1");
     deb.source = Some(SourcePackage {
