@@ -10,6 +10,7 @@ mod capped_read;
 pub mod debian_list;
 pub mod debian_release;
 pub mod debian_tracker;
+pub mod detect;
 pub mod epss;
 mod file_walk;
 mod input;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod db;
 mod progress;
 mod scan;
 
@@ -20,6 +21,9 @@ struct Cli {
     /// Log level filter (error, warn, info, debug, trace); also RUST_LOG.
     #[arg(long, global = true, default_value = "warn", env = "SHIPSHAPE_LOG")]
     log: String,
+    /// Where the advisory database lives [default: $XDG_DATA_HOME/shipshape or ~/.local/share/shipshape].
+    #[arg(long, global = true, env = "SHIPSHAPE_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -28,6 +32,8 @@ struct Cli {
 enum Command {
     /// Scan one image (registry or OCI layout) and write its SBOM.
     Scan(Box<scan::ScanArgs>),
+    /// Manage the advisory database in the data directory.
+    Db(db::DbArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +66,12 @@ fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Scan(args) => runtime.block_on(scan::run(*args)),
+        Command::Db(args) => match cli.data_dir.or_else(default_data_dir) {
+            Some(data_dir) => runtime.block_on(db::run(args, &data_dir)),
+            None => Err(anyhow::anyhow!(
+                "no data directory: set --data-dir, SHIPSHAPE_DATA_DIR or HOME"
+            )),
+        },
     };
     match outcome {
         Ok(code) => code,
@@ -97,4 +109,17 @@ pub(crate) fn default_cache_dir() -> Option<PathBuf> {
     std::env::var_os("HOME")
         .filter(|v| !v.is_empty())
         .map(|h| PathBuf::from(h).join(".cache").join("shipshape"))
+}
+
+/// The user's data directory for Shipshape (`$XDG_DATA_HOME/shipshape`, `~/.local/share/shipshape`).
+pub(crate) fn default_data_dir() -> Option<PathBuf> {
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(x).join("shipshape"));
+    }
+    std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| {
+        PathBuf::from(h)
+            .join(".local")
+            .join("share")
+            .join("shipshape")
+    })
 }

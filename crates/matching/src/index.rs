@@ -339,7 +339,7 @@ fn advisory_bytes(a: &Advisory) -> usize {
 
 /// The key an ecosystem string is indexed under: lowercase, and Ubuntu's
 /// `:LTS` suffix dropped so `Ubuntu:22.04:LTS` and `Ubuntu:22.04` meet.
-pub(crate) fn ecosystem_key(ecosystem: &str) -> String {
+pub fn ecosystem_key(ecosystem: &str) -> String {
     let mut key = ecosystem.trim().to_ascii_lowercase();
     if key.starts_with("ubuntu:")
         && let Some(stripped) = key.strip_suffix(":lts")
@@ -350,7 +350,7 @@ pub(crate) fn ecosystem_key(ecosystem: &str) -> String {
 }
 
 /// Package names as each ecosystem compares them.
-pub(crate) fn normalise_name(ecosystem_key: &str, name: &str) -> String {
+pub fn normalise_name(ecosystem_key: &str, name: &str) -> String {
     match ecosystem_key {
         "pypi" => pep503(name),
         // crates.io treats `-` and `_` as the same name, case-insensitively.

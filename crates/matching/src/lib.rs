@@ -20,11 +20,12 @@ use model::{
     SharedText,
 };
 use sha2::{Digest as _, Sha256};
+use std::borrow::Cow;
 use std::str::FromStr as _;
 
 pub use index::AdvisoryIndex;
 
-use index::{ecosystem_key, normalise_name};
+pub use index::{ecosystem_key, normalise_name};
 use range::{Installed, Prepared, Verdict, evaluate};
 use scheme::VersionScheme;
 
@@ -101,7 +102,7 @@ struct Target<'p> {
     matcher: &'static str,
     ecosystem: String,
     name: String,
-    version: &'p str,
+    version: Cow<'p, str>,
 }
 
 struct Run<'i> {
@@ -130,96 +131,35 @@ impl Run<'_> {
     }
 
     fn route(&mut self, os: Option<&OsInfo>, package: &Package) {
-        let source_name = package.source.as_ref().map(|s| s.name.as_str());
-        let source_version = package.source.as_ref().and_then(|s| s.version.as_deref());
+        let target = match target(os, package) {
+            Ok(target) => target,
+            Err(Unroutable::Os(reason)) => {
+                self.diagnose("matching.os-unsupported", reason, None);
+                return;
+            }
+            Err(Unroutable::Package(reason)) => {
+                self.diagnose("matching.rpm-module-stream-unknown", reason, Some(package));
+                return;
+            }
+        };
         match package.kind {
-            PackageKind::Deb | PackageKind::Apk | PackageKind::Rpm => {
-                let ecosystem = match os_ecosystem(os, package.kind) {
-                    Ok(ecosystem) => ecosystem,
-                    Err(reason) => {
-                        self.diagnose("matching.os-unsupported", reason, None);
-                        return;
-                    }
-                };
-                let red_hat = ecosystem.starts_with(RED_HAT_KEY_PREFIX);
-                let red_hat_version;
-                let (matcher, name, version) = match package.kind {
-                    // Debian and Alpine publish advisories per source package
-                    // (apk "origin"), fixed in source versions.
-                    PackageKind::Deb => (
-                        "dpkg",
-                        source_name.unwrap_or(&package.name),
-                        source_version.unwrap_or(&package.version),
-                    ),
-                    PackageKind::Apk => (
-                        "apk",
-                        source_name.unwrap_or(&package.name),
-                        source_version.unwrap_or(&package.version),
-                    ),
-                    // Red Hat publishes fixes per source RPM.
-                    _ if red_hat => match red_hat_source(package) {
-                        Ok((name, version)) => {
-                            red_hat_version = version;
-                            ("rpm", name, red_hat_version.as_str())
-                        }
-                        Err(reason) => {
-                            self.diagnose(
-                                "matching.rpm-module-stream-unknown",
-                                reason,
-                                Some(package),
-                            );
-                            return;
-                        }
-                    },
-                    // AlmaLinux/Rocky OSV name binary packages (`qatzip-libs`).
-                    _ => ("rpm", package.name.as_str(), package.version.as_str()),
-                };
-                let target = Target {
-                    matcher,
-                    name: normalise_name(&ecosystem, name),
-                    ecosystem,
-                    version,
-                };
-                match package.kind {
-                    PackageKind::Deb => self.match_package::<scheme::Dpkg>(package, &target),
-                    PackageKind::Apk => self.match_package::<scheme::Apk>(package, &target),
-                    _ if red_hat => {
-                        let first_new = self.findings.len();
-                        self.match_package::<scheme::Rpm>(package, &target);
-                        self.drop_fixed_in_stream(first_new, &target);
-                    }
-                    _ => self.match_package::<scheme::Rpm>(package, &target),
-                }
+            PackageKind::Deb => self.match_package::<scheme::Dpkg>(package, &target),
+            PackageKind::Apk => self.match_package::<scheme::Apk>(package, &target),
+            PackageKind::Rpm if target.ecosystem.starts_with(RED_HAT_KEY_PREFIX) => {
+                let first_new = self.findings.len();
+                self.match_package::<scheme::Rpm>(package, &target);
+                self.drop_fixed_in_stream(first_new, &target);
             }
-            kind => {
-                let (matcher, ecosystem) = match kind {
-                    PackageKind::Python => ("pypi", "pypi"),
-                    PackageKind::GoModule => ("go", "go"),
-                    PackageKind::Cargo => ("crates.io", "crates.io"),
-                    PackageKind::Npm => ("npm", "npm"),
-                    PackageKind::Maven => ("maven", "maven"),
-                    _ => ("rubygems", "rubygems"),
-                };
-                let target = Target {
-                    matcher,
-                    ecosystem: ecosystem.to_owned(),
-                    name: normalise_name(ecosystem, &package.name),
-                    version: &package.version,
-                };
-                match kind {
-                    PackageKind::Python => self.match_package::<scheme::Pypi>(package, &target),
-                    PackageKind::GoModule if package.name == "stdlib" => {
-                        self.match_package::<scheme::GoToolchain>(package, &target)
-                    }
-                    PackageKind::GoModule => {
-                        self.match_package::<scheme::GoModule>(package, &target)
-                    }
-                    PackageKind::Cargo => self.match_package::<scheme::Semver>(package, &target),
-                    PackageKind::Npm => self.match_package::<scheme::Npm>(package, &target),
-                    PackageKind::Maven => self.match_package::<scheme::Maven>(package, &target),
-                    _ => self.match_package::<scheme::Gem>(package, &target),
-                }
+            PackageKind::Rpm => self.match_package::<scheme::Rpm>(package, &target),
+            PackageKind::Python => self.match_package::<scheme::Pypi>(package, &target),
+            PackageKind::GoModule if package.name == "stdlib" => {
+                self.match_package::<scheme::GoToolchain>(package, &target)
             }
+            PackageKind::GoModule => self.match_package::<scheme::GoModule>(package, &target),
+            PackageKind::Cargo => self.match_package::<scheme::Semver>(package, &target),
+            PackageKind::Npm => self.match_package::<scheme::Npm>(package, &target),
+            PackageKind::Maven => self.match_package::<scheme::Maven>(package, &target),
+            PackageKind::Gem => self.match_package::<scheme::Gem>(package, &target),
         }
     }
 
@@ -234,7 +174,7 @@ impl Run<'_> {
         if self.findings.len() <= first_new {
             return;
         }
-        let Ok(installed) = version::RpmVersion::from_str(target.version) else {
+        let Ok(installed) = version::RpmVersion::from_str(&target.version) else {
             return;
         };
         let mut fixed_ids: HashSet<&str> = HashSet::new();
@@ -270,7 +210,7 @@ impl Run<'_> {
         if entries.is_empty() {
             return;
         }
-        let installed = match S::parse_installed(target.version) {
+        let installed = match S::parse_installed(&target.version) {
             Ok(installed) => installed,
             Err(error) => {
                 self.diagnose(
@@ -284,7 +224,7 @@ impl Run<'_> {
                 return;
             }
         };
-        let installed = Installed::new::<S>(installed, target.version);
+        let installed = Installed::new::<S>(installed, &target.version);
         let index = self.index;
         let mut groups: BTreeMap<&str, Group<'_, S::Version>> = BTreeMap::new();
         for entry in entries {
@@ -581,6 +521,111 @@ fn fingerprint(package: &Package, id: &str) -> String {
         text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
     }
     text
+}
+
+/// Where `package` is looked up: the one routing decision, shared by
+/// matching and [`lookup_keys`] so a database can load exactly what matching
+/// will ask for. `Err` says why an OS package cannot be routed.
+/// Why a package cannot be looked up.
+enum Unroutable {
+    /// No advisory mapping for the image's OS release (one diagnostic per image).
+    Os(String),
+    /// This package cannot be compared with the data (a diagnostic naming it).
+    Package(String),
+}
+
+fn target<'p>(os: Option<&OsInfo>, package: &'p Package) -> Result<Target<'p>, Unroutable> {
+    let source_name = package.source.as_ref().map(|s| s.name.as_str());
+    let source_version = package.source.as_ref().and_then(|s| s.version.as_deref());
+    let (matcher, ecosystem, name, version) = match package.kind {
+        PackageKind::Deb | PackageKind::Apk | PackageKind::Rpm => {
+            let ecosystem = os_ecosystem(os, package.kind).map_err(Unroutable::Os)?;
+            let (matcher, name, version): (_, _, Cow<'p, str>) = match package.kind {
+                // Debian and Alpine publish advisories per source package
+                // (apk "origin"), fixed in source versions.
+                PackageKind::Deb => (
+                    "dpkg",
+                    source_name.unwrap_or(&package.name),
+                    source_version.unwrap_or(&package.version).into(),
+                ),
+                PackageKind::Apk => (
+                    "apk",
+                    source_name.unwrap_or(&package.name),
+                    source_version.unwrap_or(&package.version).into(),
+                ),
+                // Red Hat publishes fixes per source RPM.
+                _ if ecosystem.starts_with(RED_HAT_KEY_PREFIX) => {
+                    let (name, version) = red_hat_source(package).map_err(Unroutable::Package)?;
+                    ("rpm", name, version.into())
+                }
+                // AlmaLinux/Rocky OSV name binary packages (`qatzip-libs`).
+                _ => (
+                    "rpm",
+                    package.name.as_str(),
+                    package.version.as_str().into(),
+                ),
+            };
+            (matcher, ecosystem, name, version)
+        }
+        kind => {
+            let (matcher, ecosystem) = match kind {
+                PackageKind::Python => ("pypi", "pypi"),
+                PackageKind::GoModule => ("go", "go"),
+                PackageKind::Cargo => ("crates.io", "crates.io"),
+                PackageKind::Npm => ("npm", "npm"),
+                PackageKind::Maven => ("maven", "maven"),
+                _ => ("rubygems", "rubygems"),
+            };
+            (
+                matcher,
+                ecosystem.to_owned(),
+                package.name.as_str(),
+                package.version.as_str().into(),
+            )
+        }
+    };
+    Ok(Target {
+        matcher,
+        name: normalise_name(&ecosystem, name),
+        ecosystem,
+        version,
+    })
+}
+
+/// Every (ecosystem key, normalised name) that matching `inventory` looks
+/// up, as [`ecosystem_key`] and [`normalise_name`] spell them: the advisories
+/// an image can match are exactly those with an affected package under one
+/// of these keys.
+pub fn lookup_keys(inventory: &ImageInventory) -> BTreeSet<(String, String)> {
+    let os = inventory.os.as_ref();
+    inventory
+        .packages
+        .iter()
+        .filter_map(|package| target(os, package).ok())
+        .map(|target| (target.ecosystem, target.name))
+        .collect()
+}
+
+/// Whether some matcher looks packages up under this ecosystem (as an
+/// advisory writes it: `Debian:12`, `PyPI`, `Alpine:v3.19`). Advisories of
+/// other ecosystems are kept, but no image matches them. Mirrors the keys
+/// [`os_ecosystem`] and [`target`] produce.
+pub fn routes_ecosystem(ecosystem: &str) -> bool {
+    let key = ecosystem_key(ecosystem);
+    let numbered = |prefix: &str| {
+        key.strip_prefix(prefix).is_some_and(|release| {
+            !release.is_empty() && release.chars().all(|c| c.is_ascii_digit() || c == '.')
+        })
+    };
+    matches!(
+        key.as_str(),
+        "pypi" | "go" | "crates.io" | "npm" | "maven" | "rubygems" | "wolfi" | "chainguard"
+    ) || numbered("debian:")
+        || numbered("ubuntu:")
+        || numbered("alpine:v")
+        || numbered("almalinux:")
+        || numbered("rocky linux:")
+        || numbered(RED_HAT_KEY_PREFIX)
 }
 
 /// Index key prefix of Red Hat's own data (`Red Hat:9`, see

@@ -974,3 +974,102 @@ fn fingerprint_is_hex_sha256_of_identity() {
         assert_eq!(fingerprint(&package, id), expected, "{id}");
     }
 }
+
+/// The keys `lookup_keys` gives are exactly those matching looks up, and
+/// every one of them is an ecosystem `routes_ecosystem` admits.
+#[test]
+#[allow(clippy::type_complexity)]
+fn lookup_keys_follow_routing() {
+    let mut deb = package(PackageKind::Deb, "libssl3", "3.0.11-1");
+    deb.source = Some(SourcePackage {
+        name: "openssl".to_owned(),
+        version: Some("3.0.11-1".to_owned()),
+    });
+    let cases: Vec<(Option<(OsFamily, &str)>, Package, Option<(&str, &str)>)> = vec![
+        (
+            Some((OsFamily::Debian, "12")),
+            deb,
+            Some(("debian:12", "openssl")),
+        ),
+        (
+            Some((OsFamily::Alpine, "3.19.1")),
+            package(PackageKind::Apk, "musl", "1.2.4-r2"),
+            Some(("alpine:v3.19", "musl")),
+        ),
+        (
+            Some((OsFamily::AlmaLinux, "9.3")),
+            package(PackageKind::Rpm, "openssl-libs", "1:3.0.7-24.el9"),
+            Some(("almalinux:9", "openssl-libs")),
+        ),
+        (
+            Some((OsFamily::Ubuntu, "22.04")),
+            package(PackageKind::Deb, "bash", "5.1-6ubuntu1"),
+            Some(("ubuntu:22.04", "bash")),
+        ),
+        (
+            None,
+            package(PackageKind::Python, "PyYAML", "5.1"),
+            Some(("pypi", "pyyaml")),
+        ),
+        (
+            None,
+            package(PackageKind::Cargo, "Small_Vec", "1.6.0"),
+            Some(("crates.io", "small-vec")),
+        ),
+        (
+            None,
+            package(PackageKind::GoModule, "stdlib", "1.19.8"),
+            Some(("go", "stdlib")),
+        ),
+        (
+            None,
+            package(PackageKind::Gem, "rack", "2.0.0"),
+            Some(("rubygems", "rack")),
+        ),
+        (None, package(PackageKind::Deb, "bash", "5.1"), None),
+        (
+            Some((OsFamily::Suse, "15.5")),
+            package(PackageKind::Rpm, "bash", "5.1"),
+            None,
+        ),
+    ];
+    for (os, package, expected) in cases {
+        let name = package.name.clone();
+        let keys = lookup_keys(&inventory(os, vec![package]));
+        let expected: BTreeSet<(String, String)> = expected
+            .into_iter()
+            .map(|(e, n)| (e.to_owned(), n.to_owned()))
+            .collect();
+        assert_eq!(keys, expected, "{name}");
+        for (ecosystem, _) in &keys {
+            assert!(routes_ecosystem(ecosystem), "{ecosystem} is looked up");
+        }
+    }
+}
+
+#[test]
+fn routed_ecosystems_table() {
+    let table = [
+        ("Debian:12", true),
+        ("debian:11", true),
+        ("Debian:unstable", false),
+        ("Ubuntu:22.04:LTS", true),
+        ("Alpine:v3.19", true),
+        ("Alpine:3.19", false),
+        ("Wolfi", true),
+        ("AlmaLinux:9", true),
+        ("Rocky Linux:8", true),
+        ("PyPI", true),
+        ("Go", true),
+        ("crates.io", true),
+        ("npm", true),
+        ("Maven", true),
+        ("RubyGems", true),
+        ("Packagist", false),
+        ("NuGet", false),
+        ("", false),
+    ];
+    for (ecosystem, routed) in table {
+        assert_eq!(routes_ecosystem(ecosystem), routed, "{ecosystem}");
+    }
+}

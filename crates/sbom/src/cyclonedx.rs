@@ -478,6 +478,7 @@ fn feed_name(source: &AdvisorySource) -> &'static str {
         AdvisorySource::DebianAdvisoryList => "Debian Security Advisories",
         AdvisorySource::AlpineSecdb => "Alpine secdb",
         AdvisorySource::RubySec => "RubySec",
+        AdvisorySource::RedHatCsaf => "Red Hat Product Security",
     }
 }
 

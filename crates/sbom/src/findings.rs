@@ -132,6 +132,10 @@ pub(crate) fn id_source(id: &str) -> Option<IdSource> {
             name: "Ubuntu Security Notices",
             url: format!("https://ubuntu.com/security/notices/{id}"),
         },
+        "RHSA" | "RHBA" | "RHEA" => IdSource {
+            name: "Red Hat Product Security",
+            url: format!("https://access.redhat.com/errata/{id}"),
+        },
         "ALSA" => osv("AlmaLinux Security Advisories"),
         "RLSA" => osv("Rocky Linux Security Advisories"),
         "CGA" => osv("Chainguard Security Advisories"),
@@ -289,6 +293,13 @@ mod tests {
                 Some((
                     "AlmaLinux Security Advisories",
                     "https://osv.dev/vulnerability/ALSA-2024:1234",
+                )),
+            ),
+            (
+                "RHSA-2024:0010",
+                Some((
+                    "Red Hat Product Security",
+                    "https://access.redhat.com/errata/RHSA-2024:0010",
                 )),
             ),
             ("SNYK-PYTHON-X-1", None),
