@@ -30,7 +30,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Scan one image (registry or OCI layout) and write its SBOM.
+    /// Scan one image (registry or OCI layout): its packages, and their
+    /// vulnerabilities from the advisory database in the data directory.
+    /// Exit codes: 0 done, 1 failed, 2 usage error, 3 a vulnerability at or
+    /// above --severity-threshold.
     Scan(Box<scan::ScanArgs>),
     /// Manage the advisory database in the data directory.
     Db(db::DbArgs),
@@ -65,7 +68,10 @@ fn main() -> ExitCode {
         }
     };
     let outcome = match cli.command {
-        Command::Scan(args) => runtime.block_on(scan::run(*args)),
+        Command::Scan(args) => {
+            let data_dir = cli.data_dir.or_else(default_data_dir);
+            runtime.block_on(scan::run(*args, data_dir.as_deref()))
+        }
         Command::Db(args) => match cli.data_dir.or_else(default_data_dir) {
             Some(data_dir) => runtime.block_on(db::run(args, &data_dir)),
             None => Err(anyhow::anyhow!(

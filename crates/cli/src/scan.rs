@@ -1,14 +1,14 @@
 //! `shipshape scan`.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use engine::{LayerCache, NoProgress, ScanOptions, ScanProgress, ScanReport};
-use model::Platform;
+use model::{Diagnostic, Finding, FixState, Platform, Severity};
 
 use crate::progress::TerminalProgress;
 
@@ -20,9 +20,42 @@ pub enum OutputFormat {
     Json,
     /// CycloneDX 1.5 JSON.
     Cyclonedx,
-    /// SPDX 2.3 JSON.
+    /// SPDX 2.3 JSON (packages only: SPDX 2.3 has no place for vulnerabilities).
     Spdx,
+    /// SARIF 2.1.0: the vulnerabilities, for code-scanning dashboards.
+    Sarif,
 }
+
+/// A severity level for `--severity-threshold`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum SeverityLevel {
+    Critical,
+    High,
+    Medium,
+    Low,
+    Negligible,
+    /// Any finding, including those without a known severity.
+    Unknown,
+}
+
+impl SeverityLevel {
+    fn severity(self) -> Severity {
+        match self {
+            SeverityLevel::Critical => Severity::Critical,
+            SeverityLevel::High => Severity::High,
+            SeverityLevel::Medium => Severity::Medium,
+            SeverityLevel::Low => Severity::Low,
+            SeverityLevel::Negligible => Severity::Negligible,
+            SeverityLevel::Unknown => Severity::Unknown,
+        }
+    }
+}
+
+/// Exit code when a finding at or above `--severity-threshold` remains.
+pub const EXIT_THRESHOLD: u8 = 3;
+
+/// An advisory database older than this gets a warning.
+const STALE_AFTER_DAYS: i64 = 7;
 
 #[derive(Args, Debug)]
 #[command(group(clap::ArgGroup::new("target").required(true).args(["image", "oci_layout"])))]
@@ -76,12 +109,31 @@ pub struct ScanArgs {
     /// Skip files larger than this (bytes) instead of analysing them.
     #[arg(long, value_name = "BYTES")]
     pub max_file_size: Option<u64>,
-    /// No progress display, even on a terminal.
+    /// No progress display and no warnings, even on a terminal (errors still show).
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// List packages only: do not match them against the advisory database.
+    #[arg(long, conflicts_with_all = ["severity_threshold", "ignore_unfixed"])]
+    pub sbom_only: bool,
+    /// Leave out vulnerabilities that have no fix yet (not fixed, won't fix).
+    #[arg(long)]
+    pub ignore_unfixed: bool,
+    /// Exit with code 3 when a vulnerability at or above LEVEL is found
+    /// (after --ignore-unfixed). Needs the advisory database.
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub severity_threshold: Option<SeverityLevel>,
 }
 
-pub async fn run(args: ScanArgs) -> Result<ExitCode> {
+pub async fn run(args: ScanArgs, data_dir: Option<&Path>) -> Result<ExitCode> {
+    if args.sbom_only && matches!(args.format, OutputFormat::Sarif) {
+        bail!("--format sarif lists vulnerabilities: it cannot be combined with --sbom-only");
+    }
+    // Open the database before the (long) scan, so a missing one fails fast.
+    let database = if args.sbom_only {
+        None
+    } else {
+        open_database(&args, data_dir).await?
+    };
     let source = build_source(&args).await?;
     let source = Arc::new(source);
 
@@ -131,8 +183,127 @@ pub async fn run(args: ScanArgs) -> Result<ExitCode> {
         t.finish();
     }
     let report = result.with_context(|| format!("scanning {what}"))?;
-    write_output(&args, &report)?;
+    let matched = match &database {
+        Some(db) => Some(match_report(db, &report, args.ignore_unfixed).await?),
+        None => None,
+    };
+    write_output(&args, &report, matched.as_ref())?;
+    if let (Some(threshold), Some(matched)) = (args.severity_threshold, &matched) {
+        let threshold = threshold.severity();
+        // `Severity` orders the most severe first.
+        if matched.findings.iter().any(|f| f.severity <= threshold) {
+            return Ok(ExitCode::from(EXIT_THRESHOLD));
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Findings of one image and what they were matched against.
+struct Matched {
+    findings: Vec<Finding>,
+    diagnostics: Vec<Diagnostic>,
+    database: sbom::DatabaseInfo,
+}
+
+/// The advisory database in the data directory, or `None` (with a warning)
+/// when there is none and nothing asked for vulnerabilities explicitly.
+async fn open_database(args: &ScanArgs, data_dir: Option<&Path>) -> Result<Option<vulndb::VulnDb>> {
+    let needed = args.severity_threshold.is_some()
+        || args.ignore_unfixed
+        || matches!(args.format, OutputFormat::Sarif);
+    let db = match data_dir {
+        Some(dir) => vulndb::VulnDb::open_existing(dir)
+            .await
+            .with_context(|| format!("opening the advisory database in {}", dir.display()))?,
+        None => None,
+    };
+    let shown_dir = data_dir.map_or_else(
+        || "the data directory".to_owned(),
+        |dir| dir.display().to_string(),
+    );
+    let Some(db) = db else {
+        let hint = format!(
+            "no advisory database in {shown_dir}: run `shipshape db update` (online) or \
+             `shipshape db import PATH...` (local files) first"
+        );
+        if needed {
+            bail!("{hint}");
+        }
+        warn(args, &format!("{hint}; listing packages only"));
+        return Ok(None);
+    };
+    let version = db
+        .version()
+        .await
+        .context("reading the advisory database")?;
+    if version.database_version == 0 {
+        let hint = format!(
+            "the advisory database in {shown_dir} is empty: run `shipshape db update` or \
+             `shipshape db import PATH...`"
+        );
+        if needed {
+            bail!("{hint}");
+        }
+        warn(args, &format!("{hint}; listing packages only"));
+        return Ok(None);
+    }
+    if let Some(updated_at) = version.updated_at {
+        let age_days = (unix_now() - updated_at) / 86_400;
+        if age_days >= STALE_AFTER_DAYS {
+            warn(
+                args,
+                &format!(
+                    "the advisory database was last updated {age_days} days ago ({}); \
+                 run `shipshape db update` for current results",
+                    vulndb::rfc3339(updated_at)
+                ),
+            );
+        }
+    }
+    Ok(Some(db))
+}
+
+async fn match_report(
+    db: &vulndb::VulnDb,
+    report: &ScanReport,
+    ignore_unfixed: bool,
+) -> Result<Matched> {
+    let loaded = db
+        .load_index_for(&report.inventory)
+        .await
+        .context("loading advisories for the image's packages")?;
+    let version = db
+        .version()
+        .await
+        .context("reading the advisory database")?;
+    let result = matching::match_image(&report.inventory, &loaded.index);
+    let mut findings = result.findings;
+    if ignore_unfixed {
+        findings.retain(|finding| finding.state == FixState::Fixed);
+    }
+    let mut diagnostics = loaded.diagnostics;
+    diagnostics.extend(result.diagnostics);
+    Ok(Matched {
+        findings,
+        diagnostics,
+        database: sbom::DatabaseInfo {
+            version: loaded.database_version.to_string(),
+            updated_at: version.updated_at.map(vulndb::rfc3339).unwrap_or_default(),
+        },
+    })
+}
+
+fn warn(args: &ScanArgs, message: &str) {
+    if args.quiet {
+        return;
+    }
+    let _ = writeln!(std::io::stderr().lock(), "warning: {message}");
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 async fn build_source(args: &ScanArgs) -> Result<oci::ImageSource> {
@@ -184,8 +355,15 @@ fn default_docker_config() -> Option<PathBuf> {
         .map(|h| PathBuf::from(h).join(".docker").join("config.json"))
 }
 
-fn write_output(args: &ScanArgs, report: &ScanReport) -> Result<()> {
-    let tool = sbom::ToolInfo::new("shipshape", env!("CARGO_PKG_VERSION"));
+fn write_output(args: &ScanArgs, report: &ScanReport, matched: Option<&Matched>) -> Result<()> {
+    let tool = sbom::ToolInfo::new("shipshape", env!("CARGO_PKG_VERSION"))
+        .with_information_uri(env!("CARGO_PKG_REPOSITORY"));
+    let vulnerabilities = matched.map(|m| sbom::Vulnerabilities {
+        findings: &m.findings,
+        diagnostics: &m.diagnostics,
+        database: Some(&m.database),
+    });
+    let vulnerabilities = vulnerabilities.as_ref();
     let timestamp = now_rfc3339();
     let color = args.output.is_none() && std::io::stdout().is_terminal();
     let rendered: Vec<u8> = match args.format {
@@ -194,17 +372,39 @@ fn write_output(args: &ScanArgs, report: &ScanReport) -> Result<()> {
                 color,
                 width: terminal_width(args.output.is_none()),
             };
-            sbom::table::render(&report.image, &report.inventory, options).into_bytes()
-        }
-        OutputFormat::Json => {
-            sbom::report::to_json(&report.image, &report.inventory, &tool, &timestamp)?.into_bytes()
-        }
-        OutputFormat::Cyclonedx => {
-            sbom::cyclonedx::to_json(&report.image, &report.inventory, &tool, &timestamp)?
+            sbom::table::render_with(&report.image, &report.inventory, vulnerabilities, options)
                 .into_bytes()
         }
+        OutputFormat::Json => sbom::report::to_json_with(
+            &report.image,
+            &report.inventory,
+            vulnerabilities,
+            &tool,
+            &timestamp,
+        )?
+        .into_bytes(),
+        OutputFormat::Cyclonedx => sbom::cyclonedx::to_json_with(
+            &report.image,
+            &report.inventory,
+            vulnerabilities,
+            &tool,
+            &timestamp,
+        )?
+        .into_bytes(),
         OutputFormat::Spdx => {
             sbom::spdx::to_json(&report.image, &report.inventory, &tool, &timestamp)?.into_bytes()
+        }
+        OutputFormat::Sarif => {
+            let vulnerabilities = vulnerabilities
+                .context("SARIF needs the findings, and no advisory database was loaded")?;
+            sbom::sarif::to_json(
+                &report.image,
+                &report.inventory,
+                vulnerabilities,
+                &tool,
+                &timestamp,
+            )?
+            .into_bytes()
         }
     };
     match &args.output {

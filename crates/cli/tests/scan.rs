@@ -1464,7 +1464,10 @@ fn no_progress_when_piped_and_output_file_leaves_stdout_empty() {
     let cache = sandbox.cache();
     let cache = cache.to_str().expect("utf-8");
     let table = sandbox
-        .run(&["scan", reference, "--cache-dir", cache], &[])
+        .run(
+            &["scan", reference, "--cache-dir", cache, "--sbom-only"],
+            &[],
+        )
         .expect_code(0);
     assert!(table.stderr.is_empty(), "stderr: {}", table.stderr);
     assert!(table.stdout.contains("libssl3"), "{}", table.stdout);
@@ -1487,6 +1490,7 @@ fn no_progress_when_piped_and_output_file_leaves_stdout_empty() {
                 cache,
                 "--output",
                 "out/report.json",
+                "--sbom-only",
             ],
             &[],
         )

@@ -40,6 +40,15 @@ pub const DATABASE_FILE: &str = "advisories.sqlite";
 /// A writer waits this long for another writer before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Which data a database holds: its version (bumped by every committed
+/// import or update; 0 = empty) and when it was last committed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DbVersion {
+    pub database_version: i64,
+    /// Unix seconds.
+    pub updated_at: Option<i64>,
+}
+
 /// An open advisory database.
 #[derive(Debug, Clone)]
 pub struct VulnDb {
@@ -108,6 +117,24 @@ impl VulnDb {
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.and_then(|row| row.get::<Option<String>, _>(0)))
+    }
+
+    /// The database version and the time of its last commit (Unix seconds),
+    /// without reading the data: what a scan reports it was matched against.
+    pub async fn version(&self) -> Result<DbVersion> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT key, value FROM meta WHERE key IN ('database_version', 'updated_at')",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut version = DbVersion::default();
+        for (key, value) in rows {
+            match key.as_str() {
+                "database_version" => version.database_version = value.parse().unwrap_or(0),
+                _ => version.updated_at = value.parse().ok(),
+            }
+        }
+        Ok(version)
     }
 
     /// Starts an import: everything written through the returned

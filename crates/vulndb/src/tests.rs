@@ -84,6 +84,7 @@ async fn replace_upsert_duplicates_cascade_and_versions() {
     let dir = tempfile::tempdir().unwrap();
     let db = VulnDb::open(dir.path()).await.unwrap();
     assert_eq!(db.status().await.unwrap().database_version, 0);
+    assert_eq!(db.version().await.unwrap(), crate::DbVersion::default());
 
     // Duplicate IDs within a feed are kept (the tracker emits one per package).
     let mut tx = db.begin_import().await.unwrap();
@@ -113,6 +114,11 @@ async fn replace_upsert_duplicates_cascade_and_versions() {
     let status = db.status().await.unwrap();
     assert_eq!(status.database_version, 1);
     assert!(status.updated_at.is_some());
+    let version = db.version().await.unwrap();
+    assert_eq!(
+        (version.database_version, version.updated_at),
+        (1, status.updated_at)
+    );
     assert_eq!(
         feed_counts(&status),
         [("other".to_owned(), 1, 0), ("pypi".to_owned(), 3, 1)]
