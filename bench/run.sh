@@ -60,9 +60,9 @@ for i in $(seq "$runs"); do
   measure trivy "$trivy" image --image-src remote --insecure --scanners '' --list-all-pkgs \
     --offline-scan --skip-db-update --format json --cache-dir "$work/trivy-cache" "$image"
   cp "$work/out.trivy" "$work/trivy.json"
-  measure shipshape "$shipshape" scan -q --format json --cache-dir "$work/ship-cache" "$image"
+  measure shipshape "$shipshape" scan -q --sbom-only --format json --cache-dir "$work/ship-cache" "$image"
   cp "$work/out.shipshape" "$work/shipshape.json"
-  measure shipshape-warm "$shipshape" scan -q --format json --cache-dir "$work/ship-cache" "$image"
+  measure shipshape-warm "$shipshape" scan -q --sbom-only --format json --cache-dir "$work/ship-cache" "$image"
 done
 
 if [ "${SKIP_BIG_LAYER:-0}" != 1 ]; then
@@ -83,7 +83,7 @@ if [ "${SKIP_BIG_LAYER:-0}" != 1 ]; then
     rm -rf "$big/bundle"
   fi
   rm -rf "$work/ship-cache"
-  measure big-layer "$shipshape" scan -q --format json --cache-dir "$work/ship-cache" --oci-layout "$big/oci:big"
+  measure big-layer "$shipshape" scan -q --sbom-only --format json --cache-dir "$work/ship-cache" --oci-layout "$big/oci:big"
 fi
 
 python3 "$here/report.py" "$work/results.txt" "$work/shipshape.json" "$work/trivy.json"
