@@ -470,7 +470,7 @@ async fn apply(
             ),
         };
         written_any = true;
-        progress_state(display, &feed, "imported");
+        progress_state(display, &feed, "imported, to be committed");
         outcomes.push(FeedOutcome {
             feed,
             fetch_time,
@@ -489,9 +489,6 @@ async fn apply(
         // Rolls back: nothing changed, so the version stays.
         drop(tx);
         return Ok((outcomes, None));
-    }
-    if let Some(display) = display {
-        display.committing();
     }
     let version = tx.commit().await?;
     Ok((outcomes, Some(version)))
@@ -539,7 +536,7 @@ fn write_summary(
         let name = outcome.feed.to_string();
         let transfer = outcome.stats.as_ref().map(|stats| {
             format!(
-                "{} in {} requests ({} retries), {:.1} s",
+                "{} in {} requests ({} retries), {:.2} s",
                 HumanBytes(stats.bytes),
                 stats.requests,
                 stats.retries,
@@ -646,15 +643,6 @@ impl UpdateDisplay {
             }
             bar.set_message(state.to_owned());
             bar.tick();
-        }
-    }
-
-    fn committing(&self) {
-        for bar in self.bars.values() {
-            bar.disable_steady_tick();
-        }
-        if let Some(bar) = self.bars.values().next() {
-            bar.println("committing");
         }
     }
 
