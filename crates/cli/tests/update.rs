@@ -340,6 +340,26 @@ fn a_failing_feed_is_named_and_the_others_are_committed() {
         "re-imported with the new validators"
     );
 
+    // A download with nothing readable in it (an error page instead of the
+    // catalog) must not replace the feed with nothing.
+    std::fs::write(root.path().join(KEV), "<html>maintenance</html>").unwrap();
+    let unreadable = run(&mut update(&data_dir)).expect(1);
+    assert!(
+        unreadable.stderr.contains("2 of 3 feeds failed: epss, kev"),
+        "{}",
+        unreadable.stderr
+    );
+    assert!(
+        unreadable
+            .stdout
+            .contains("nothing readable in the download"),
+        "{}",
+        unreadable.stdout
+    );
+    let rows = feed_rows(&status(&data_dir));
+    assert_eq!(feed(&rows, "kev"), feed(&before, "kev"), "kept as it was");
+    assert!(feed(&rows, "kev").2 > 1000);
+
     // Every feed fails on an empty database: exit 1, nothing committed.
     let empty = work.path().join("empty");
     server.fail(&format!("/{KEV}"), 100, Fault::Status(503, None));
