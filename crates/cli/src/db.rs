@@ -1,5 +1,6 @@
 //! `shipshape db import PATH...` and `shipshape db status`: fill the advisory
 //! database in the data directory from local files, and report what it holds.
+//! `shipshape db update` (downloading the feeds) lives in `update.rs`.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -13,7 +14,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use vulndb::{DbStatus, ImportEvent, ImportSummary, VulnDb, rfc3339};
 
 /// Skip reasons shown per feed; the rest are counted together.
-const TOP_REASONS: usize = 5;
+pub(crate) const TOP_REASONS: usize = 5;
 
 #[derive(Args)]
 pub struct DbArgs {
@@ -30,6 +31,13 @@ enum DbCommand {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Download the advisory feeds (OSV, Debian tracker, Alpine secdb, NVD, EPSS, KEV)
+    /// and update the database in one transaction, incrementally where the source allows.
+    ///
+    /// A feed that fails keeps its previous data; the feeds that succeeded are
+    /// still committed and the exit status is 1, naming the failed feeds. An
+    /// interrupted update leaves the previous database as it was.
+    Update(Box<crate::update::UpdateArgs>),
     /// Show the sources, record counts, last update and ecosystems of the database.
     Status {
         #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
@@ -46,6 +54,7 @@ enum StatusFormat {
 pub async fn run(args: DbArgs, data_dir: &Path) -> anyhow::Result<ExitCode> {
     match args.command {
         DbCommand::Import { paths } => import(&paths, data_dir).await,
+        DbCommand::Update(args) => crate::update::run(*args, data_dir).await,
         DbCommand::Status { format } => status(format, data_dir).await,
     }
 }
@@ -164,7 +173,7 @@ fn write_import_summary(
 
 /// A skip reason without the values that make each one unique (versions,
 /// positions), so like reasons count together.
-fn reason_kind(reason: &str) -> String {
+pub(crate) fn reason_kind(reason: &str) -> String {
     let cut = reason.find([':', '"', '`']).unwrap_or(reason.len());
     let kind = reason[..cut].trim();
     if kind.is_empty() {
@@ -177,7 +186,7 @@ fn reason_kind(reason: &str) -> String {
 async fn status(format: StatusFormat, data_dir: &Path) -> anyhow::Result<ExitCode> {
     let Some(db) = VulnDb::open_existing(data_dir).await? else {
         anyhow::bail!(
-            "no advisory database in {}; run `shipshape db import PATH...` first",
+            "no advisory database in {}; run `shipshape db update` or `shipshape db import PATH...` first",
             data_dir.display()
         );
     };

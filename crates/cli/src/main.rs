@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod db;
 mod progress;
 mod scan;
+mod update;
 
 #[derive(Parser)]
 #[command(

@@ -1,9 +1,6 @@
 //! `fetch` against a local server with the public layout, serving files
 //! generated from `shared/vulndata`.
 
-mod support;
-
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -11,7 +8,10 @@ use feeds::{
     ApiKey, FeedFormat, FeedId, FeedsConfig, FetchError, FetchMode, Fetched, NoProgress,
     RetryPolicy, build_client, fetch, list_osv_ecosystems,
 };
-use support::{Fault, NVD_PATH, Server, vulndata};
+use testkit::feed_server::layout::{
+    json_files, nvd_cves, stamp, write_documents, write_modified, zip_files,
+};
+use testkit::feed_server::{Fault, FeedServer as Server, NVD_PATH, vulndata};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -42,52 +42,6 @@ async fn get(
     fetch(&client(), config, feed, cursor, staging, &NoProgress).await
 }
 
-fn zip_files(target: &Path, files: &[PathBuf]) {
-    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-    let mut writer = zip::ZipWriter::new(std::fs::File::create(target).unwrap());
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
-    for file in files {
-        let name = file.file_name().unwrap().to_str().unwrap();
-        writer.start_file(name, options).unwrap();
-        writer.write_all(&std::fs::read(file).unwrap()).unwrap();
-    }
-    writer.finish().unwrap();
-}
-
-fn json_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-        .collect();
-    files.sort();
-    files
-}
-
-fn stamp(minutes: i64) -> String {
-    (OffsetDateTime::parse("2024-01-01T00:00:00Z", &Rfc3339).unwrap()
-        + time::Duration::minutes(minutes))
-    .format(&Rfc3339)
-    .unwrap()
-}
-
-/// `modified_id.csv` from (minutes after 2024-01-01, id) pairs, newest first,
-/// with extra raw lines inserted at the top.
-fn write_modified(dir: &Path, records: &[(i64, String)], extra_top: &[&str]) {
-    let mut sorted = records.to_vec();
-    sorted.sort_by_key(|record| std::cmp::Reverse(record.0));
-    let mut text = String::new();
-    for line in extra_top {
-        text.push_str(line);
-        text.push('\n');
-    }
-    for (minutes, id) in sorted {
-        text.push_str(&format!("{},{id}\n", stamp(minutes)));
-    }
-    std::fs::write(dir.join("modified_id.csv"), text).unwrap();
-}
-
 fn paths(server: &Server) -> Vec<String> {
     server.requests().into_iter().map(|r| r.path).collect()
 }
@@ -109,7 +63,7 @@ async fn osv_full_then_incremental_then_not_modified() {
         })
         .collect();
     write_modified(&go, &records, &[]);
-    let server = Server::start(root.path()).await;
+    let server = Server::start(root.path());
     let config = config(&server);
     let feed: FeedId = "osv/Go".parse().unwrap();
 
@@ -240,7 +194,7 @@ async fn osv_ecosystem_names_with_spaces_and_listing() {
         "Go\nRocky Linux\n\nbad/name\ncrates.io\n",
     )
     .unwrap();
-    let server = Server::start(root.path()).await;
+    let server = Server::start(root.path());
     let config = config(&server);
 
     let listed = list_osv_ecosystems(&client(), &config).await.unwrap();
@@ -264,32 +218,7 @@ async fn osv_ecosystem_names_with_spaces_and_listing() {
 /// Serves the single-document feeds from the samples; returns the root.
 fn documents(data: &Path) -> tempfile::TempDir {
     let root = tempfile::tempdir().unwrap();
-    let samples = data.join("samples");
-    let put = |relative: &str, bytes: Vec<u8>| {
-        let path = root.path().join(relative);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, bytes).unwrap();
-    };
-    put(
-        "debian-tracker/json",
-        std::fs::read(samples.join("debian/test-fixtures/input/debian.json")).unwrap(),
-    );
-    // The live secdb serves JSON; the sample is the same document as YAML.
-    let yaml =
-        std::fs::read(samples.join("alpine/test-fixtures/input/secdb/v3.15/main.yaml")).unwrap();
-    let document: serde_json::Value = serde_yaml_ng::from_slice(&yaml).unwrap();
-    put(
-        "alpine/v3.15/main.json",
-        serde_json::to_vec(&document).unwrap(),
-    );
-    let csv = std::fs::read(samples.join("epss/test-fixtures/example-1.csv")).unwrap();
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(&csv).unwrap();
-    put("epss/epss_scores-current.csv.gz", gz.finish().unwrap());
-    put(
-        "kev/known_exploited_vulnerabilities.json",
-        std::fs::read(data.join("kev/known_exploited_vulnerabilities.json")).unwrap(),
-    );
+    write_documents(data, root.path());
     root
 }
 
@@ -297,7 +226,7 @@ fn documents(data: &Path) -> tempfile::TempDir {
 async fn documents_download_parse_and_honour_304() {
     let Some(data) = vulndata() else { return };
     let root = documents(&data);
-    let server = Server::start(root.path()).await;
+    let server = Server::start(root.path());
     let config = config(&server);
 
     // (feed, path served, importer → records read)
@@ -372,21 +301,11 @@ async fn documents_download_parse_and_honour_304() {
     }
 }
 
-fn nvd_cves(data: &Path) -> Vec<serde_json::Value> {
-    let mut cves = Vec::new();
-    for name in ["full-page.json", "single-entry.json"] {
-        let bytes = std::fs::read(data.join("samples/nvd/test-fixtures").join(name)).unwrap();
-        let page: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-        cves.extend(page["vulnerabilities"].as_array().unwrap().iter().cloned());
-    }
-    cves
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nvd_pages_windows_key_and_interval() {
     let Some(data) = vulndata() else { return };
     let root = tempfile::tempdir().unwrap();
-    let server = Server::start(root.path()).await;
+    let server = Server::start(root.path());
     let cves = nvd_cves(&data);
     let total = cves.len();
     server.set_nvd(cves.clone());
@@ -477,7 +396,7 @@ async fn nvd_pages_windows_key_and_interval() {
 async fn retries_on_503_429_and_nvd_403() {
     let Some(data) = vulndata() else { return };
     let root = documents(&data);
-    let server = Server::start(root.path()).await;
+    let server = Server::start(root.path());
     server.set_nvd(nvd_cves(&data));
     let config = config(&server);
     let kev = "/kev/known_exploited_vulnerabilities.json";
@@ -549,7 +468,7 @@ async fn retries_on_503_429_and_nvd_403() {
 async fn truncated_and_oversized_bodies_fail_cleanly() {
     let Some(data) = vulndata() else { return };
     let root = documents(&data);
-    let server = Server::start(root.path()).await;
+    let server = Server::start(root.path());
     let config = config(&server);
     let kev = "/kev/known_exploited_vulnerabilities.json";
     let size = std::fs::metadata(root.path().join(kev.trim_start_matches('/')))
@@ -609,7 +528,7 @@ async fn truncated_and_oversized_bodies_fail_cleanly() {
 async fn slow_servers_time_out_and_are_retried() {
     let Some(data) = vulndata() else { return };
     let root = documents(&data);
-    let server = Server::start(root.path()).await;
+    let server = Server::start(root.path());
     let mut config = config(&server);
     config.http.request_timeout = Duration::from_millis(200);
     let kev = "/kev/known_exploited_vulnerabilities.json";
@@ -676,7 +595,7 @@ impl feeds::FetchProgress for Recorder {
 async fn progress_hears_requests_bytes_files_and_retries() {
     let Some(data) = vulndata() else { return };
     let root = documents(&data);
-    let server = Server::start(root.path()).await;
+    let server = Server::start(root.path());
     server.set_nvd(nvd_cves(&data));
     let mut config = config(&server);
     config.nvd.results_per_page = 20;

@@ -10,6 +10,11 @@
 //! * [`TestRegistry`] runs Debian's `docker-registry` on 127.0.0.1 with
 //!   anonymous, htpasswd or token (JWT) auth; [`RegistryClient`] pushes to it.
 //!
+//! * [`feed_server::FeedServer`] serves the public advisory feeds' layout
+//!   (OSV, Debian tracker, Alpine secdb, NVD API, EPSS, KEV) on 127.0.0.1 for
+//!   `db update` and the `feeds` crate; [`feed_server::layout`] writes it from
+//!   `shared/vulndata`.
+//!
 //! Use it as a dev-dependency (`testkit.workspace = true` under
 //! `[dev-dependencies]`). It speaks plain HTTP to 127.0.0.1 only and links no
 //! TLS stack, so it cannot clash with the crypto provider of the code under
@@ -39,6 +44,7 @@
 //! ```
 
 mod client;
+pub mod feed_server;
 mod image;
 mod layer;
 mod layout;

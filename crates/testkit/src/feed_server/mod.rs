@@ -1,11 +1,18 @@
-//! A local HTTP server with the public feeds' layout, serving files a test
-//! writes under its root, plus an NVD CVE API 2.0 endpoint answering
-//! `startIndex` / `resultsPerPage` / `lastModStartDate` / `lastModEndDate`
-//! from a list of CVEs. It records every request and can be told to fail.
+//! A local HTTP server with the public feeds' layout (what `db update`
+//! downloads), serving files a test writes under its root, plus an NVD CVE
+//! API 2.0 endpoint answering `startIndex` / `resultsPerPage` /
+//! `lastModStartDate` / `lastModEndDate` from a list of CVEs. It records
+//! every request, can be told to fail, and answers `If-None-Match` with 304.
+//!
+//! The server runs on its own thread and runtime, so synchronous tests (the
+//! CLI's, which run the binary) and async tests use it alike; it stops when
+//! the [`FeedServer`] is dropped. [`layout`] writes the files in the public
+//! layout from `shared/vulndata`.
 
-#![allow(dead_code)]
 // Says why a test did nothing when the shared data is absent.
 #![allow(clippy::print_stderr)]
+
+pub mod layout;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -89,17 +96,25 @@ struct State {
     nvd: Mutex<Vec<serde_json::Value>>,
 }
 
-pub struct Server {
+/// The running server; see the module docs.
+pub struct FeedServer {
+    /// `http://127.0.0.1:PORT/`, the root of the layout (a `--mirror` base).
     pub base: url::Url,
     state: Arc<State>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl Server {
-    pub async fn start(root: &Path) -> Server {
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
+impl FeedServer {
+    /// Serves the files under `root` (read at each request, so a test may
+    /// change them between requests) on an ephemeral port of 127.0.0.1.
+    pub fn start(root: &Path) -> FeedServer {
+        let std_listener = std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .expect("bind 127.0.0.1");
+        std_listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
+        let addr = std_listener.local_addr().expect("listener address");
         let state = Arc::new(State {
             root: root.to_owned(),
             log: Mutex::new(Vec::new()),
@@ -107,32 +122,29 @@ impl Server {
             nvd: Mutex::new(Vec::new()),
         });
         let serving = state.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let state = serving.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        let state = state.clone();
-                        async move {
-                            let delay = state.delay_for(request.uri().path());
-                            if let Some(delay) = delay {
-                                tokio::time::sleep(delay).await;
-                            }
-                            Ok::<_, Infallible>(handle(&state, request))
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("feed server runtime");
+            runtime.block_on(async move {
+                let listener =
+                    tokio::net::TcpListener::from_std(std_listener).expect("tokio listener");
+                tokio::select! {
+                    () = accept_loop(listener, serving) => {}
+                    _ = stopped => {}
+                }
+            });
+            // Open connections end with the runtime.
+            runtime.shutdown_background();
         });
-        Server {
-            base: url::Url::parse(&format!("http://{addr}/")).unwrap(),
+        FeedServer {
+            base: url::Url::parse(&format!("http://{addr}/")).expect("server URL"),
             state,
+            stop: Some(stop),
+            thread: Some(thread),
         }
     }
 
@@ -155,6 +167,41 @@ impl Server {
 
     pub fn clear_log(&self) {
         self.state.log.lock().unwrap().clear();
+    }
+}
+
+async fn accept_loop(listener: tokio::net::TcpListener, serving: Arc<State>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            return;
+        };
+        let state = serving.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let state = state.clone();
+                async move {
+                    let delay = state.delay_for(request.uri().path());
+                    if let Some(delay) = delay {
+                        tokio::time::sleep(delay).await;
+                    }
+                    Ok::<_, Infallible>(handle(&state, request))
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+impl Drop for FeedServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
