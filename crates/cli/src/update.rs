@@ -25,7 +25,7 @@ use futures_util::StreamExt as _;
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use model::{Advisory, CveEnrichment};
 use url::Url;
-use vulndb::{FeedInfo, VulnDb};
+use vulndb::{FeedInfo, KeepUnreadable, VulnDb};
 
 use crate::db::{TOP_REASONS, reason_kind};
 
@@ -422,52 +422,68 @@ async fn apply(
         progress_state(display, &feed, "importing");
         let format = import_format(fetched.format);
         let files = fetched.files.clone();
-        let (advisories, enrichments, report) =
-            tokio::task::spawn_blocking(move || read(format, &files))
-                .await
-                .context("import worker failed")?;
-        // A full download that yielded nothing readable (a corrupt archive,
-        // an error page) would otherwise replace the feed with nothing.
-        if removed_ids.is_none()
-            && advisories.is_empty()
-            && enrichments.is_empty()
-            && report.skipped > 0
-        {
-            let reason = report
-                .skipped_records
-                .first()
-                .map_or_else(String::new, |r| format!(": {}", r.reason));
-            progress_state(display, &feed, "failed");
-            outcomes.push(FeedOutcome {
-                feed,
-                fetch_time,
-                result: Err(format!(
-                    "nothing readable in the download ({} skipped{reason}); the previous data is kept",
-                    report.skipped
-                )),
-                stats,
-            });
-            continue;
-        }
         let info = FeedInfo {
             name: feed.to_string(),
             kind: import_format(feed.full_format()).as_str().to_owned(),
             origin: origin(config, &feed),
             cursor: fetched.cursor.clone(),
         };
-        let (mode, removed, (advisories, enrichments)) = match removed_ids {
-            None => (
-                "full",
-                0,
-                tx.replace_feed(info, advisories, enrichments, &report)
-                    .await?,
-            ),
-            Some(removed_ids) => (
-                "incremental",
-                removed_ids.len(),
-                tx.upsert(info, advisories, &removed_ids, enrichments, &report)
-                    .await?,
-            ),
+        let (mode, removed, advisories, enrichments, report) = match removed_ids {
+            // A full download is streamed into the database: OSV's distro
+            // exports are far too big to hold in memory.
+            None => {
+                let streamed = tx
+                    .replace_feed_streamed(
+                        info,
+                        vulndb::files_parser(format, files),
+                        // A full download that yielded nothing readable (a
+                        // corrupt archive, an error page) keeps the old rows.
+                        KeepUnreadable::No,
+                    )
+                    .await?;
+                if !streamed.replaced {
+                    let report = streamed.report;
+                    let reason = report
+                        .skipped_records
+                        .first()
+                        .map_or_else(String::new, |r| format!(": {}", r.reason));
+                    progress_state(display, &feed, "failed");
+                    outcomes.push(FeedOutcome {
+                        feed,
+                        fetch_time,
+                        result: Err(format!(
+                            "nothing readable in the download ({} skipped{reason}); the previous data is kept",
+                            report.skipped
+                        )),
+                        stats,
+                    });
+                    continue;
+                }
+                (
+                    "full",
+                    0,
+                    streamed.advisories,
+                    streamed.enrichments,
+                    streamed.report,
+                )
+            }
+            // Incremental updates are small (a bounded number of records).
+            Some(removed_ids) => {
+                let (advisories, enrichments, report) =
+                    tokio::task::spawn_blocking(move || read(format, &files))
+                        .await
+                        .context("import worker failed")?;
+                let (advisories, enrichments) = tx
+                    .upsert(info, advisories, &removed_ids, enrichments, &report)
+                    .await?;
+                (
+                    "incremental",
+                    removed_ids.len(),
+                    advisories,
+                    enrichments,
+                    report,
+                )
+            }
         };
         written_any = true;
         progress_state(display, &feed, "imported, to be committed");

@@ -1,16 +1,15 @@
 //! `db import PATH...`: each path is planned ([`advisory::detect::plan`]),
-//! each feed parsed on a blocking thread and written through one
-//! [`crate::ImportTx`], one feed at a time so only one feed is in memory. A
+//! each feed parsed on a blocking thread and streamed through one
+//! [`crate::ImportTx`] in batches, so memory stays bounded whatever the feed's size. A
 //! path that cannot be read fails the import and nothing is committed; bad
 //! files inside a path are counted in their feed's report.
 
 use std::path::{Path, PathBuf};
 
 use advisory::ImportReport;
-use advisory::detect::{PlannedFeed, SkippedPath, import_feed_files, plan};
-use model::{Advisory, CveEnrichment};
+use advisory::detect::{Format, PlannedFeed, SkippedPath, import_feed_files, plan};
 
-use crate::{FeedInfo, Result, VulnDb, VulnDbError};
+use crate::{FeedInfo, FeedParser, KeepUnreadable, Result, VulnDb, VulnDbError};
 
 /// What one feed's import did.
 #[derive(Debug, Clone)]
@@ -90,20 +89,16 @@ pub async fn import_paths(
                 cursor: None,
             };
             let format = feed.format.as_str();
-            let (advisories, enrichments, report) =
-                tokio::task::spawn_blocking(move || read(&feed))
-                    .await
-                    .map_err(|e| VulnDbError::Worker(e.to_string()))?;
-            let (advisories, enrichments) = tx
-                .replace_feed(info.clone(), advisories, enrichments, &report)
+            let streamed = tx
+                .replace_feed_streamed(info.clone(), parser(feed), KeepUnreadable::Yes)
                 .await?;
             let done = FeedSummary {
                 name: info.name,
                 format,
                 files,
-                advisories,
-                enrichments,
-                report,
+                advisories: streamed.advisories,
+                enrichments: streamed.enrichments,
+                report: streamed.report,
             };
             progress(ImportEvent::FeedDone { summary: &done });
             summary.feeds.push(done);
@@ -114,16 +109,16 @@ pub async fn import_paths(
     Ok(summary)
 }
 
-fn read(feed: &PlannedFeed) -> (Vec<Advisory>, Vec<CveEnrichment>, ImportReport) {
-    let mut report = ImportReport::default();
-    let mut advisories = Vec::new();
-    let mut enrichments = Vec::new();
-    import_feed_files(
-        feed.format,
-        &feed.files,
-        &mut report,
-        &mut |advisory| advisories.push(advisory),
-        &mut |enrichment| enrichments.push(enrichment),
-    );
-    (advisories, enrichments, report)
+/// Parses `feed`'s files, streaming each record to the sinks.
+pub fn parser(feed: PlannedFeed) -> FeedParser {
+    files_parser(feed.format, feed.files)
+}
+
+/// Parses `files` of `format`, streaming each record to the sinks.
+pub fn files_parser(format: Format, files: Vec<PathBuf>) -> FeedParser {
+    Box::new(move |advisories, enrichments| {
+        let mut report = ImportReport::default();
+        import_feed_files(format, &files, &mut report, advisories, enrichments);
+        report
+    })
 }

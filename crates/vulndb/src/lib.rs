@@ -27,10 +27,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 pub use error::VulnDbError;
-pub use import::{FeedSummary, ImportEvent, ImportSummary, import_paths};
+pub use import::{FeedSummary, ImportEvent, ImportSummary, files_parser, import_paths, parser};
 pub use load::LoadedIndex;
 pub use status::{DbStatus, EcosystemCount, FeedStatus, rfc3339};
-pub use tx::{FeedInfo, ImportTx};
+pub use tx::{FeedInfo, FeedParser, ImportTx, KeepUnreadable, StreamedFeed};
 
 pub type Result<T, E = VulnDbError> = std::result::Result<T, E>;
 

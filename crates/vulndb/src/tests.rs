@@ -306,3 +306,83 @@ fn os_inventory_keys_are_routed() {
     let keys = matching::lookup_keys(&inventory);
     assert!(keys.contains(&("debian:12".to_owned(), "bash".to_owned())));
 }
+
+/// A parser yielding `count` advisories (more than several write batches)
+/// and one enrichment, and skipping `skipped` records.
+fn generated_feed(count: usize, skipped: usize) -> FeedParser {
+    Box::new(move |advisories, enrichments| {
+        let mut report = ImportReport::default();
+        for n in 0..count {
+            advisories(advisory(
+                &format!("S-{n}"),
+                "PyPI",
+                &format!("pkg{n}"),
+                "1.0",
+            ));
+        }
+        if count > 0 {
+            enrichments(enrichment("CVE-S-0", 0.3));
+        }
+        for n in 0..skipped {
+            report.skip(format!("record {n}"), "not an advisory");
+        }
+        report
+    })
+}
+
+#[tokio::test]
+async fn streamed_replace_writes_in_batches_and_can_keep_an_unreadable_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = VulnDb::open(dir.path()).await.unwrap();
+    let mut tx = db.begin_import().await.unwrap();
+    let streamed = tx
+        .replace_feed_streamed(feed("big"), generated_feed(1_234, 2), KeepUnreadable::No)
+        .await
+        .unwrap();
+    assert!(streamed.replaced);
+    assert_eq!((streamed.advisories, streamed.enrichments), (1_234, 1));
+    assert_eq!(streamed.report.skipped, 2);
+    tx.commit().await.unwrap();
+    assert_eq!(rows(&db, "advisory").await, 1_234);
+    assert_eq!(rows(&db, "affected").await, 1_234);
+    let status = db.status().await.unwrap();
+    assert_eq!(feed_counts(&status), [("big".to_owned(), 1_234, 1)]);
+    assert_eq!(status.feeds[0].skipped, 2);
+    let loaded = db
+        .load_index_for(&python_image(&[("pkg1000", "0.9"), ("pkg7", "1.0")]))
+        .await
+        .unwrap();
+    let found = matching::match_image(
+        &python_image(&[("pkg1000", "0.9"), ("pkg7", "1.0")]),
+        &loaded.index,
+    );
+    let ids: Vec<&str> = found.findings.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(ids, ["CVE-S-1000"]);
+
+    // A download that yields only skipped records keeps the previous rows…
+    let mut tx = db.begin_import().await.unwrap();
+    let kept = tx
+        .replace_feed_streamed(feed("big"), generated_feed(0, 3), KeepUnreadable::No)
+        .await
+        .unwrap();
+    assert!(!kept.replaced);
+    assert_eq!(kept.report.skipped, 3);
+    tx.commit().await.unwrap();
+    assert_eq!(rows(&db, "advisory").await, 1_234);
+    assert_eq!(db.status().await.unwrap().feeds[0].skipped, 2);
+
+    // …unless asked to replace anyway (a local import of what the user named).
+    let mut tx = db.begin_import().await.unwrap();
+    let replaced = tx
+        .replace_feed_streamed(feed("big"), generated_feed(0, 3), KeepUnreadable::Yes)
+        .await
+        .unwrap();
+    assert!(replaced.replaced);
+    tx.commit().await.unwrap();
+    assert_eq!(rows(&db, "advisory").await, 0);
+    assert_eq!(rows(&db, "affected").await, 0);
+    assert_eq!(
+        feed_counts(&db.status().await.unwrap()),
+        [("big".to_owned(), 0, 0)]
+    );
+}

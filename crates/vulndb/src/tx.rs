@@ -19,6 +19,40 @@ const ADVISORY_BATCH: usize = 200;
 const AFFECTED_BATCH: usize = 500;
 /// Enrichment rows per INSERT (3 values each).
 const ENRICHMENT_BATCH: usize = 500;
+/// Parsed records in flight between a streaming parser and the writer: a
+/// feed never sits in memory whole (OSV's Debian export is hundreds of MB).
+const RECORD_CHANNEL: usize = 256;
+
+/// A parser for [`ImportTx::replace_feed_streamed`]: it hands each record to
+/// the first (advisories) or second (enrichments) sink and returns its report.
+pub type FeedParser =
+    Box<dyn FnOnce(&mut dyn FnMut(Advisory), &mut dyn FnMut(CveEnrichment)) -> ImportReport + Send>;
+
+/// What [`ImportTx::replace_feed_streamed`] did.
+#[derive(Debug, Clone)]
+pub struct StreamedFeed {
+    pub advisories: u64,
+    pub enrichments: u64,
+    pub report: ImportReport,
+    /// False when the feed yielded nothing but skipped records and
+    /// [`KeepUnreadable::No`] asked to keep the previous rows instead.
+    pub replaced: bool,
+}
+
+/// What to do when a feed yields no record at all but skipped some (a
+/// corrupt archive, an error page saved as the download).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeepUnreadable {
+    /// Replace the feed anyway (a local import of what the user pointed at).
+    Yes,
+    /// Keep the feed's previous rows (a download that went wrong).
+    No,
+}
+
+enum Record {
+    Advisory(Advisory),
+    Enrichment(CveEnrichment),
+}
 
 /// Which feed rows belong to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +115,95 @@ impl ImportTx {
         let enrichments = self.insert_enrichments(&feed.name, enrichments).await?;
         self.update_counts(&feed.name).await?;
         Ok((advisories, enrichments))
+    }
+
+    /// Like [`Self::replace_feed`], but the records come from `parse`, run
+    /// on a blocking thread and streamed in batches, so memory stays bounded
+    /// whatever the feed's size. The replacement happens inside a savepoint:
+    /// with [`KeepUnreadable::No`], a feed that yields only skipped records
+    /// is rolled back to its previous rows.
+    pub async fn replace_feed_streamed(
+        &mut self,
+        feed: FeedInfo,
+        parse: FeedParser,
+        unreadable: KeepUnreadable,
+    ) -> Result<StreamedFeed> {
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<Record>(RECORD_CHANNEL);
+        let worker = tokio::task::spawn_blocking(move || {
+            let advisory_sender = sender.clone();
+            // A closed channel means the writer failed: the rest is dropped.
+            parse(
+                &mut |advisory| {
+                    let _ = advisory_sender.blocking_send(Record::Advisory(advisory));
+                },
+                &mut |enrichment| {
+                    let _ = sender.blocking_send(Record::Enrichment(enrichment));
+                },
+            )
+        });
+        sqlx::query("SAVEPOINT replace_feed")
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query("DELETE FROM feed WHERE name = ?")
+            .bind(&feed.name)
+            .execute(&mut *self.tx)
+            .await?;
+        self.write_feed_row(&feed, &ImportReport::default()).await?;
+        let mut advisories: Vec<Advisory> = Vec::with_capacity(ADVISORY_BATCH);
+        let mut enrichments: Vec<CveEnrichment> = Vec::with_capacity(ENRICHMENT_BATCH);
+        let (mut advisories_written, mut enrichments_written) = (0u64, 0u64);
+        while let Some(record) = receiver.recv().await {
+            match record {
+                Record::Advisory(advisory) => {
+                    advisories.push(advisory);
+                    if advisories.len() == ADVISORY_BATCH {
+                        advisories_written += self
+                            .insert_advisories(&feed.name, advisories.drain(..))
+                            .await?;
+                    }
+                }
+                Record::Enrichment(enrichment) => {
+                    enrichments.push(enrichment);
+                    if enrichments.len() == ENRICHMENT_BATCH {
+                        enrichments_written += self
+                            .insert_enrichments(&feed.name, enrichments.drain(..))
+                            .await?;
+                    }
+                }
+            }
+        }
+        advisories_written += self.insert_advisories(&feed.name, advisories).await?;
+        enrichments_written += self.insert_enrichments(&feed.name, enrichments).await?;
+        let report = worker
+            .await
+            .map_err(|e| VulnDbError::Worker(e.to_string()))?;
+        let unreadable_feed =
+            advisories_written == 0 && enrichments_written == 0 && report.skipped > 0;
+        if unreadable_feed && unreadable == KeepUnreadable::No {
+            sqlx::query("ROLLBACK TO replace_feed")
+                .execute(&mut *self.tx)
+                .await?;
+            sqlx::query("RELEASE replace_feed")
+                .execute(&mut *self.tx)
+                .await?;
+            return Ok(StreamedFeed {
+                advisories: 0,
+                enrichments: 0,
+                report,
+                replaced: false,
+            });
+        }
+        self.write_feed_row(&feed, &report).await?;
+        self.update_counts(&feed.name).await?;
+        sqlx::query("RELEASE replace_feed")
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(StreamedFeed {
+            advisories: advisories_written,
+            enrichments: enrichments_written,
+            report,
+            replaced: true,
+        })
     }
 
     /// Incremental update of `feed`: rows with the IDs of `advisories` or
