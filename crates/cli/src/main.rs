@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod db;
+mod inventory;
 mod progress;
 mod scan;
 mod update;
@@ -38,6 +39,10 @@ enum Command {
     Scan(Box<scan::ScanArgs>),
     /// Manage the advisory database in the data directory.
     Db(db::DbArgs),
+    /// List every cluster's namespaces, workloads and containers with the image
+    /// digests they run. Exit codes: 0 done (also when a cluster is degraded:
+    /// the reasons are printed), 1 a cluster is unreachable or failed.
+    Inventory(inventory::InventoryArgs),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +78,7 @@ fn main() -> ExitCode {
             let data_dir = cli.data_dir.or_else(default_data_dir);
             runtime.block_on(scan::run(*args, data_dir.as_deref()))
         }
+        Command::Inventory(args) => runtime.block_on(inventory::run(args)),
         Command::Db(args) => match cli.data_dir.or_else(default_data_dir) {
             Some(data_dir) => runtime.block_on(db::run(args, &data_dir)),
             None => Err(anyhow::anyhow!(
