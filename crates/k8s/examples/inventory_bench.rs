@@ -20,7 +20,10 @@ use serde_json::{Value, json};
 fn tools() -> PathBuf {
     std::env::var_os("KUBE_TEST_CLUSTER_TOOLS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/tools/kube-test-cluster"))
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../../shared/tools/kube-test-cluster")
+        })
 }
 
 fn free_port() -> u16 {
@@ -49,13 +52,20 @@ async fn post(client: &Client, path: &str, body: &Value) -> Result<(), kube::Err
 }
 
 fn image_id(i: usize) -> String {
-    format!("docker-pullable://registry.example.com/app-{}@sha256:{:064x}", i % 50, i)
+    format!(
+        "docker-pullable://registry.example.com/app-{}@sha256:{:064x}",
+        i % 50,
+        i
+    )
 }
 
 struct Stop(PathBuf);
 impl Drop for Stop {
     fn drop(&mut self) {
-        let _ = Command::new("bash").arg(tools().join("stop.sh")).arg(&self.0).status();
+        let _ = Command::new("bash")
+            .arg(tools().join("stop.sh"))
+            .arg(&self.0)
+            .status();
     }
 }
 
@@ -79,7 +89,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if !output.status.success() {
         return Err(format!("start.sh: {}", String::from_utf8_lossy(&output.stderr)).into());
     }
-    let source = k8s::ClusterSource::Kubeconfig { path: Some(dir.path().join("kubeconfig")), context: None };
+    let source = k8s::ClusterSource::Kubeconfig {
+        path: Some(dir.path().join("kubeconfig")),
+        context: None,
+    };
     let admin = Client::try_from(k8s::collector::client_config(&source).await?)?;
 
     let started = Instant::now();
@@ -116,8 +129,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .buffer_unordered(32)
         .for_each(|r| async { if let Err(e) = r { println!("pod: {e}") } })
         .await;
-    post(&admin, "/api/v1/nodes", &json!({"metadata": {"name": "node-1"}})).await?;
-    println!("populated {pods} pods in {namespaces} namespaces in {:.1} s", started.elapsed().as_secs_f64());
+    post(
+        &admin,
+        "/api/v1/nodes",
+        &json!({"metadata": {"name": "node-1"}}),
+    )
+    .await?;
+    println!(
+        "populated {pods} pods in {namespaces} namespaces in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     // Forget the population phase's peak (Linux: writing 5 to clear_refs resets VmHWM).
     let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -130,7 +151,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let hwm_listed = status_kib("VmHWM:");
     let inventory = handle.snapshot();
     let complete = started.elapsed();
-    let containers: u32 = inventory.workloads.iter().flat_map(|w| &w.containers).map(|c| c.pods).sum();
+    let containers: u32 = inventory
+        .workloads
+        .iter()
+        .flat_map(|w| &w.containers)
+        .map(|c| c.pods)
+        .sum();
     println!(
         "initial inventory: settled={settled} status={:?} workloads={} container instances={containers} \
          lists {:.2} s, complete (with assembly) {:.2} s",
@@ -148,7 +174,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(inventory);
     let assembly = Instant::now();
     let again = handle.snapshot();
-    println!("snapshot assembly alone: {:.0} ms ({} workloads)", assembly.elapsed().as_secs_f64() * 1000.0, again.workloads.len());
+    println!(
+        "snapshot assembly alone: {:.0} ms ({} workloads)",
+        assembly.elapsed().as_secs_f64() * 1000.0,
+        again.workloads.len()
+    );
     drop(again);
 
     // Watch latency: patch one pod's imageID, wait until the store shows it.
@@ -167,7 +197,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .await?;
         loop {
             let seen = handle.with_store(|s| {
-                s.pods.values().any(|p| p.meta.name == name && p.containers.iter().any(|c| c.image_id == new_id))
+                s.pods.values().any(|p| {
+                    p.meta.name == name && p.containers.iter().any(|c| c.image_id == new_id)
+                })
             });
             if seen {
                 break;

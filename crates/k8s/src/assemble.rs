@@ -19,7 +19,14 @@ use crate::types::{
 pub const MAX_DIAGNOSTICS: usize = 1000;
 
 /// How containers of a workload are deduplicated (see [`crate::types`]).
-type ContainerKey = (ContainerType, String, String, String, Option<Platform>);
+/// Borrowed from the store, so building the groups copies no strings.
+type ContainerKey<'a> = (
+    ContainerType,
+    &'a str,
+    &'a str,
+    &'a str,
+    Option<&'a Platform>,
+);
 
 /// Orders states by how much they say: running beats waiting beats pending beats terminated.
 fn state_rank(state: ContainerState) -> u8 {
@@ -66,8 +73,10 @@ pub fn assemble(
     // Sorted, so the representative pod of a group is the one with the smallest name.
     pods.sort_by(|a, b| (&a.meta.namespace, &a.meta.name).cmp(&(&b.meta.namespace, &b.meta.name)));
 
-    let mut workloads: BTreeMap<WorkloadKey, (Workload, BTreeMap<ContainerKey, ContainerImage>)> =
-        BTreeMap::new();
+    let mut workloads: BTreeMap<
+        WorkloadKey,
+        (Workload, BTreeMap<ContainerKey<'_>, ContainerImage>),
+    > = BTreeMap::new();
     for pod in pods {
         let object = format!("Pod {}/{}", pod.meta.namespace, pod.meta.name);
         if pod.labels_truncated {
@@ -97,9 +106,9 @@ pub fn assemble(
                 BTreeMap::new(),
             )
         });
-        let platform = match &pod.node {
+        let platform: Option<&Platform> = match &pod.node {
             Some(node) => match store.nodes.get(node) {
-                Some(platform) => platform.clone(),
+                Some(platform) => platform.as_ref(),
                 None => {
                     diagnostics.push(Diagnostic::new(
                         "unknown-node",
@@ -159,10 +168,10 @@ pub fn assemble(
             let entry = containers
                 .entry((
                     c.container_type,
-                    c.name.clone(),
-                    c.image.clone(),
-                    c.image_id.clone(),
-                    platform.clone(),
+                    c.name.as_str(),
+                    c.image.as_str(),
+                    c.image_id.as_str(),
+                    platform,
                 ))
                 .or_insert_with(|| ContainerImage {
                     pod: pod.meta.name.clone(),
@@ -175,7 +184,7 @@ pub fn assemble(
                     digest_kind,
                     digest_is_index: None,
                     node: pod.node.clone(),
-                    platform: platform.clone(),
+                    platform: platform.cloned(),
                     running: false,
                     state: c.state,
                     pods: 0,

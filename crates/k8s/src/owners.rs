@@ -122,7 +122,7 @@ pub fn resolve_top_owner(
                     kind: WorkloadKind::from_kind(&reference.kind),
                     name: reference.name.clone(),
                     uid: reference.uid.clone(),
-                    labels: Labels::new(),
+                    labels: Labels::default(),
                     created: None,
                 };
             }
@@ -159,7 +159,10 @@ mod tests {
             namespace: "ns".into(),
             name: name.into(),
             uid: format!("uid-{name}"),
-            labels: Labels::from([("app".to_owned(), name.to_owned())]),
+            labels: Labels::new(crate::types::LabelMap::from([(
+                "app".to_owned(),
+                name.to_owned(),
+            )])),
             created: None,
             controller: owner.map(|(kind, name)| OwnerRef {
                 kind: kind.into(),

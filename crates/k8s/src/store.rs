@@ -130,14 +130,16 @@ pub(crate) fn to_offset(time: &Time) -> Option<OffsetDateTime> {
 
 fn capped_labels(meta: &ObjectMeta) -> (Labels, bool) {
     match &meta.labels {
-        None => (Labels::new(), false),
-        Some(labels) if labels.len() <= MAX_LABELS => (labels.clone(), false),
+        None => (Labels::default(), false),
+        Some(labels) if labels.len() <= MAX_LABELS => (Labels::new(labels.clone()), false),
         Some(labels) => (
-            labels
-                .iter()
-                .take(MAX_LABELS)
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            Labels::new(
+                labels
+                    .iter()
+                    .take(MAX_LABELS)
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
             true,
         ),
     }

@@ -12,13 +12,18 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use model::{Digest, Platform};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-/// Labels as written on the object (sorted for stable output).
-pub type Labels = BTreeMap<String, String>;
+/// Labels as written on an object (sorted for stable output).
+pub type LabelMap = BTreeMap<String, String>;
+
+/// Labels, shared: a snapshot points at the collector's copy instead of
+/// cloning it per container row (serialized as a plain map).
+pub type Labels = Arc<LabelMap>;
 
 /// Everything one cluster runs, as of `collected_at`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -486,11 +486,17 @@ fn sequence_checks() {
 
 #[test]
 fn protocol_document_shows_the_current_format() {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/agent-protocol.md"))
-        .expect("docs/agent-protocol.md");
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/agent-protocol.md"
+    ))
+    .expect("docs/agent-protocol.md");
     let (snapshot, delta) = golden_messages();
     for message in [snapshot, delta] {
         let json = serde_json::to_string_pretty(&message).expect("json");
-        assert!(doc.contains(&json), "docs/agent-protocol.md is out of date: it lacks\n{json}");
+        assert!(
+            doc.contains(&json),
+            "docs/agent-protocol.md is out of date: it lacks\n{json}"
+        );
     }
 }
