@@ -6,7 +6,7 @@
 //! does not parse is kept as its error and reported exactly where evaluation
 //! would have met it, so preparing changes neither findings nor diagnostics.
 
-use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use model::{AffectedPackage, AffectedRange, RangeEvent, RangeKind, RequirementKind};
@@ -24,10 +24,6 @@ pub(crate) struct Verdict<V> {
     pub fixed: Arc<[(String, V)]>,
 }
 
-/// Listed versions that share one release key: position in
-/// `AffectedPackage::versions` and the parsed form.
-type ListedBucket<V> = Vec<(usize, Result<V, VersionError>)>;
-
 /// A range's events with their parsed bounds (`None` = introduced "0").
 type SortedEvents<V> = Vec<(EventKind, Option<V>)>;
 
@@ -43,8 +39,8 @@ enum EventKind {
 pub(crate) struct Installed<'t, V> {
     pub version: V,
     pub text: &'t str,
-    /// [`release_key`] of `text`, computed once per package.
-    pub release_key: String,
+    /// [`release_hash`] of `text`, computed once per package.
+    pub release_hash: u64,
 }
 
 impl<'t, V> Installed<'t, V> {
@@ -52,7 +48,7 @@ impl<'t, V> Installed<'t, V> {
         Installed {
             version,
             text,
-            release_key: release_key(text, S::DOTTED_RELEASE),
+            release_hash: release_hash(text, S::DOTTED_RELEASE),
         }
     }
 }
@@ -60,10 +56,15 @@ impl<'t, V> Installed<'t, V> {
 /// One affected entry with every advisory version parsed for one scheme.
 #[derive(Debug)]
 pub(crate) struct Prepared<V> {
-    /// Listed versions grouped by [`release_key`] (equal versions share a
-    /// key): position in `AffectedPackage::versions`, in published order,
-    /// and the parsed form.
-    listed: HashMap<Box<str>, ListedBucket<V>>,
+    /// Listed versions as ([`release_hash`], position in
+    /// `AffectedPackage::versions`), sorted: only versions with the
+    /// installed version's hash can equal it, and within one hash they
+    /// are in published order. Flat slices rather than a map of buckets:
+    /// PyPI entries list 140,000 versions in all, and a map of small
+    /// vectors cost over 60 MiB of the loaded index.
+    listed: Box<[(u64, u32)]>,
+    /// Every listed version parsed, in published order.
+    listed_parsed: Box<[Result<V, VersionError>]>,
     ranges: Vec<PreparedRange<V>>,
     /// Fixed events, then the floors of "patched" requirements, in the
     /// order evaluation reports them; the first unparseable one as error.
@@ -80,7 +81,9 @@ pub(crate) struct Prepared<V> {
 
 #[derive(Debug)]
 struct PreparedRange<V> {
-    description: String,
+    /// Position in `AffectedPackage::ranges`: the range is described (for
+    /// the finding's evidence) only when it matches.
+    position: usize,
     events: RangeEvents<V>,
 }
 
@@ -106,19 +109,27 @@ fn split(event: &RangeEvent) -> (EventKind, &str) {
 
 impl<V: Ord> Prepared<V> {
     pub(crate) fn new<S: VersionScheme<Version = V>>(affected: &AffectedPackage) -> Prepared<V> {
-        let mut listed: HashMap<Box<str>, ListedBucket<V>> = HashMap::new();
-        for (position, text) in affected.versions.iter().enumerate() {
-            listed
-                .entry(release_key(text, S::DOTTED_RELEASE).into_boxed_str())
-                .or_default()
-                .push((position, S::parse_advisory(text)));
-        }
+        let mut listed: Vec<(u64, u32)> = affected
+            .versions
+            .iter()
+            .zip(0u32..)
+            .map(|(text, position)| (release_hash(text, S::DOTTED_RELEASE), position))
+            .collect();
+        // Positions are distinct: published order within one hash.
+        listed.sort_unstable();
+        let listed_parsed = affected
+            .versions
+            .iter()
+            .take(listed.len())
+            .map(|text| S::parse_advisory(text))
+            .collect();
         let ranges = affected
             .ranges
             .iter()
-            .filter(|range| range.kind != RangeKind::Git)
-            .map(|range| PreparedRange {
-                description: describe_range(range),
+            .enumerate()
+            .filter(|(_, range)| range.kind != RangeKind::Git)
+            .map(|(position, range)| PreparedRange {
+                position,
                 events: if S::SORTABLE {
                     RangeEvents::Sorted(sorted_events::<S>(range))
                 } else {
@@ -157,7 +168,8 @@ impl<V: Ord> Prepared<V> {
         Prepared {
             triaged_all_versions,
             has_requirements: !affected.unaffected_requirements.is_empty(),
-            listed,
+            listed: listed.into_boxed_slice(),
+            listed_parsed,
             ranges,
             fixed: fixed_versions::<S>(affected).map(Arc::from),
             patched_note,
@@ -218,27 +230,43 @@ pub(crate) fn evaluate<S: VersionScheme>(
     let Installed {
         version: installed,
         text: installed_text,
-        release_key: installed_key,
+        release_hash: installed_hash,
     } = installed;
     let installed_text: &str = installed_text;
     let mut rule = None;
-    // Only versions with the installed release key can equal it; the
-    // bucket keeps published order, so the first match (or the first
+    // Only versions with the installed release key can equal it; within a
+    // hash the order is published order, so the first match (or the first
     // unparseable candidate) is the one a full scan would meet.
-    if let Some(candidates) = prepared.listed.get(installed_key.as_str()) {
-        for (position, parsed) in candidates {
-            let Some(listed) = affected.versions.get(*position) else {
-                continue;
+    let first = prepared
+        .listed
+        .partition_point(|(hash, _)| hash < installed_hash);
+    let candidates = prepared.listed[first..]
+        .iter()
+        .take_while(|(hash, _)| hash == installed_hash);
+    for &(_, position) in candidates {
+        let position = position as usize;
+        let (Some(listed), Some(parsed)) = (
+            affected.versions.get(position),
+            prepared.listed_parsed.get(position),
+        ) else {
+            continue;
+        };
+        let equal = listed == installed_text
+            || match parsed {
+                Ok(version) => version == installed,
+                // Only a version with the installed release key is a
+                // candidate, whatever a hash collision says.
+                Err(_)
+                    if release_key(listed, S::DOTTED_RELEASE)
+                        != release_key(installed_text, S::DOTTED_RELEASE) =>
+                {
+                    false
+                }
+                Err(error) => return Err(error.clone()),
             };
-            let equal = listed == installed_text
-                || match parsed {
-                    Ok(version) => version == installed,
-                    Err(error) => return Err(error.clone()),
-                };
-            if equal {
-                rule = Some(format!("version {listed} listed as affected"));
-                break;
-            }
+        if equal {
+            rule = Some(format!("version {listed} listed as affected"));
+            break;
         }
     }
     for range in &prepared.ranges {
@@ -248,8 +276,11 @@ pub(crate) fn evaluate<S: VersionScheme>(
             }
             RangeEvents::Paired(events) => in_range_paired(installed, events)?,
         };
-        if hit && rule.is_none() {
-            rule = Some(range.description.clone());
+        if hit
+            && rule.is_none()
+            && let Some(published) = affected.ranges.get(range.position)
+        {
+            rule = Some(describe_range(published));
         }
     }
     // Distro triage without ranges (an open or ignored CVE): every version
@@ -307,6 +338,33 @@ fn release_key(version: &str, full: bool) -> String {
         .rposition(|g| *g != "0")
         .map_or(0, |last| last + 1);
     groups[..significant].join(".")
+}
+
+/// A hash of [`release_key`], computed without building the key: equal
+/// keys give equal hashes.
+fn release_hash(version: &str, full: bool) -> u64 {
+    // Fixed keys: the hash only has to agree within one process.
+    let mut hasher = std::hash::DefaultHasher::new();
+    let mut groups = release_groups(version);
+    if !full {
+        groups.next().unwrap_or("0").hash(&mut hasher);
+        return hasher.finish();
+    }
+    // Trailing "0" groups are dropped: zeros are hashed only once a
+    // non-zero group follows them.
+    let mut pending_zeros = 0usize;
+    for group in groups {
+        if group == "0" {
+            pending_zeros += 1;
+            continue;
+        }
+        for _ in 0..pending_zeros {
+            "0".hash(&mut hasher);
+        }
+        pending_zeros = 0;
+        group.hash(&mut hasher);
+    }
+    hasher.finish()
 }
 
 fn release_groups(version: &str) -> impl Iterator<Item = &str> {
