@@ -35,6 +35,13 @@ enum EventKind {
     Limit,
 }
 
+/// What made a version affected, described once it is known to be.
+enum Rule<'a> {
+    Listed(&'a str),
+    Range(&'a AffectedRange),
+    AllVersions,
+}
+
 /// The installed version of one package, as every entry is evaluated for it.
 pub(crate) struct Installed<'t, V> {
     pub version: V,
@@ -65,7 +72,8 @@ pub(crate) struct Prepared<V> {
     listed: Box<[(u64, u32)]>,
     /// Every listed version parsed, in published order.
     listed_parsed: Box<[Result<V, VersionError>]>,
-    ranges: Vec<PreparedRange<V>>,
+    /// Boxed: a `Vec` collected through a filter keeps room for four.
+    ranges: Box<[PreparedRange<V>]>,
     /// Fixed events, then the floors of "patched" requirements, in the
     /// order evaluation reports them; the first unparseable one as error.
     fixed: Result<Arc<[(String, V)]>, VersionError>,
@@ -265,7 +273,7 @@ pub(crate) fn evaluate<S: VersionScheme>(
                 Err(error) => return Err(error.clone()),
             };
         if equal {
-            rule = Some(format!("version {listed} listed as affected"));
+            rule = Some(Rule::Listed(listed));
             break;
         }
     }
@@ -280,13 +288,13 @@ pub(crate) fn evaluate<S: VersionScheme>(
             && rule.is_none()
             && let Some(published) = affected.ranges.get(range.position)
         {
-            rule = Some(describe_range(published));
+            rule = Some(Rule::Range(published));
         }
     }
     // Distro triage without ranges (an open or ignored CVE): every version
     // of the release is affected.
     if rule.is_none() && prepared.triaged_all_versions {
-        rule = Some("distro status without version range: all versions".to_owned());
+        rule = Some(Rule::AllVersions);
     }
     // RubySec-style entries: a range from 0 with the patched and unaffected
     // versions carved out by requirement strings.
@@ -311,8 +319,15 @@ pub(crate) fn evaluate<S: VersionScheme>(
             }
         }
     }
-    let Some(mut rule) = rule else {
+    let Some(rule) = rule else {
         return Ok(None);
+    };
+    // Described only now: requirement strings exclude most RubySec
+    // entries whose range (from 0) matched.
+    let mut rule = match rule {
+        Rule::Listed(listed) => format!("version {listed} listed as affected"),
+        Rule::Range(range) => describe_range(range),
+        Rule::AllVersions => "distro status without version range: all versions".to_owned(),
     };
     let fixed = Arc::clone(prepared.fixed.as_ref().map_err(Clone::clone)?);
     if let Some(note) = &prepared.patched_note {
@@ -482,17 +497,30 @@ fn describe_range(range: &AffectedRange) -> String {
         RangeKind::Ecosystem => "ECOSYSTEM",
         RangeKind::Git => "GIT",
     };
-    let events: Vec<String> = range
+    // Built in one buffer: ranges are described on every match (not kept
+    // in the index), so this runs in the matching hot path.
+    let capacity = range
         .events
         .iter()
-        .map(|event| match event {
-            RangeEvent::Introduced(v) => format!("introduced {v}"),
-            RangeEvent::Fixed(v) => format!("fixed {v}"),
-            RangeEvent::LastAffected(v) => format!("last_affected {v}"),
-            RangeEvent::Limit(v) => format!("limit {v}"),
-        })
-        .collect();
-    format!("{kind} range: {}", events.join(", "))
+        .map(|event| split(event).1.len() + 16)
+        .sum::<usize>();
+    let mut description = String::with_capacity(kind.len() + 8 + capacity);
+    description.push_str(kind);
+    description.push_str(" range: ");
+    for (position, event) in range.events.iter().enumerate() {
+        if position > 0 {
+            description.push_str(", ");
+        }
+        let (label, version) = match event {
+            RangeEvent::Introduced(v) => ("introduced ", v),
+            RangeEvent::Fixed(v) => ("fixed ", v),
+            RangeEvent::LastAffected(v) => ("last_affected ", v),
+            RangeEvent::Limit(v) => ("limit ", v),
+        };
+        description.push_str(label);
+        description.push_str(version);
+    }
+    description
 }
 
 #[cfg(test)]
@@ -912,10 +940,23 @@ mod tests {
             ("0:2.0", "2.0", false, true),
             ("1:2.0", "1:2.0", false, true),
             ("2.0", "3.0", false, false),
+            ("1.0.2", "1.2", true, false),
+            ("10.2", "1.02", true, false),
+            ("1.10", "11.0", true, false),
+            ("0", "0.0", true, true),
+            ("0", "rc1", true, true),
+            ("0.0.1", "1", true, false),
+            ("2.0-1", "2.5", false, true),
         ];
         for (a, b, full, expected) in table {
             assert_eq!(may_be_equal(a, b, full), expected, "{a} {b}");
             assert_eq!(may_be_equal(b, a, full), expected, "{b} {a}");
+            // The index looks listed versions up by this hash of the key.
+            assert_eq!(
+                super::release_hash(a, full) == super::release_hash(b, full),
+                expected,
+                "hash {a} {b}"
+            );
         }
     }
 }
