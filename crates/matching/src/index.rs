@@ -12,7 +12,7 @@ use crate::score::{VectorCache, cache_vector};
 pub(crate) struct EntryRef {
     pub advisory: u32,
     pub affected: u32,
-    /// The entry's advisory versions, parsed once at build.
+    /// The entry's range and fixed versions, parsed once at build.
     pub prepared: PreparedEntry,
     /// The distro says this package is not affected.
     pub not_affected: bool,

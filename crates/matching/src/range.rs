@@ -1,10 +1,13 @@
 //! Whether one installed version is affected by one `AffectedPackage`, as
 //! `shared/vulndata/README.md` "How OSV ranges are evaluated" defines it.
 //!
-//! Advisory versions are parsed once, when the index is built
-//! ([`Prepared`]); matching compares parsed versions only. A version that
-//! does not parse is kept as its error and reported exactly where evaluation
-//! would have met it, so preparing changes neither findings nor diagnostics.
+//! Range bounds and fixed versions are parsed once, when the index is built
+//! ([`Prepared`]); matching compares parsed versions only. Listed affected
+//! versions are indexed by a hash of their release key and parsed only when
+//! that makes one a candidate (few per evaluation; kept parsed, PyPI's
+//! 140,000 would hold 30 MiB). A version that does not parse is kept as its
+//! error and reported exactly where evaluation would have met it, so
+//! preparing changes neither findings nor diagnostics.
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -60,18 +63,18 @@ impl<'t, V> Installed<'t, V> {
     }
 }
 
-/// One affected entry with every advisory version parsed for one scheme.
+/// One affected entry with its range and fixed versions parsed for one scheme.
 #[derive(Debug)]
 pub(crate) struct Prepared<V> {
     /// Listed versions as ([`release_hash`], position in
     /// `AffectedPackage::versions`), sorted: only versions with the
     /// installed version's hash can equal it, and within one hash they
-    /// are in published order. Flat slices rather than a map of buckets:
-    /// PyPI entries list 140,000 versions in all, and a map of small
-    /// vectors cost over 60 MiB of the loaded index.
+    /// are in published order. A flat slice rather than a map of buckets
+    /// (PyPI entries list 140,000 versions in all; a map of small vectors
+    /// of parsed versions cost over 60 MiB of the loaded index). Parsed
+    /// only when their hash makes them a candidate: a few per evaluation,
+    /// most equal to the installed text and not parsed at all.
     listed: Box<[(u64, u32)]>,
-    /// Every listed version parsed, in published order.
-    listed_parsed: Box<[Result<V, VersionError>]>,
     /// Boxed: a `Vec` collected through a filter keeps room for four.
     ranges: Box<[PreparedRange<V>]>,
     /// Fixed events, then the floors of "patched" requirements, in the
@@ -125,12 +128,6 @@ impl<V: Ord> Prepared<V> {
             .collect();
         // Positions are distinct: published order within one hash.
         listed.sort_unstable();
-        let listed_parsed = affected
-            .versions
-            .iter()
-            .take(listed.len())
-            .map(|text| S::parse_advisory(text))
-            .collect();
         let ranges = affected
             .ranges
             .iter()
@@ -177,7 +174,6 @@ impl<V: Ord> Prepared<V> {
             triaged_all_versions,
             has_requirements: !affected.unaffected_requirements.is_empty(),
             listed: listed.into_boxed_slice(),
-            listed_parsed,
             ranges,
             fixed: fixed_versions::<S>(affected).map(Arc::from),
             patched_note,
@@ -253,15 +249,12 @@ pub(crate) fn evaluate<S: VersionScheme>(
         .take_while(|(hash, _)| hash == installed_hash);
     for &(_, position) in candidates {
         let position = position as usize;
-        let (Some(listed), Some(parsed)) = (
-            affected.versions.get(position),
-            prepared.listed_parsed.get(position),
-        ) else {
+        let Some(listed) = affected.versions.get(position) else {
             continue;
         };
         let equal = listed == installed_text
-            || match parsed {
-                Ok(version) => version == installed,
+            || match S::parse_advisory(listed) {
+                Ok(version) => version == *installed,
                 // Only a version with the installed release key is a
                 // candidate, whatever a hash collision says.
                 Err(_)
@@ -270,7 +263,7 @@ pub(crate) fn evaluate<S: VersionScheme>(
                 {
                     false
                 }
-                Err(error) => return Err(error.clone()),
+                Err(error) => return Err(error),
             };
         if equal {
             rule = Some(Rule::Listed(listed));
