@@ -9,7 +9,7 @@ use matching::{AdvisoryIndex, IndexBuilder};
 use model::{Advisory, CveEnrichment, Diagnostic, ImageInventory};
 use sqlx::{Row, Sqlite, Transaction};
 
-use crate::codec::decode;
+use crate::codec::Decoder;
 use crate::{Result, VulnDb, VulnDbError};
 
 /// An index and what it was built from.
@@ -138,11 +138,14 @@ async fn decode_rows<T: serde::de::DeserializeOwned>(
     diagnostics: &mut Vec<Diagnostic>,
     mut sink: impl FnMut(T),
 ) -> Result<()> {
-    let mut buffer = Vec::new();
+    let mut decoder = Decoder::new().map_err(|message| VulnDbError::Decode {
+        what: "zstd decoder".to_owned(),
+        message,
+    })?;
     while let Some(row) = rows.try_next().await? {
         let label: String = row.try_get(0)?;
         let body: &[u8] = row.try_get(1)?;
-        match decode(body, &mut buffer) {
+        match decoder.decode(body) {
             Ok(value) => sink(value),
             Err(message) => diagnostics.push(Diagnostic::warning(
                 "vulndb.undecodable-row",
