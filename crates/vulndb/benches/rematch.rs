@@ -34,6 +34,8 @@ const SEED: u64 = 0x5eed_0003;
 const WORKERS: usize = 2;
 /// zstd level for stored inventories, as for advisory bodies.
 const LEVEL: i32 = 3;
+/// A stored body never decompresses beyond this.
+const MAX_BODY_BYTES: u64 = 256 << 20;
 
 fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -159,10 +161,12 @@ impl Pools {
             .connect_with(options)
             .await?;
         let mut names: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
+        let mut decompressor = zstd::bulk::Decompressor::new()?;
+        let mut json = Vec::new();
         let mut rows = sqlx::query("SELECT body FROM advisory ORDER BY id").fetch(&pool);
         while let Some(row) = rows.try_next().await? {
             let body: &[u8] = row.try_get(0)?;
-            let json = zstd::stream::decode_all(body)?;
+            decompress(&mut decompressor, body, &mut json)?;
             let advisory: Advisory = serde_json::from_slice(&json)?;
             for affected in &advisory.affected {
                 let versions = names
@@ -505,6 +509,25 @@ async fn generate_and_store(
     Ok(stored)
 }
 
+/// The bulk encoders (ours and `vulndb`'s) record the size: decompress in
+/// one call into a reused buffer, with one reused context (creating one
+/// per body costs more than decompressing it).
+fn decompress(
+    decompressor: &mut zstd::bulk::Decompressor<'_>,
+    body: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), BoxError> {
+    let size = zstd::zstd_safe::get_frame_content_size(body)
+        .ok()
+        .flatten()
+        .filter(|&size| size <= MAX_BODY_BYTES)
+        .ok_or("compressed body without its size, or too large")?;
+    out.clear();
+    out.reserve(usize::try_from(size)?);
+    decompressor.decompress_to_buffer(body, out)?;
+    Ok(())
+}
+
 struct Outcome {
     /// Per inventory: decompress + deserialize + match.
     times: Vec<Duration>,
@@ -577,6 +600,7 @@ fn worker(
         with_findings: 0,
     };
     let mut decompressor = zstd::bulk::Decompressor::new()?;
+    let mut json = Vec::new();
     loop {
         let next = receiver
             .lock()
@@ -584,7 +608,7 @@ fn worker(
             .recv();
         let Ok(body) = next else { break };
         let started = Instant::now();
-        let json = decompressor.decompress(&body, 64 << 20)?;
+        decompress(&mut decompressor, &body, &mut json)?;
         let inventory: ImageInventory = serde_json::from_slice(&json)?;
         let result = matching::match_image(&inventory, index);
         outcome.times.push(started.elapsed());
