@@ -133,6 +133,9 @@ fn report(outcome: Outcome, total: Duration) {
         outcome.with_findings,
     );
     println!("diagnostics by code: {:?}", outcome.codes);
+    if let Some(digest) = outcome.digest {
+        println!("findings digest (REMATCH_DIGEST): {digest:016x}");
+    }
     println!("peak RSS {:.0} MiB", peak_rss_mib());
     println!(
         "FIGURE (issue #3, target < 60 s on 2 cores): {} stored inventories re-matched in {:.1} s",
@@ -535,6 +538,11 @@ struct Outcome {
     diagnostics: usize,
     /// Diagnostic code → count.
     codes: BTreeMap<String, usize>,
+    /// With `REMATCH_DIGEST` set: the wrapping sum over inventories of the
+    /// first 8 bytes of SHA-256(findings JSON, diagnostics JSON), so two
+    /// builds can be shown to give the same results whatever the order
+    /// the workers took the inventories in.
+    digest: Option<u64>,
     with_findings: usize,
 }
 
@@ -570,6 +578,7 @@ fn rematch(
             findings: 0,
             diagnostics: 0,
             codes: BTreeMap::new(),
+            digest: None,
             with_findings: 0,
         };
         for worker in workers {
@@ -579,6 +588,9 @@ fn rematch(
             outcome.times.extend(part.times);
             outcome.findings += part.findings;
             outcome.diagnostics += part.diagnostics;
+            if let Some(part) = part.digest {
+                outcome.digest = Some(outcome.digest.unwrap_or(0).wrapping_add(part));
+            }
             for (code, count) in part.codes {
                 *outcome.codes.entry(code).or_default() += count;
             }
@@ -597,6 +609,7 @@ fn worker(
         findings: 0,
         diagnostics: 0,
         codes: BTreeMap::new(),
+        digest: std::env::var_os("REMATCH_DIGEST").map(|_| 0),
         with_findings: 0,
     };
     let mut decompressor = zstd::bulk::Decompressor::new()?;
@@ -612,6 +625,16 @@ fn worker(
         let inventory: ImageInventory = serde_json::from_slice(&json)?;
         let result = matching::match_image(&inventory, index);
         outcome.times.push(started.elapsed());
+        if let Some(sum) = &mut outcome.digest {
+            use sha2::Digest as _;
+            let mut hasher = sha2::Sha256::new();
+            hasher.update(serde_json::to_vec(&result.findings)?);
+            hasher.update(serde_json::to_vec(&result.diagnostics)?);
+            let digest = hasher.finalize();
+            let mut first = [0u8; 8];
+            first.copy_from_slice(&digest[..8]);
+            *sum = sum.wrapping_add(u64::from_le_bytes(first));
+        }
         outcome.findings += result.findings.len();
         outcome.diagnostics += result.diagnostics.len();
         for diagnostic in &result.diagnostics {
