@@ -23,7 +23,7 @@ use sha2::{Digest as _, Sha256};
 use std::borrow::Cow;
 use std::str::FromStr as _;
 
-pub use index::AdvisoryIndex;
+pub use index::{AdvisoryIndex, IndexBuilder};
 
 pub use index::{ecosystem_key, normalise_name};
 use range::{Installed, Prepared, Verdict, evaluate};

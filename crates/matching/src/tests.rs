@@ -1073,3 +1073,82 @@ fn routed_ecosystems_table() {
         assert_eq!(routes_ecosystem(ecosystem), routed, "{ecosystem}");
     }
 }
+
+/// Streaming records into an `IndexBuilder` in any order (enrichments
+/// first, advisories interleaved with them) gives the index
+/// `AdvisoryIndex::new` builds: the same findings, byte for byte.
+#[test]
+fn builder_in_any_order_matches_new() {
+    let advisories = || {
+        let mut listed = affected("PyPI", "Django", RangeKind::Ecosystem, "");
+        listed.versions = ["2.2rc1", "2.2", "2.2.1", "3.0", "not a version"]
+            .map(str::to_owned)
+            .to_vec();
+        let mut scored = advisory(
+            "GHSA-range",
+            &["CVE-2000-2"],
+            vec![affected(
+                "PyPI",
+                "django",
+                RangeKind::Ecosystem,
+                "i=2.0 f=2.2.2",
+            )],
+        );
+        scored.severity = vec![SeverityScore {
+            kind: "CVSS_V3".to_owned(),
+            score: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H".to_owned(),
+        }];
+        let mut withdrawn = advisory(
+            "GHSA-gone",
+            &[],
+            vec![affected("PyPI", "django", RangeKind::Ecosystem, "i=0")],
+        );
+        withdrawn.withdrawn = Some("2024-01-01T00:00:00Z".to_owned());
+        vec![
+            advisory("PYSEC-listed", &["CVE-2000-1"], vec![listed]),
+            withdrawn,
+            scored,
+        ]
+    };
+    let enrichments = || {
+        ["CVE-2000-1", "CVE-2000-2", "CVE-2000-1"]
+            .into_iter()
+            .enumerate()
+            .map(|(n, cve)| CveEnrichment {
+                cve: cve.to_owned(),
+                description: Some(format!("description {n}")),
+                epss: (n == 2).then_some((0.25, 0.5)),
+                ..CveEnrichment::default()
+            })
+            .collect::<Vec<_>>()
+    };
+    let inventory = inventory(
+        None,
+        ["2.2", "2.2.0", "2.2.1", "3.0", "1.0"]
+            .map(|version| package(PackageKind::Python, "django", version))
+            .to_vec(),
+    );
+    let expected = match_image(&inventory, &AdvisoryIndex::new(advisories(), enrichments()));
+    let mut builder = IndexBuilder::new();
+    builder.reserve(1);
+    let mut enrichments = enrichments().into_iter();
+    builder.add_enrichment(enrichments.next().unwrap());
+    for advisory in advisories() {
+        builder.add_advisory(advisory);
+        if let Some(enrichment) = enrichments.next() {
+            builder.add_enrichment(enrichment);
+        }
+    }
+    let index = builder.finish();
+    assert_eq!((index.len(), index.withdrawn()), (2, 1));
+    let got = match_image(&inventory, &index);
+    assert!(!expected.findings.is_empty());
+    assert_eq!(
+        serde_json::to_string(&got.findings).unwrap(),
+        serde_json::to_string(&expected.findings).unwrap()
+    );
+    assert_eq!(
+        serde_json::to_string(&got.diagnostics).unwrap(),
+        serde_json::to_string(&expected.diagnostics).unwrap()
+    );
+}
