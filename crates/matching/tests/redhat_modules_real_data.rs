@@ -46,12 +46,15 @@ fn rhel(version_id: &str, package: Package) -> ImageInventory {
     }
 }
 
+/// CVE-2023-28755's fixed version and the errata in the evidence.
+type Expected<'a> = Option<(&'a str, &'a [&'a str])>;
+
 #[test]
 fn ruby_streams_meet_their_own_errata() {
     let Some(index) = index() else { return };
     // (installed ruby-libs build = source build, module, expected
     // (CVE-2023-28755 fixed version, errata in the evidence)).
-    let table: [(&str, Option<&str>, Option<(&str, &[&str])>); 6] = [
+    let table: [(&str, Option<&str>, Expected<'_>); 6] = [
         (
             "2.7.6-138.module+el8.7.0+15051+6a7b8b1c",
             Some("ruby:2.7"),
