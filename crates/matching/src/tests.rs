@@ -1026,6 +1026,32 @@ fn lookup_keys_follow_routing() {
             package(PackageKind::Gem, "rack", "2.0.0"),
             Some(("rubygems", "rack")),
         ),
+        (
+            Some((OsFamily::RedHat, "8.8")),
+            red_hat_package(
+                "ruby-libs",
+                "2.7.8-139.module+el8.8.0+18745+f1bef313",
+                "ruby",
+                Some("ruby:2.7"),
+            ),
+            Some(("red hat:8/ruby:2.7", "ruby")),
+        ),
+        (
+            Some((OsFamily::RedHat, "9.4")),
+            red_hat_package("python3-libs", "3.9.18-3.el9_4.3", "python3.9", None),
+            Some(("red hat:9", "python3.9")),
+        ),
+        // A modular build whose stream is unknown is looked up nowhere.
+        (
+            Some((OsFamily::CentOS, "8")),
+            red_hat_package(
+                "ruby-libs",
+                "2.7.8-139.module+el8.8.0+18745+f1bef313",
+                "ruby",
+                None,
+            ),
+            None,
+        ),
         (None, package(PackageKind::Deb, "bash", "5.1"), None),
         (
             Some((OsFamily::Suse, "15.5")),
@@ -1047,6 +1073,16 @@ fn lookup_keys_follow_routing() {
     }
 }
 
+fn red_hat_package(binary: &str, version: &str, source: &str, module: Option<&str>) -> Package {
+    let mut package = package(PackageKind::Rpm, binary, version);
+    package.source = Some(SourcePackage {
+        name: source.to_owned(),
+        version: Some(version.to_owned()),
+    });
+    package.module = module.map(str::to_owned);
+    package
+}
+
 #[test]
 fn routed_ecosystems_table() {
     let table = [
@@ -1065,6 +1101,15 @@ fn routed_ecosystems_table() {
         ("npm", true),
         ("Maven", true),
         ("RubyGems", true),
+        ("Red Hat:9", true),
+        // Pinned-minor streams: no image routes there.
+        ("Red Hat:9.2+eus", false),
+        ("Red Hat:8/ruby:2.7", true),
+        ("red hat:9/nodejs:18", true),
+        ("Red Hat:8/ruby", false),
+        ("Red Hat:8/:2.7", false),
+        ("Red Hat:/ruby:2.7", false),
+        ("Red Hat:8.6+eus/ruby:2.7", false),
         ("Packagist", false),
         ("NuGet", false),
         ("", false),
