@@ -15,6 +15,11 @@
 //!   `db update` and the `feeds` crate; [`feed_server::layout`] writes it from
 //!   `shared/vulndata`.
 //!
+//! * [`kube::KubeTestCluster`] starts a real Kubernetes control plane (etcd,
+//!   kube-apiserver, kube-controller-manager 1.20) on free ports, with a REST
+//!   client and builders for workloads, nodes, pull secrets and RBAC;
+//!   [`kube::populate_fleet`] fills one for benchmarks.
+//!
 //! Use it as a dev-dependency (`testkit.workspace = true` under
 //! `[dev-dependencies]`). It speaks plain HTTP to 127.0.0.1 only and links no
 //! TLS stack, so it cannot clash with the crypto provider of the code under
@@ -43,9 +48,11 @@
 //! # Ok::<(), testkit::TestkitError>(())
 //! ```
 
+pub mod chart;
 mod client;
 pub mod feed_server;
 mod image;
+pub mod kube;
 mod layer;
 mod layout;
 mod registry;
@@ -170,6 +177,10 @@ pub enum TestkitError {
     RegistryStart(String),
     #[error("crypto: {0}")]
     Crypto(String),
+    #[error("test Kubernetes cluster did not start: {0}")]
+    KubeStart(String),
+    #[error("timed out waiting for {0}")]
+    Timeout(String),
 }
 
 /// sha256 of `bytes` as a [`Digest`].
