@@ -440,6 +440,7 @@ fn start_once(tools: &Path) -> Result<KubeTestCluster, TestkitError> {
             source,
         })?;
     let ports = free_ports()?;
+    let home = private_home(state.path())?;
     let log_path = state.path().join("watchdog.log");
     let io = |path: &Path| {
         let path = path.to_owned();
@@ -454,7 +455,7 @@ fn start_once(tools: &Path) -> Result<KubeTestCluster, TestkitError> {
         .arg(tools.join("start.sh"))
         .arg(tools.join("stop.sh"))
         .arg(state.path())
-        .env(HOME_ENV, binaries_dir().join(".."))
+        .env(HOME_ENV, &home)
         .env("ETCD_PORT", ports.etcd.to_string())
         .env("ETCD_PEER_PORT", ports.etcd_peer.to_string())
         .env("APISERVER_PORT", ports.apiserver.to_string())
@@ -476,6 +477,37 @@ fn start_once(tools: &Path) -> Result<KubeTestCluster, TestkitError> {
     };
     wait_until_ready(&mut cluster)?;
     Ok(cluster)
+}
+
+/// 1.20's controller manager also serves plain HTTP on 0.0.0.0:10252 unless
+/// told `--port=0`, which `start.sh` does not say: a second cluster's
+/// controller manager would then die on "address already in use". So each
+/// cluster gets its own `$KUBE_TEST_HOME` whose `bin/` links to the real
+/// binaries, except for a `kube-controller-manager` wrapper that adds
+/// `--port=0` (and `exec`s, so the pid `start.sh` records stays right).
+fn private_home(state: &Path) -> Result<PathBuf, TestkitError> {
+    let home = state.join("home");
+    let bin = home.join("bin");
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| TestkitError::Io { path, source }
+    };
+    std::fs::create_dir_all(&bin).map_err(io(&bin))?;
+    let real = binaries_dir();
+    for binary in ["etcd", "kube-apiserver"] {
+        let link = bin.join(binary);
+        std::os::unix::fs::symlink(real.join(binary), &link).map_err(io(&link))?;
+    }
+    let wrapper = bin.join("kube-controller-manager");
+    let script = format!(
+        "#!/bin/sh\nexec '{}' --port=0 \"$@\"\n",
+        real.join("kube-controller-manager").display()
+    );
+    std::fs::write(&wrapper, script).map_err(io(&wrapper))?;
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755))
+        .map_err(io(&wrapper))?;
+    Ok(home)
 }
 
 fn startup_failure(cluster: &KubeTestCluster, what: &str) -> TestkitError {
