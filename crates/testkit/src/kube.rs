@@ -37,7 +37,9 @@ use std::time::{Duration, Instant};
 pub use api::{
     ContainerList, ContainerState, ContainerStatus, DEFAULT_WAIT, KubeApi, PodStatusPatch,
 };
-pub use fleet::{FleetReport, FleetSpec, fleet_image, fleet_pod, populate_fleet};
+pub use fleet::{
+    FleetReport, FleetSpec, fleet_image, fleet_pod, populate_fleet, populate_via_deployments,
+};
 pub use objects::{KubeObject, Resource};
 
 use crate::TestkitError;

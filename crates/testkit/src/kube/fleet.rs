@@ -158,3 +158,37 @@ pub fn populate_fleet(api: &KubeApi, spec: &FleetSpec) -> Result<FleetReport, Te
         statuses_patched: started.elapsed(),
     })
 }
+
+/// The slow path, for comparison: one Deployment per namespace with
+/// `pods / namespaces` replicas, timed until the controller manager has
+/// created every pod (1.20's controller manager talks to the API server at
+/// 20 requests/s by default, which bounds this). Pods stay `Pending`.
+pub fn populate_via_deployments(api: &KubeApi, spec: &FleetSpec) -> Result<Duration, TestkitError> {
+    let namespaces = spec.namespaces.max(1);
+    let replicas = u32::try_from(spec.pods / namespaces)
+        .map_err(|_| TestkitError::Protocol("too many replicas".into()))?;
+    let started = Instant::now();
+    parallel(namespaces, spec.parallelism, |i| {
+        let namespace = format!("deploy-{i:04}");
+        api.create_object(&objects::namespace(&namespace, &[]))?;
+        let (image, _) = fleet_image(spec, i);
+        let deployment = objects::deployment(&namespace, "app", replicas, &[("app", &image)], &[]);
+        api.create_object(&deployment).map(drop)
+    })?;
+    let expected = namespaces * replicas as usize;
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    loop {
+        let count = api
+            .list(None, &super::Resource::PODS, Some("app=app"))?
+            .len();
+        if count >= expected {
+            return Ok(started.elapsed());
+        }
+        if Instant::now() > deadline {
+            return Err(TestkitError::Timeout(format!(
+                "{expected} pods from Deployments (have {count})"
+            )));
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
