@@ -50,6 +50,16 @@ fn workloads_pods_status_and_rbac_on_one_cluster() {
     cluster
         .create_object(&objects::namespace("shop", &[("team", "web")]))
         .unwrap();
+    // First, because 1.20's CronJob controller starts a Job only at the next full minute.
+    let cron = objects::cronjob(
+        "shop",
+        "nightly",
+        "*/1 * * * *",
+        &[("report", "reporter:2")],
+        &[],
+    );
+    assert_eq!(cron.body["apiVersion"], "batch/v1beta1");
+    cluster.create_object(&cron).unwrap();
     let ns = cluster.get(None, &Resource::NAMESPACES, "shop").unwrap();
     assert_eq!(ns["metadata"]["labels"]["team"], "web");
     for (name, os, arch) in [("node-a", "linux", "amd64"), ("node-b", "linux", "arm64")] {
@@ -319,7 +329,28 @@ fn workloads_pods_status_and_rbac_on_one_cluster() {
             .memory(Component::ApiServer)
             .is_some_and(|m| m.rss_bytes > 0)
     );
-    let _ = names;
+
+    // Pod → Job → CronJob, made by the controllers.
+    let pods = cluster
+        .wait_for_pods_within(
+            "shop",
+            "app=nightly",
+            1,
+            std::time::Duration::from_secs(150),
+        )
+        .unwrap();
+    assert_eq!(owner_kind(&pods[0]), Some("Job"));
+    let job_name = pods[0]["metadata"]["ownerReferences"][0]["name"]
+        .as_str()
+        .unwrap();
+    let job = cluster
+        .get(Some("shop"), &Resource::JOBS, job_name)
+        .unwrap();
+    assert_eq!(owner_kind(&job), Some("CronJob"));
+    assert_eq!(
+        job["metadata"]["ownerReferences"][0]["apiVersion"],
+        "batch/v1beta1"
+    );
 }
 
 /// Two control planes at once are two clusters: separate ports, data and tokens.
@@ -358,4 +389,88 @@ fn two_clusters_run_side_by_side() {
         second.send("GET", "/readyz", None, None).unwrap().status,
         200
     );
+}
+
+const STATE_FILE_ENV: &str = "TESTKIT_KUBE_LIFECYCLE_FILE";
+
+/// Run as a child process by `killed_owner_stops_the_cluster`: starts a
+/// cluster, publishes its API server port and state folder, then waits to be killed.
+#[test]
+fn lifecycle_child_holds_a_cluster() {
+    let Some(report_file) = std::env::var_os(STATE_FILE_ENV) else {
+        return;
+    };
+    let Some(cluster) = KubeTestCluster::start() else {
+        return;
+    };
+    let report = format!(
+        "{} {}",
+        cluster.ports().apiserver,
+        cluster.state_dir().display()
+    );
+    std::fs::write(report_file, report).unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(120));
+}
+
+/// SIGKILL of the test process stops etcd, the API server and the
+/// controller manager, and removes the state folder.
+#[test]
+fn killed_owner_stops_the_cluster() {
+    if !KubeTestCluster::is_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let report_file = dir.path().join("report");
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "lifecycle_child_holds_a_cluster",
+            "--test-threads=1",
+        ])
+        .env(STATE_FILE_ENV, &report_file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(200);
+    let (port, state): (u16, std::path::PathBuf) = loop {
+        let report = std::fs::read_to_string(&report_file).unwrap_or_default();
+        if let Some((port, state)) = report.split_once(' ') {
+            break (port.parse().unwrap(), state.into());
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "child never started a cluster"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "child exited early");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let pids: Vec<u32> = ["etcd", "apiserver", "kcm"]
+        .iter()
+        .map(|p| {
+            std::fs::read_to_string(state.join(format!("{p}.pid")))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let running = |pid: &u32| std::path::Path::new(&format!("/proc/{pid}")).exists();
+    while (pids.iter().any(running) || state.exists()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        !pids.iter().any(running),
+        "control plane outlived its owner: {pids:?}"
+    );
+    assert!(
+        !state.exists(),
+        "state folder left behind: {}",
+        state.display()
+    );
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
 }
