@@ -26,6 +26,7 @@
 
 mod api;
 mod fleet;
+mod heartbeat;
 pub mod objects;
 
 use std::io::Read as _;
@@ -43,6 +44,8 @@ pub use fleet::{
 pub use objects::{KubeObject, Resource};
 
 use crate::TestkitError;
+use heartbeat::Heartbeat;
+pub use heartbeat::{HEARTBEAT_LABEL, HEARTBEAT_PERIOD};
 
 /// Where `build.sh` puts the binaries, unless `$KUBE_TEST_HOME` says otherwise.
 const DEFAULT_HOME: &str = ".cache/kube-test-cluster";
@@ -139,6 +142,8 @@ pub struct KubeTestCluster {
     state: tempfile::TempDir,
     ports: KubePorts,
     api: KubeApi,
+    /// Plays the kubelets' heartbeat for the nodes tests create (see [`heartbeat`]).
+    heartbeat: Option<Heartbeat>,
 }
 
 impl std::fmt::Debug for KubeTestCluster {
@@ -325,6 +330,7 @@ impl KubeTestCluster {
 
 impl Drop for KubeTestCluster {
     fn drop(&mut self) {
+        drop(self.heartbeat.take());
         drop(self.lifeline.take());
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
@@ -476,8 +482,10 @@ fn start_once(tools: &Path) -> Result<KubeTestCluster, TestkitError> {
         state,
         ports,
         api: KubeApi::new(&server, "", None)?,
+        heartbeat: None,
     };
     wait_until_ready(&mut cluster)?;
+    cluster.heartbeat = Some(Heartbeat::start(cluster.api.clone()));
     Ok(cluster)
 }
 

@@ -351,6 +351,24 @@ fn workloads_pods_status_and_rbac_on_one_cluster() {
         job["metadata"]["ownerReferences"][0]["apiVersion"],
         "batch/v1beta1"
     );
+
+    // The kit renews the nodes' leases as kubelets would, so they stay Ready.
+    let lease = cluster
+        .get_path("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node-a")
+        .unwrap();
+    assert_eq!(lease["spec"]["holderIdentity"], "node-a");
+    assert!(
+        lease["spec"]["renewTime"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
+    let node = cluster.get(None, &Resource::NODES, "node-a").unwrap();
+    assert_eq!(
+        node["metadata"]["labels"][testkit::kube::HEARTBEAT_LABEL],
+        "true"
+    );
+    assert_eq!(node["status"]["conditions"][0]["status"], "True", "{node}");
+    assert!(node["spec"]["taints"].is_null(), "{node}");
 }
 
 /// Two control planes at once are two clusters: separate ports, data and tokens.

@@ -487,15 +487,17 @@ pub fn pod(
 /// `architecture` (and the matching `kubernetes.io/os`/`arch` labels) and a
 /// `Ready` condition. The API server keeps the status given on create; use
 /// [`KubeApi::patch_merge_subresource`](super::KubeApi::patch_merge_subresource)
-/// with `"status"` to change it later. Without kubelet heartbeats the node
-/// lifecycle controller marks it `Unknown` after about 40 s (which stops new
-/// DaemonSet pods on it, not existing ones).
+/// with `"status"` to change it later. The cluster keeps it `Ready` with
+/// heartbeats as a kubelet would (see [`HEARTBEAT_LABEL`](super::HEARTBEAT_LABEL);
+/// without them the node lifecycle controller marks it `Unknown` after
+/// about 40 s and evicts its pods five minutes later).
 pub fn node(name: &str, os: &str, arch: &str) -> KubeObject {
     KubeObject::new(Resource::NODES, None, name).with(|body| {
         body["metadata"]["labels"] = json!({
             "kubernetes.io/os": os,
             "kubernetes.io/arch": arch,
             "kubernetes.io/hostname": name,
+            super::HEARTBEAT_LABEL: "true",
         });
         body["status"] = json!({
             "nodeInfo": {
