@@ -21,9 +21,11 @@
 //!   [`kube::populate_fleet`] fills one for benchmarks.
 //!
 //! Use it as a dev-dependency (`testkit.workspace = true` under
-//! `[dev-dependencies]`). It speaks plain HTTP to 127.0.0.1 only and links no
-//! TLS stack, so it cannot clash with the crypto provider of the code under
-//! test. Tests that need the registry skip when it is not installed
+//! `[dev-dependencies]`). It talks to 127.0.0.1 only: plain HTTP, except for
+//! the Kubernetes API server, which it reaches with rustls and the ring
+//! provider passed explicitly, so it never installs (or needs) a process-wide
+//! default provider and cannot clash with the one of the code under test.
+//! Tests that need the registry skip when it is not installed
 //! (`let Some(registry) = TestRegistry::start() else { return };`); the
 //! registry and its temporary storage go away when the handle is dropped, and
 //! also when the test process is killed.
