@@ -191,8 +191,8 @@ impl KubeTestCluster {
         let Some(missing) = missing_binary(&binaries) else {
             let Some(tools) = tools_dir() else {
                 skip_message(&format!(
-                    "skipping: kube-test-cluster scripts (start.sh, stop.sh) not found in {} or ${TOOLS_ENV}",
-                    default_tools_dir().display()
+                    "skipping: kube-test-cluster scripts (start.sh, stop.sh) not found in {} (set ${TOOLS_ENV} to their folder)",
+                    tools_dir_candidate().display()
                 ));
                 return Ok(None);
             };
@@ -369,10 +369,14 @@ fn default_tools_dir() -> PathBuf {
 /// The folder with `start.sh` and `stop.sh`: `$KUBE_TEST_CLUSTER_TOOLS`, or
 /// `shared/tools/kube-test-cluster` beside the checkout.
 pub fn tools_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os(TOOLS_ENV)
-        .map(PathBuf::from)
-        .unwrap_or_else(default_tools_dir);
+    let dir = tools_dir_candidate();
     (dir.join("start.sh").is_file() && dir.join("stop.sh").is_file()).then_some(dir)
+}
+
+fn tools_dir_candidate() -> PathBuf {
+    std::env::var_os(TOOLS_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(default_tools_dir)
 }
 
 fn missing_binary(dir: &Path) -> Option<&'static str> {
