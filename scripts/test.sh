@@ -3,6 +3,9 @@
 # Used as-is by CI (.ci/run). Safe to re-run; installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Nothing here reads input; cargo's `rustc -` target probe would read whatever a caller's
+# stdin holds as Rust source (and cache the failure in target/.rustc_info.json).
+exec </dev/null
 
 need_apt=()
 command -v docker-registry >/dev/null || need_apt+=(docker-registry)
