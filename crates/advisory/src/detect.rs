@@ -546,12 +546,34 @@ fn collect_files(dir: &Dir, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// The bounds an archive of `format` is read within by default.
+pub fn archive_limits(format: Format) -> crate::ZipLimits {
+    match format {
+        Format::RedHatCsafArchive => crate::ZipLimits::red_hat_csaf(),
+        _ => crate::ZipLimits::default(),
+    }
+}
+
 /// Runs the importer for `format` over `files`, handing advisories and
 /// enrichments to the sinks as they are read. A file that cannot be read
 /// or parsed as a whole is one skipped record in `report`; nothing aborts.
 pub fn import_feed_files(
     format: Format,
     files: &[PathBuf],
+    report: &mut ImportReport,
+    advisories: &mut dyn FnMut(Advisory),
+    enrichments: &mut dyn FnMut(CveEnrichment),
+) {
+    let limits = archive_limits(format);
+    import_feed_files_with(format, files, &limits, report, advisories, enrichments);
+}
+
+/// [`import_feed_files`] with other bounds for Red Hat's `tar.zst`
+/// archives (the OSV zip importer keeps its own).
+pub fn import_feed_files_with(
+    format: Format,
+    files: &[PathBuf],
+    limits: &crate::ZipLimits,
     report: &mut ImportReport,
     advisories: &mut dyn FnMut(Advisory),
     enrichments: &mut dyn FnMut(CveEnrichment),
@@ -583,12 +605,9 @@ pub fn import_feed_files(
             Format::Epss => crate::import_epss_file(file, report, enrichments).map(|_| ()),
             Format::Kev => crate::import_kev_file(file, report, enrichments),
             Format::RedHatCsaf => crate::import_redhat_csaf_file(file, report, advisories),
-            Format::RedHatCsafArchive => crate::import_redhat_csaf_archive(
-                file,
-                &crate::ZipLimits::default(),
-                report,
-                advisories,
-            ),
+            Format::RedHatCsafArchive => {
+                crate::import_redhat_csaf_archive(file, limits, report, advisories)
+            }
         };
         if let Err(error) = result {
             report.skip(file.display().to_string(), error.to_string());

@@ -37,6 +37,24 @@ impl Default for ZipLimits {
     }
 }
 
+impl ZipLimits {
+    /// Red Hat's bulk CSAF archives (`csaf_advisories_*.tar.zst`,
+    /// `csaf_vex_*.tar.zst`), larger than any OSV export: one entry may be
+    /// as large as a single CSAF document may be (64 MiB, an erratum
+    /// listing every OpenShift image runs to tens of MB); up to a million
+    /// documents (advisories are tens of thousands, VEX a few hundred
+    /// thousand); 64 GiB unpacked in all, above the VEX archive's tens of
+    /// GB, and still a bound on a zstd bomb (about a minute of
+    /// decompression, nothing written to disk).
+    pub fn red_hat_csaf() -> ZipLimits {
+        ZipLimits {
+            max_entries: 1_000_000,
+            max_entry_bytes: crate::capped_read::MAX_DOCUMENT_BYTES,
+            max_total_bytes: 64 * 1024 * 1024 * 1024,
+        }
+    }
+}
+
 /// Reads a whole file, refusing one larger than `limit` bytes without reading
 /// it (and, should it grow while read, stopping at the limit).
 pub fn read_file_capped(path: &Path, limit: u64) -> Result<Vec<u8>, ImportError> {

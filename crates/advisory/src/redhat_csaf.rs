@@ -29,9 +29,9 @@
 //!   qualifier, or a component nested in a module product) append the stream:
 //!   `Red Hat:8/ruby:2.7`. A modular build is only comparable with builds of
 //!   the same stream; the rpm database records the stream in each package's
-//!   `MODULARITYLABEL`, which the inventory does not carry yet, so the matcher
-//!   does not route to these keys (see `matching`) and never compares a
-//!   modular build with another stream's fix.
+//!   `MODULARITYLABEL` (`model::Package::module`), and the matcher looks a
+//!   modular package up under its own stream's key only, so it never
+//!   compares a modular build with another stream's fix.
 //! - `fixed` → range introduced `0`, fixed at the source EVR (epoch from the
 //!   purl's `epoch` qualifier; epoch 0 is written as none, as rpm compares
 //!   them equal), [`DistroStatus::Fixed`]. `known_affected` → range from `0`

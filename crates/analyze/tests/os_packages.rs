@@ -53,13 +53,17 @@ fn render(out: &AnalysisOutput) -> String {
             None => "-".to_owned(),
         };
         text.push_str(&format!(
-            "{} {} {} arch={} source={} licenses={:?}\n",
+            "{} {} {} arch={} source={} licenses={:?}{}\n",
             p.kind,
             p.name,
             p.version,
             p.arch.as_deref().unwrap_or("-"),
             source,
-            p.licenses
+            p.licenses,
+            p.module
+                .as_deref()
+                .map(|m| format!(" module={m}"))
+                .unwrap_or_default()
         ));
     }
     for d in &out.diagnostics {
@@ -311,8 +315,8 @@ fn truncated_rpmdb_gives_partial_results_or_a_clear_error() {
     for len in lengths {
         match analyze(&RpmAnalyzer, "var/lib/rpm/rpmdb.sqlite", &bytes[..len]) {
             Ok(out) => {
-                assert!(out.packages.len() <= 3, "truncated to {len}");
-                if out.packages.len() < 3 {
+                assert!(out.packages.len() <= 4, "truncated to {len}");
+                if out.packages.len() < 4 {
                     assert!(
                         out.diagnostics
                             .iter()

@@ -13,8 +13,8 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use advisory::ImportReport;
 use advisory::detect::{Format, import_feed_files};
+use advisory::{ImportReport, ZipLimits};
 use anyhow::Context as _;
 use clap::Args;
 use feeds::{
@@ -48,11 +48,12 @@ const LOCK_FILE: &str = "update.lock";
 #[derive(Args)]
 pub struct UpdateArgs {
     /// Only this feed (repeatable): osv/<ECOSYSTEM>, debian-tracker,
-    /// alpine-secdb/<BRANCH>/<REPOSITORY>, nvd, epss, kev [default: every enabled feed].
+    /// alpine-secdb/<BRANCH>/<REPOSITORY>, nvd, epss, kev, redhat-csaf/advisories,
+    /// redhat-csaf/vex [default: every enabled feed; redhat-csaf/vex only on request].
     #[arg(long = "feed", value_name = "NAME")]
     feeds: Vec<FeedId>,
     /// One base URL serving the whole layout (osv/, debian-tracker/json, alpine/,
-    /// nvd/rest/json/cves/2.0, epss/…, kev/…) instead of the public locations.
+    /// nvd/rest/json/cves/2.0, epss/…, kev/…, redhat-csaf/) instead of the public locations.
     #[arg(long, env = "SHIPSHAPE_MIRROR", value_name = "URL")]
     mirror: Option<Url>,
     /// Base of the OSV bulk export (holds <ECOSYSTEM>/all.zip and modified_id.csv).
@@ -73,6 +74,18 @@ pub struct UpdateArgs {
     /// The CISA KEV catalog JSON.
     #[arg(long, value_name = "URL")]
     kev_url: Option<Url>,
+    /// Base of Red Hat's CSAF data (holds advisories/ and vex/, each with
+    /// archive_latest.txt, changes.csv and deletions.csv).
+    #[arg(long, value_name = "URL")]
+    redhat_csaf_url: Option<Url>,
+    /// Largest compressed Red Hat CSAF archive downloaded, in MiB
+    /// [default: 4096 for advisories, 16384 for VEX].
+    #[arg(long, value_name = "MIB")]
+    redhat_archive_max_mib: Option<u64>,
+    /// Bound on what one Red Hat CSAF archive may unpack to while imported,
+    /// in GiB (a zstd-bomb bound; the VEX archive unpacks to tens of GB).
+    #[arg(long, value_name = "GIB", default_value_t = 64)]
+    redhat_archive_max_unpacked_gib: u64,
     /// OSV ecosystem to fetch, as OSV names it (repeatable) [default: the ones Shipshape matches].
     #[arg(long = "osv-ecosystem", value_name = "ECOSYSTEM")]
     osv_ecosystems: Vec<String>,
@@ -187,7 +200,10 @@ pub async fn run(args: UpdateArgs, data_dir: &Path) -> anyhow::Result<ExitCode> 
             .await;
     fetched.sort_by_key(|(index, _, _)| *index);
 
-    let applied = apply(&db, &config, &feeds, fetched, &display).await;
+    let red_hat_unpacked = args
+        .redhat_archive_max_unpacked_gib
+        .saturating_mul(1024 * 1024 * 1024);
+    let applied = apply(&db, &config, &feeds, fetched, red_hat_unpacked, &display).await;
     if let Some(display) = &display {
         display.finish();
     }
@@ -259,6 +275,14 @@ fn build_config(args: &UpdateArgs) -> anyhow::Result<FeedsConfig> {
     if let Some(url) = &args.kev_url {
         config.kev.url = url.clone();
     }
+    if let Some(url) = &args.redhat_csaf_url {
+        config.redhat_csaf.base_url = as_base(url);
+    }
+    if let Some(mib) = args.redhat_archive_max_mib {
+        let bytes = mib.saturating_mul(1024 * 1024);
+        config.limits.redhat_advisories_archive = bytes;
+        config.limits.redhat_vex_archive = bytes;
+    }
     if !args.osv_ecosystems.is_empty() {
         config.osv.ecosystems = args.osv_ecosystems.clone();
     }
@@ -320,7 +344,18 @@ fn origin(config: &FeedsConfig, feed: &FeedId) -> String {
         FeedId::Nvd => shown(&config.nvd.url),
         FeedId::Epss => shown(&config.epss.url),
         FeedId::Kev => shown(&config.kev.url),
+        FeedId::RedHatCsaf { kind } => joined(&config.redhat_csaf.base_url, &[kind.as_str(), ""]),
     }
+}
+
+/// The bounds an archive download is imported within: the importer's,
+/// with the configured unpacked size for Red Hat's `tar.zst`.
+fn archive_limits(format: Format, red_hat_unpacked: u64) -> ZipLimits {
+    let mut limits = advisory::detect::archive_limits(format);
+    if format == Format::RedHatCsafArchive {
+        limits.max_total_bytes = red_hat_unpacked;
+    }
+    limits
 }
 
 /// The importer for a fetch's files.
@@ -333,6 +368,8 @@ fn import_format(format: FeedFormat) -> Format {
         FeedFormat::NvdApiPages => Format::Nvd,
         FeedFormat::EpssCsvGz => Format::Epss,
         FeedFormat::KevJson => Format::Kev,
+        FeedFormat::RedHatCsafArchive => Format::RedHatCsafArchive,
+        FeedFormat::RedHatCsafJson => Format::RedHatCsaf,
     }
 }
 
@@ -386,6 +423,7 @@ async fn apply(
     config: &FeedsConfig,
     feeds: &[FeedId],
     fetched: Vec<(usize, Duration, Result<Fetched, FetchError>)>,
+    red_hat_unpacked: u64,
     display: &Option<UpdateDisplay>,
 ) -> anyhow::Result<(Vec<FeedOutcome>, Option<i64>)> {
     let mut tx = db.begin_import().await?;
@@ -435,7 +473,11 @@ async fn apply(
                 let streamed = tx
                     .replace_feed_streamed(
                         info,
-                        vulndb::files_parser(format, files),
+                        vulndb::files_parser_with(
+                            format,
+                            files,
+                            archive_limits(format, red_hat_unpacked),
+                        ),
                         // A full download that yielded nothing readable (a
                         // corrupt archive, an error page) keeps the old rows.
                         KeepUnreadable::No,

@@ -268,6 +268,13 @@ fn realistic_expected_rows() -> Vec<support::PackageRow> {
         ),
         (
             "rpm",
+            "shipshape-module",
+            "2.7.8-139.module+el8.8.0+18745+f1bef313",
+            2,
+            "var/lib/rpm/rpmdb.sqlite",
+        ),
+        (
+            "rpm",
             "shipshape-data",
             "0.9-1",
             2,

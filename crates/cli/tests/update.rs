@@ -1,7 +1,8 @@
 //! `shipshape db update` end to end: the built binary against a local server
 //! with the public feeds' layout generated from `shared/vulndata`
 //! (`testkit::feed_server`). First update, incremental second update (changed,
-//! withdrawn and deleted OSV records), a failing feed, a killed update,
+//! withdrawn and deleted OSV records; a changed and a deleted Red Hat CSAF
+//! document), a failing feed, a killed update,
 //! `--mirror` / `SHIPSHAPE_MIRROR` and the per-source URL flags, and the NVD
 //! API key never shown.
 #![allow(clippy::print_stderr)]
@@ -11,8 +12,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use testkit::feed_server::layout::{
-    ALPINE_V315_MAIN, DEBIAN_TRACKER, EPSS, KEV, json_files, nvd_cves, write_documents,
-    write_modified, write_osv_ecosystem,
+    ALPINE_V315_MAIN, DEBIAN_TRACKER, EPSS, KEV, json_files, nvd_cves, redhat_csaf_samples,
+    write_documents, write_modified, write_osv_ecosystem, write_redhat_csaf, write_redhat_csv,
 };
 use testkit::feed_server::{Fault, FeedServer, NVD_PATH, vulndata};
 
@@ -142,6 +143,7 @@ fn first_update_then_incremental() {
     let go_records = write_osv_ecosystem(root.path(), "Go", &data.join("osv/Go"));
     let crates_records = write_osv_ecosystem(root.path(), "crates.io", &data.join("osv/crates.io"));
     serve_documents(&data, root.path());
+    write_redhat_csaf(root.path(), "advisories", &redhat_csaf_samples(&data));
     let server = FeedServer::start(root.path());
     let cves = nvd_cves(&data);
     server.set_nvd(cves.clone());
@@ -166,7 +168,7 @@ fn first_update_then_incremental() {
     );
     assert_key_hidden(&first);
     assert!(
-        first.stdout.contains("updated 8 of 8 feeds"),
+        first.stdout.contains("updated 9 of 9 feeds"),
         "{}",
         first.stdout
     );
@@ -201,6 +203,7 @@ fn first_update_then_incremental() {
             "nvd",
             "osv/Go",
             "osv/crates.io",
+            "redhat-csaf/advisories",
         ]
     );
     let go = feed(&rows, "osv/Go");
@@ -276,12 +279,158 @@ fn first_update_then_incremental() {
     );
     assert_eq!(go2.3.as_deref(), Some(stamp_of(&records).as_str()));
     // Documents answered 304: rows and cursors as they were.
-    for name in ["debian-tracker", "kev", "epss", "alpine-secdb/v3.15/main"] {
+    for name in [
+        "debian-tracker",
+        "kev",
+        "epss",
+        "alpine-secdb/v3.15/main",
+        "redhat-csaf/advisories",
+    ] {
         assert_eq!(feed(&rows2, name), feed(&rows, name), "{name}");
     }
     assert_eq!(feed(&rows2, "osv/crates.io"), feed(&rows, "osv/crates.io"));
     // The withdrawn record replaced the stored one, so the index drops it.
     assert_eq!(withdrawn_in_index(&data_dir), withdrawn_before + 1);
+}
+
+/// The CVE-2024-8088 finding on a RHEL 9.4 image with python3.9
+/// 3.9.18-1.el9, matched against the database: its aliases (the errata
+/// fixing it) and title.
+fn python39_finding(data_dir: &Path) -> Option<(Vec<String>, Option<String>)> {
+    let mut package = model::Package::new(model::PackageKind::Rpm, "python3-libs", "3.9.18-1.el9");
+    package.source = Some(model::SourcePackage {
+        name: "python3.9".to_owned(),
+        version: Some("3.9.18-1.el9".to_owned()),
+    });
+    let inventory = model::ImageInventory {
+        os: Some(model::OsInfo {
+            family: model::OsFamily::RedHat,
+            id: "rhel".to_owned(),
+            version_id: Some("9.4".to_owned()),
+            codename: None,
+            pretty_name: None,
+            path: "etc/os-release".to_owned(),
+        }),
+        packages: vec![package],
+        diagnostics: Vec::new(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let loaded = runtime.block_on(async {
+        let db = vulndb::VulnDb::open_existing(data_dir)
+            .await
+            .unwrap()
+            .unwrap();
+        let loaded = db.load_index_for(&inventory).await.unwrap();
+        db.close().await;
+        loaded
+    });
+    let result = matching::match_image(&inventory, &loaded.index);
+    result
+        .findings
+        .iter()
+        .find(|f| f.id == "CVE-2024-8088")
+        .map(|f| (f.aliases.clone(), f.title.as_ref().map(|t| t.to_string())))
+}
+
+#[test]
+fn red_hat_csaf_archive_then_changed_and_deleted_documents() {
+    let Some(data) = vulndata() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let documents = redhat_csaf_samples(&data);
+    let dir = write_redhat_csaf(root.path(), "advisories", &documents);
+    let server = FeedServer::start(root.path());
+    let work = tempfile::tempdir().unwrap();
+    let data_dir = work.path().join("data");
+    let update = || {
+        let mut command = shipshape(&data_dir);
+        command
+            .args(["db", "update", "--retries", "0", "--mirror"])
+            .arg(server.base.as_str())
+            .args(["--feed", "redhat-csaf/advisories"]);
+        command
+    };
+
+    let first = run(&mut update()).expect(0);
+    assert!(
+        first.stdout.contains("updated 1 of 1 feeds"),
+        "{}",
+        first.stdout
+    );
+    let rows = feed_rows(&status(&data_dir));
+    let red_hat = feed(&rows, "redhat-csaf/advisories");
+    // One advisory per erratum of the samples.
+    assert_eq!(red_hat.1, documents.len() as u64, "{rows:?}");
+    assert_eq!(red_hat.3.as_deref(), Some("2025-02-15T00:00:00Z"));
+    assert_eq!(red_hat.4, format!("{}redhat-csaf/advisories/", server.base));
+    let (aliases, title) = python39_finding(&data_dir).expect("CVE-2024-8088 found");
+    assert_eq!(aliases, ["RHSA-2024:6163", "RHSA-2024:9371"]);
+    assert_eq!(
+        title.as_deref(),
+        Some("Red Hat Security Advisory: python3.9 security update")
+    );
+
+    // Upstream: RHSA-2024:6163 is reissued, RHSA-2024:9371 deleted.
+    let changed = dir.join("2024/rhsa-2024_6163.json");
+    let mut document: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&changed).unwrap()).unwrap();
+    document["document"]["title"] = "python3.9 security update, reissued".into();
+    std::fs::write(&changed, document.to_string()).unwrap();
+    std::fs::remove_file(dir.join("2024/rhsa-2024_9371.json")).unwrap();
+    write_redhat_csv(
+        &dir,
+        "changes.csv",
+        &[("2024/rhsa-2024_6163.json", "2025-02-18T14:28:08+00:00")],
+    );
+    write_redhat_csv(
+        &dir,
+        "deletions.csv",
+        &[("2024/rhsa-2024_9371.json", "2025-02-19T08:00:00+00:00")],
+    );
+    server.clear_log();
+    let second = run(&mut update()).expect(0);
+    assert!(second.stdout.contains("incremental"), "{}", second.stdout);
+    assert_eq!(
+        requested(&server),
+        [
+            "/redhat-csaf/advisories/2024/rhsa-2024_6163.json",
+            "/redhat-csaf/advisories/changes.csv",
+            "/redhat-csaf/advisories/deletions.csv",
+        ]
+    );
+    let rows = feed_rows(&status(&data_dir));
+    let red_hat = feed(&rows, "redhat-csaf/advisories");
+    assert_eq!(red_hat.1, documents.len() as u64 - 1, "{rows:?}");
+    assert_eq!(red_hat.3.as_deref(), Some("2025-02-19T08:00:00Z"));
+    // The rows the import wrote are the ones replaced and removed.
+    let (aliases, title) = python39_finding(&data_dir).expect("still found");
+    assert_eq!(aliases, ["RHSA-2024:6163"]);
+    assert_eq!(
+        title.as_deref(),
+        Some("python3.9 security update, reissued")
+    );
+
+    // Nothing newer: not modified, nothing written.
+    let third = run(&mut update()).expect(0);
+    assert!(third.stdout.contains("not modified"), "{}", third.stdout);
+    assert_eq!(feed_rows(&status(&data_dir)), rows);
+
+    // An archive over the configured cap fails the feed and keeps its rows;
+    // so does one that unpacks to more than allowed.
+    for flag in [
+        "--redhat-archive-max-mib",
+        "--redhat-archive-max-unpacked-gib",
+    ] {
+        let capped = run(update().args(["--full", flag, "0"])).expect(1);
+        assert!(
+            capped.stderr.contains("redhat-csaf/advisories"),
+            "{flag}: {}",
+            capped.stderr
+        );
+        assert_eq!(feed_rows(&status(&data_dir)), rows, "{flag}");
+    }
 }
 
 /// The newest `modified_id.csv` time of `records`, as the cursor stores it.
@@ -394,6 +543,11 @@ fn per_source_urls_and_origins() {
         std::fs::create_dir_all(target.parent().unwrap()).unwrap();
         std::fs::copy(documents.path().join(from), target).unwrap();
     }
+    write_redhat_csaf(
+        &root.path().join("access"),
+        "advisories",
+        &redhat_csaf_samples(&data),
+    );
     let osv = root.path().join("mirror/osv-export");
     let records = write_osv_ecosystem(&osv, "crates.io", &data.join("osv/crates.io"));
     let server = FeedServer::start(root.path());
@@ -406,6 +560,8 @@ fn per_source_urls_and_origins() {
         .args(["--feed", "osv/crates.io", "--feed", "debian-tracker"])
         .args(["--feed", "alpine-secdb/v3.15/main", "--feed", "epss"])
         .args(["--feed", "kev", "--feed", "nvd"])
+        .args(["--feed", "redhat-csaf/advisories"])
+        .args(["--redhat-csaf-url", &format!("{base}access/redhat-csaf")])
         .args(["--osv-url", &format!("{base}mirror/osv-export/osv")])
         .args(["--debian-tracker-url", &format!("{base}deb/tracker.json")])
         .args(["--alpine-secdb-url", &format!("{base}sec")])
@@ -431,6 +587,10 @@ fn per_source_urls_and_origins() {
             (
                 "osv/crates.io",
                 format!("{base}mirror/osv-export/osv/crates.io/")
+            ),
+            (
+                "redhat-csaf/advisories",
+                format!("{base}access/redhat-csaf/advisories/")
             ),
         ]
     );

@@ -3,7 +3,7 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::Url;
 
-use crate::feed::FeedId;
+use crate::feed::{FeedId, RedHatCsafKind};
 
 /// Where every feed lives and how patiently and how much to download.
 /// [`Default`] gives the real public locations.
@@ -15,6 +15,7 @@ pub struct FeedsConfig {
     pub nvd: NvdConfig,
     pub epss: SimpleFeedConfig,
     pub kev: SimpleFeedConfig,
+    pub redhat_csaf: RedHatCsafConfig,
     pub http: HttpConfig,
     pub limits: SizeLimits,
 }
@@ -30,6 +31,29 @@ pub struct OsvConfig {
     /// cheaper than that many single requests.
     pub incremental_threshold: usize,
     /// Single-record downloads in flight at once during an incremental update.
+    pub concurrency: usize,
+}
+
+/// Red Hat's CSAF data: `<base>/advisories/` and `<base>/vex/`, each with
+/// `archive_latest.txt`, the archive it names, `changes.csv`,
+/// `deletions.csv` and `<year>/<name>.json`.
+#[derive(Debug, Clone)]
+pub struct RedHatCsafConfig {
+    pub base_url: Url,
+    /// The RHSA errata: every fixed build per RHEL stream. On by default,
+    /// the feed RHEL, CentOS and UBI images are matched against.
+    pub advisories: bool,
+    /// The per-CVE VEX documents: adds the unfixed, won't-fix and
+    /// not-affected statuses. Off by default: the VEX set covers every CVE
+    /// Red Hat ever assessed (over 100,000 documents, an archive several
+    /// times the advisories' and a first import many minutes long), while
+    /// the fixes a scan reports as fixable all come from the advisories.
+    /// `--feed redhat-csaf/vex` fetches it on request.
+    pub vex: bool,
+    /// More documents changed since the cursor than this, and one archive is
+    /// cheaper than that many single requests.
+    pub incremental_threshold: usize,
+    /// Single-document downloads in flight at once during an incremental update.
     pub concurrency: usize,
 }
 
@@ -198,6 +222,17 @@ pub struct SizeLimits {
     /// The compressed EPSS file.
     pub epss: u64,
     pub kev: u64,
+    /// Red Hat's advisories archive (`csaf_advisories_*.tar.zst`; a few
+    /// hundred MB compressed today).
+    pub redhat_advisories_archive: u64,
+    /// Red Hat's VEX archive (`csaf_vex_*.tar.zst`; several times larger).
+    pub redhat_vex_archive: u64,
+    /// `changes.csv` / `deletions.csv` (one line per document ever changed:
+    /// a few MB for advisories, tens for VEX).
+    pub redhat_csv: u64,
+    /// One CSAF document fetched on its own (the importer's own cap per
+    /// document is 64 MiB too).
+    pub redhat_document: u64,
 }
 
 impl Default for SizeLimits {
@@ -213,6 +248,10 @@ impl Default for SizeLimits {
             nvd_page: 256 * MIB,
             epss: 256 * MIB,
             kev: 64 * MIB,
+            redhat_advisories_archive: 4 * 1024 * MIB,
+            redhat_vex_archive: 16 * 1024 * MIB,
+            redhat_csv: 256 * MIB,
+            redhat_document: 64 * MIB,
         }
     }
 }
@@ -291,6 +330,13 @@ impl Default for FeedsConfig {
                     "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json",
                 ),
             },
+            redhat_csaf: RedHatCsafConfig {
+                base_url: known_url("https://security.access.redhat.com/data/csaf/v2/"),
+                advisories: true,
+                vex: false,
+                incremental_threshold: 2_000,
+                concurrency: 8,
+            },
             http: HttpConfig {
                 user_agent: concat!("shipshape/", env!("CARGO_PKG_VERSION")).to_owned(),
                 connect_timeout: Duration::from_secs(30),
@@ -307,7 +353,7 @@ impl FeedsConfig {
     /// The same layout under other roots (a mirror, or a test server):
     /// `<base>/osv/`, `<base>/debian-tracker/json`, `<base>/alpine/`,
     /// `<base>/nvd/rest/json/cves/2.0`, `<base>/epss/epss_scores-current.csv.gz`,
-    /// `<base>/kev/known_exploited_vulnerabilities.json`.
+    /// `<base>/kev/known_exploited_vulnerabilities.json`, `<base>/redhat-csaf/`.
     pub fn with_mirror(base: &Url) -> Result<FeedsConfig, url::ParseError> {
         let mut config = FeedsConfig::default();
         let base = if base.path().ends_with('/') {
@@ -323,6 +369,7 @@ impl FeedsConfig {
         config.nvd.url = base.join("nvd/rest/json/cves/2.0")?;
         config.epss.url = base.join("epss/epss_scores-current.csv.gz")?;
         config.kev.url = base.join("kev/known_exploited_vulnerabilities.json")?;
+        config.redhat_csaf.base_url = base.join("redhat-csaf/")?;
         Ok(config)
     }
 
@@ -356,6 +403,16 @@ impl FeedsConfig {
         if self.kev.enabled {
             feeds.push(FeedId::Kev);
         }
+        if self.redhat_csaf.advisories {
+            feeds.push(FeedId::RedHatCsaf {
+                kind: RedHatCsafKind::Advisories,
+            });
+        }
+        if self.redhat_csaf.vex {
+            feeds.push(FeedId::RedHatCsaf {
+                kind: RedHatCsafKind::Vex,
+            });
+        }
         feeds
     }
 }
@@ -380,7 +437,12 @@ mod tests {
             !names.contains(&"nvd".to_owned()),
             "NVD needs a key by default"
         );
-        assert_eq!(names.len(), 13 + 1 + 12 + 2);
+        assert!(names.contains(&"redhat-csaf/advisories".to_owned()));
+        assert!(
+            !names.contains(&"redhat-csaf/vex".to_owned()),
+            "VEX only on request"
+        );
+        assert_eq!(names.len(), 13 + 1 + 12 + 2 + 1);
         for feed in config.enabled_feeds() {
             feed.validate().unwrap();
         }
@@ -403,6 +465,10 @@ mod tests {
         assert_eq!(
             config.nvd.url.as_str(),
             "http://127.0.0.1:9/m/nvd/rest/json/cves/2.0"
+        );
+        assert_eq!(
+            config.redhat_csaf.base_url.as_str(),
+            "http://127.0.0.1:9/m/redhat-csaf/"
         );
     }
 

@@ -2,7 +2,8 @@ use std::fmt;
 use std::str::FromStr;
 
 /// One downloadable feed, with a stable name (`osv/Go`, `debian-tracker`,
-/// `alpine-secdb/v3.19/main`, `nvd`, `epss`, `kev`) that the database keeps
+/// `alpine-secdb/v3.19/main`, `nvd`, `epss`, `kev`, `redhat-csaf/advisories`,
+/// `redhat-csaf/vex`) that the database keeps
 /// its cursor under. [`FromStr`] and [`fmt::Display`] round-trip.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FeedId {
@@ -20,6 +21,30 @@ pub enum FeedId {
     Nvd,
     Epss,
     Kev,
+    /// Red Hat's CSAF documents of one kind (RHSA errata or per-CVE VEX).
+    RedHatCsaf {
+        kind: RedHatCsafKind,
+    },
+}
+
+/// The two document sets Red Hat publishes as CSAF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RedHatCsafKind {
+    /// Security advisories (RHSA): the fixed builds per stream.
+    Advisories,
+    /// One VEX document per CVE: also the unfixed, won't-fix and
+    /// not-affected statuses.
+    Vex,
+}
+
+impl RedHatCsafKind {
+    /// The directory under the CSAF base, and the feed name's suffix.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RedHatCsafKind::Advisories => "advisories",
+            RedHatCsafKind::Vex => "vex",
+        }
+    }
 }
 
 /// Which importer reads the files a fetch produced.
@@ -39,6 +64,10 @@ pub enum FeedFormat {
     EpssCsvGz,
     /// The CISA KEV catalog JSON: `advisory::import_kev_file`.
     KevJson,
+    /// Red Hat's bulk CSAF archive (`csaf_*.tar.zst`): `advisory::import_redhat_csaf_archive`.
+    RedHatCsafArchive,
+    /// Single Red Hat CSAF documents (`rhsa-*.json`, `cve-*.json`): `advisory::import_redhat_csaf_file`.
+    RedHatCsafJson,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -63,7 +92,8 @@ impl FeedId {
     }
 
     /// The importer format of the files a full download of this feed yields
-    /// (an incremental OSV fetch yields [`FeedFormat::OsvJson`] instead).
+    /// (an incremental OSV fetch yields [`FeedFormat::OsvJson`], a Red Hat
+    /// one [`FeedFormat::RedHatCsafJson`] instead).
     pub fn full_format(&self) -> FeedFormat {
         match self {
             FeedId::Osv { .. } => FeedFormat::OsvZip,
@@ -72,6 +102,7 @@ impl FeedId {
             FeedId::Nvd => FeedFormat::NvdApiPages,
             FeedId::Epss => FeedFormat::EpssCsvGz,
             FeedId::Kev => FeedFormat::KevJson,
+            FeedId::RedHatCsaf { .. } => FeedFormat::RedHatCsafArchive,
         }
     }
 
@@ -107,7 +138,11 @@ impl FeedId {
                 }
                 Ok(())
             }
-            FeedId::DebianTracker | FeedId::Nvd | FeedId::Epss | FeedId::Kev => Ok(()),
+            FeedId::DebianTracker
+            | FeedId::Nvd
+            | FeedId::Epss
+            | FeedId::Kev
+            | FeedId::RedHatCsaf { .. } => Ok(()),
         }
     }
 }
@@ -133,6 +168,7 @@ impl fmt::Display for FeedId {
             FeedId::Nvd => f.write_str("nvd"),
             FeedId::Epss => f.write_str("epss"),
             FeedId::Kev => f.write_str("kev"),
+            FeedId::RedHatCsaf { kind } => write!(f, "redhat-csaf/{}", kind.as_str()),
         }
     }
 }
@@ -146,6 +182,12 @@ impl FromStr for FeedId {
             "nvd" => FeedId::Nvd,
             "epss" => FeedId::Epss,
             "kev" => FeedId::Kev,
+            "redhat-csaf/advisories" => FeedId::RedHatCsaf {
+                kind: RedHatCsafKind::Advisories,
+            },
+            "redhat-csaf/vex" => FeedId::RedHatCsaf {
+                kind: RedHatCsafKind::Vex,
+            },
             _ => {
                 if let Some(ecosystem) = name.strip_prefix("osv/") {
                     FeedId::osv(ecosystem)
@@ -160,7 +202,7 @@ impl FromStr for FeedId {
                 } else {
                     return Err(FeedIdError {
                         name: name.to_owned(),
-                        reason: "unknown feed (expected osv/<ecosystem>, debian-tracker, alpine-secdb/<branch>/<repository>, nvd, epss or kev)",
+                        reason: "unknown feed (expected osv/<ecosystem>, debian-tracker, alpine-secdb/<branch>/<repository>, nvd, epss, kev, redhat-csaf/advisories or redhat-csaf/vex)",
                     });
                 }
             }
@@ -188,6 +230,20 @@ mod tests {
             ("nvd", Some(FeedId::Nvd)),
             ("epss", Some(FeedId::Epss)),
             ("kev", Some(FeedId::Kev)),
+            (
+                "redhat-csaf/advisories",
+                Some(FeedId::RedHatCsaf {
+                    kind: RedHatCsafKind::Advisories,
+                }),
+            ),
+            (
+                "redhat-csaf/vex",
+                Some(FeedId::RedHatCsaf {
+                    kind: RedHatCsafKind::Vex,
+                }),
+            ),
+            ("redhat-csaf", None),
+            ("redhat-csaf/oval", None),
             ("osv/", None),
             ("osv/..", None),
             ("osv/a/b", None),

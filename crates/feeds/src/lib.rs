@@ -2,7 +2,7 @@
 //! from the public locations (or a mirror) into a staging directory and says
 //! what it fetched. Parsing is the `advisory` crate's job; storing it the
 //! database's. Incremental where the source allows it (OSV `modified_id.csv`,
-//! NVD `lastModStartDate`), conditional requests (ETag / Last-Modified) for
+//! NVD `lastModStartDate`, Red Hat CSAF `changes.csv`), conditional requests (ETag / Last-Modified) for
 //! the single-document feeds. Each feed's progress is an opaque cursor string
 //! the caller keeps and hands back next time.
 //!
@@ -25,6 +25,7 @@ mod http;
 mod nvd;
 mod osv;
 mod progress;
+mod redhat;
 mod simple;
 
 use std::path::{Path, PathBuf};
@@ -32,11 +33,11 @@ use std::sync::atomic::Ordering;
 
 pub use config::{
     AlpineConfig, ApiKey, DEFAULT_ALPINE_BRANCHES, DEFAULT_ALPINE_REPOSITORIES,
-    DEFAULT_OSV_ECOSYSTEMS, FeedsConfig, HttpConfig, NvdConfig, NvdEnabled, OsvConfig, RetryPolicy,
-    SimpleFeedConfig, SizeLimits,
+    DEFAULT_OSV_ECOSYSTEMS, FeedsConfig, HttpConfig, NvdConfig, NvdEnabled, OsvConfig,
+    RedHatCsafConfig, RetryPolicy, SimpleFeedConfig, SizeLimits,
 };
 pub use error::FetchError;
-pub use feed::{FeedFormat, FeedId, FeedIdError};
+pub use feed::{FeedFormat, FeedId, FeedIdError, RedHatCsafKind};
 pub use http::build_client;
 pub use osv::list_osv_ecosystems;
 pub use progress::{FetchProgress, NoProgress};
@@ -61,7 +62,8 @@ pub enum FetchMode {
     /// `files` replace everything stored for the feed.
     Full,
     /// `files` update the records they hold; `removed_ids` are gone upstream
-    /// (an OSV record listed as changed that no longer exists).
+    /// (an OSV record listed as changed that no longer exists, a Red Hat
+    /// document in `deletions.csv`), as the importer spells their IDs.
     Incremental { removed_ids: Vec<String> },
     /// Nothing changed since the cursor; no files.
     NotModified,
@@ -75,7 +77,8 @@ pub struct FetchStats {
     pub retries: u64,
     /// Body bytes received.
     pub bytes: u64,
-    /// Lines of OSV's `modified_id.csv` that could not be read (skipped).
+    /// Lines of OSV's `modified_id.csv` or Red Hat's `changes.csv` /
+    /// `deletions.csv` that could not be read (skipped).
     pub malformed_lines: u64,
     /// Why the fetch did something other than the obvious (a cursor it could
     /// not read, an incremental update that fell back to a full one, …).
@@ -112,6 +115,9 @@ pub async fn fetch(
             osv::fetch(&fetcher, config, ecosystem, previous_cursor, staging_dir).await?
         }
         FeedId::Nvd => nvd::fetch(&fetcher, config, previous_cursor, staging_dir).await?,
+        FeedId::RedHatCsaf { kind } => {
+            redhat::fetch(&fetcher, config, *kind, previous_cursor, staging_dir).await?
+        }
         FeedId::DebianTracker | FeedId::AlpineSecdb { .. } | FeedId::Epss | FeedId::Kev => {
             simple::fetch(&fetcher, config, previous_cursor, staging_dir).await?
         }

@@ -46,7 +46,7 @@ fn location(config: &FeedsConfig, feed: &FeedId) -> Result<(Url, &'static str, u
         }
         FeedId::Epss => (config.epss.url.clone(), "epss.csv.gz", limits.epss),
         FeedId::Kev => (config.kev.url.clone(), "kev.json", limits.kev),
-        FeedId::Osv { .. } | FeedId::Nvd => {
+        FeedId::Osv { .. } | FeedId::Nvd | FeedId::RedHatCsaf { .. } => {
             return Err(FetchError::InvalidUrl {
                 what: feed.to_string(),
                 message: "not a single-document feed".to_owned(),

@@ -6,10 +6,11 @@ use std::time::{Duration, Instant};
 
 use feeds::{
     ApiKey, FeedFormat, FeedId, FeedsConfig, FetchError, FetchMode, Fetched, NoProgress,
-    RetryPolicy, build_client, fetch, list_osv_ecosystems,
+    RedHatCsafKind, RetryPolicy, build_client, fetch, list_osv_ecosystems,
 };
 use testkit::feed_server::layout::{
-    json_files, nvd_cves, stamp, write_documents, write_modified, zip_files,
+    json_files, nvd_cves, redhat_csaf_samples, stamp, write_documents, write_modified,
+    write_redhat_csaf, write_redhat_csv, zip_files,
 };
 use testkit::feed_server::{Fault, FeedServer as Server, NVD_PATH, vulndata};
 use time::OffsetDateTime;
@@ -672,4 +673,237 @@ fn fetch_futures_can_be_spawned() {
         let _ = fetch(&client, &config, &FeedId::Kev, None, &staging, &NoProgress).await;
     };
     spawnable(&future);
+}
+
+/// The advisory IDs the importer reads from Red Hat CSAF `files`.
+fn red_hat_ids(files: &[PathBuf]) -> Vec<String> {
+    let mut report = advisory::ImportReport::default();
+    let mut ids = Vec::new();
+    for file in files {
+        if file.extension().is_some_and(|ext| ext == "zst") {
+            advisory::import_redhat_csaf_archive(
+                file,
+                &advisory::ZipLimits::red_hat_csaf(),
+                &mut report,
+                &mut |advisory| ids.push(advisory.id),
+            )
+            .unwrap();
+        } else {
+            advisory::import_redhat_csaf_file(file, &mut report, &mut |advisory| {
+                ids.push(advisory.id)
+            })
+            .unwrap();
+        }
+    }
+    ids.sort();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redhat_csaf_archive_then_changes_and_deletions() {
+    let Some(data) = vulndata() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let documents = redhat_csaf_samples(&data);
+    assert_eq!(documents.len(), 8, "the Red Hat CSAF samples");
+    let dir = write_redhat_csaf(root.path(), "advisories", &documents);
+    let server = Server::start(root.path());
+    let mut config = config(&server);
+    let feed: FeedId = "redhat-csaf/advisories".parse().unwrap();
+    let base = "/redhat-csaf/advisories";
+
+    // Full: archive_latest.txt names the archive; the cursor is its date.
+    let staging = tempfile::tempdir().unwrap();
+    let full = get(&config, &feed, None, staging.path()).await.unwrap();
+    assert_eq!(full.mode, FetchMode::Full);
+    assert_eq!(full.format, FeedFormat::RedHatCsafArchive);
+    let archive = staging.path().join("csaf_advisories_2025-02-15.tar.zst");
+    assert_eq!(full.files, vec![archive.clone()]);
+    assert_eq!(full.cursor.as_deref(), Some("2025-02-15T00:00:00Z"));
+    assert_eq!(
+        paths(&server),
+        [
+            format!("{base}/archive_latest.txt"),
+            format!("{base}/csaf_advisories_2025-02-15.tar.zst"),
+        ]
+    );
+    // The archive holds every sample; its IDs are those of the documents.
+    let singles: Vec<PathBuf> = documents.iter().map(|(path, _)| dir.join(path)).collect();
+    let ids = red_hat_ids(&full.files);
+    assert_eq!(ids, red_hat_ids(&singles));
+    assert!(ids.contains(&"RHSA-2024:6163".to_owned()), "{ids:?}");
+
+    // Nothing in either CSV is newer than the archive.
+    server.clear_log();
+    let staging = tempfile::tempdir().unwrap();
+    let same = get(&config, &feed, full.cursor.as_deref(), staging.path())
+        .await
+        .unwrap();
+    assert_eq!(same.mode, FetchMode::NotModified);
+    assert_eq!(same.cursor, full.cursor);
+    assert_eq!(
+        paths(&server),
+        [
+            format!("{base}/changes.csv"),
+            format!("{base}/deletions.csv")
+        ]
+    );
+
+    // Upstream, out of order as Red Hat's files are: one document changes,
+    // one is deleted, one listed as changed is already gone, one line is
+    // garbage and one is older than the cursor.
+    let changed = dir.join("2024/rhsa-2024_6163.json");
+    let mut bytes = std::fs::read(&changed).unwrap();
+    bytes.push(b'\n');
+    std::fs::write(&changed, bytes).unwrap();
+    std::fs::remove_file(dir.join("2024/rhsa-2024_9371.json")).unwrap();
+    write_redhat_csv(
+        &dir,
+        "changes.csv",
+        &[
+            ("2024/rhsa-2024_0811.json", "2025-02-14T10:00:00+00:00"),
+            ("2024/rhsa-2024_6163.json", "2025-02-18T14:28:08+00:00"),
+            ("../../etc/passwd", "2025-02-18T14:28:08+00:00"),
+            ("2024/rhsa-2024_7777.json", "2025-02-16T09:00:00+00:00"),
+        ],
+    );
+    write_redhat_csv(
+        &dir,
+        "deletions.csv",
+        &[
+            ("2024/rhsa-2024_2106.json", "2024-12-01T21:27:56+00:00"),
+            ("2024/rhsa-2024_9371.json", "2025-02-19T08:00:00+00:00"),
+        ],
+    );
+    server.clear_log();
+    let staging = tempfile::tempdir().unwrap();
+    let update = get(&config, &feed, full.cursor.as_deref(), staging.path())
+        .await
+        .unwrap();
+    assert_eq!(
+        update.mode,
+        FetchMode::Incremental {
+            removed_ids: vec!["RHSA-2024:7777".to_owned(), "RHSA-2024:9371".to_owned()]
+        }
+    );
+    assert_eq!(update.format, FeedFormat::RedHatCsafJson);
+    assert_eq!(
+        update.files,
+        vec![staging.path().join("rhsa-2024_6163.json")]
+    );
+    assert_eq!(red_hat_ids(&update.files), ["RHSA-2024:6163"]);
+    assert_eq!(update.stats.malformed_lines, 1);
+    assert_eq!(update.cursor.as_deref(), Some("2025-02-19T08:00:00Z"));
+    let mut requested = paths(&server);
+    requested.sort();
+    assert_eq!(
+        requested,
+        [
+            format!("{base}/2024/rhsa-2024_6163.json"),
+            format!("{base}/2024/rhsa-2024_7777.json"),
+            format!("{base}/changes.csv"),
+            format!("{base}/deletions.csv"),
+        ]
+    );
+
+    // More changes than the threshold: the archive instead.
+    config.redhat_csaf.incremental_threshold = 1;
+    server.clear_log();
+    let staging = tempfile::tempdir().unwrap();
+    let fallback = get(&config, &feed, full.cursor.as_deref(), staging.path())
+        .await
+        .unwrap();
+    assert_eq!(fallback.mode, FetchMode::Full);
+    assert_eq!(fallback.cursor.as_deref(), Some("2025-02-15T00:00:00Z"));
+    assert!(
+        fallback.stats.notes[0].starts_with("more than 1 documents changed"),
+        "{:?}",
+        fallback.stats.notes
+    );
+    assert_eq!(
+        paths(&server).last().map(String::as_str),
+        Some("/redhat-csaf/advisories/csaf_advisories_2025-02-15.tar.zst")
+    );
+
+    // An unreadable cursor, or no changes.csv: the archive, with a note.
+    config.redhat_csaf.incremental_threshold = 2_000;
+    let staging = tempfile::tempdir().unwrap();
+    let unreadable = get(&config, &feed, Some("last tuesday"), staging.path())
+        .await
+        .unwrap();
+    assert_eq!(unreadable.mode, FetchMode::Full);
+    assert_eq!(unreadable.stats.notes.len(), 1);
+    std::fs::remove_file(dir.join("changes.csv")).unwrap();
+    let missing = get(&config, &feed, full.cursor.as_deref(), staging.path())
+        .await
+        .unwrap();
+    assert_eq!(missing.mode, FetchMode::Full);
+    assert_eq!(
+        missing.stats.notes,
+        ["changes.csv is missing: downloading the archive"]
+    );
+
+    // A hostile archive_latest.txt names nothing fetched; the archive is capped.
+    std::fs::write(dir.join("archive_latest.txt"), "../../etc/passwd.tar.zst").unwrap();
+    server.clear_log();
+    let error = get(&config, &feed, None, staging.path()).await.unwrap_err();
+    assert!(matches!(error, FetchError::Malformed { .. }), "{error:?}");
+    assert_eq!(paths(&server), [format!("{base}/archive_latest.txt")]);
+    std::fs::write(
+        dir.join("archive_latest.txt"),
+        "csaf_advisories_2025-02-15.tar.zst\n",
+    )
+    .unwrap();
+    let mut small = config.clone();
+    small.limits.redhat_advisories_archive = 1024;
+    let staging = tempfile::tempdir().unwrap();
+    let error = get(&small, &feed, None, staging.path()).await.unwrap_err();
+    assert!(
+        matches!(error, FetchError::TooLarge { limit: 1024, .. }),
+        "{error:?}"
+    );
+    assert_eq!(std::fs::read_dir(staging.path()).unwrap().count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redhat_csaf_vex_layout_and_cve_ids() {
+    let Some(data) = vulndata() else { return };
+    // The feed never parses: the VEX layout only needs VEX names.
+    let documents: Vec<(String, Vec<u8>)> = redhat_csaf_samples(&data)
+        .into_iter()
+        .take(2)
+        .zip(["2024/cve-2024-8088.json", "2021/cve-2021-25220.json"])
+        .map(|((_, bytes), path)| (path.to_owned(), bytes))
+        .collect();
+    let root = tempfile::tempdir().unwrap();
+    let dir = write_redhat_csaf(root.path(), "vex", &documents);
+    let server = Server::start(root.path());
+    let config = config(&server);
+    let feed = FeedId::RedHatCsaf {
+        kind: RedHatCsafKind::Vex,
+    };
+    assert_eq!(feed.to_string(), "redhat-csaf/vex");
+    let staging = tempfile::tempdir().unwrap();
+    let full = get(&config, &feed, None, staging.path()).await.unwrap();
+    assert_eq!(
+        full.files,
+        vec![staging.path().join("csaf_vex_2025-02-15.tar.zst")]
+    );
+    std::fs::remove_file(dir.join("2021/cve-2021-25220.json")).unwrap();
+    write_redhat_csv(
+        &dir,
+        "deletions.csv",
+        &[("2021/cve-2021-25220.json", "2025-03-01T00:00:00Z")],
+    );
+    let staging = tempfile::tempdir().unwrap();
+    let update = get(&config, &feed, full.cursor.as_deref(), staging.path())
+        .await
+        .unwrap();
+    assert_eq!(
+        update.mode,
+        FetchMode::Incremental {
+            removed_ids: vec!["CVE-2021-25220".to_owned()]
+        }
+    );
+    assert!(update.files.is_empty());
+    assert_eq!(update.cursor.as_deref(), Some("2025-03-01T00:00:00Z"));
 }

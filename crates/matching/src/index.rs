@@ -12,7 +12,7 @@ use crate::score::{VectorCache, cache_vector};
 pub(crate) struct EntryRef {
     pub advisory: u32,
     pub affected: u32,
-    /// The entry's advisory versions, parsed once at build.
+    /// The entry's range and fixed versions, parsed once at build.
     pub prepared: PreparedEntry,
     /// The distro says this package is not affected.
     pub not_affected: bool,
@@ -29,6 +29,62 @@ pub(crate) struct AdvisoryTexts {
     pub references: Vec<SharedText>,
     /// See [`crate::vulnerability_ids`].
     pub vulnerability_ids: Vec<String>,
+}
+
+/// Builds an [`AdvisoryIndex`] one record at a time, so that a caller
+/// reading records from storage hands each over as it is decoded instead of
+/// holding all of them in a vector next to the index being built. Records
+/// may come in any order and mix: the index is the same as
+/// [`AdvisoryIndex::new`] over the advisories and enrichments in the order
+/// each kind was added.
+#[derive(Debug, Default)]
+pub struct IndexBuilder {
+    index: AdvisoryIndex,
+}
+
+impl IndexBuilder {
+    pub fn new() -> IndexBuilder {
+        IndexBuilder::default()
+    }
+
+    /// Room for `additional` more advisories, when the caller knows how
+    /// many are coming (spares the growing vector's copies).
+    pub fn reserve(&mut self, additional: usize) {
+        self.index.advisories.reserve_exact(additional);
+        self.index.texts.reserve_exact(additional);
+    }
+
+    pub fn add_advisory(&mut self, advisory: Advisory) {
+        self.index.insert(advisory);
+    }
+
+    pub fn add_enrichment(&mut self, enrichment: CveEnrichment) {
+        self.index.add_enrichment(enrichment);
+    }
+
+    pub fn finish(self) -> AdvisoryIndex {
+        self.index.finish()
+    }
+}
+
+/// Drops the spare capacity deserialization leaves in an advisory's
+/// vectors (they grow by doubling): the index keeps every advisory for
+/// its lifetime.
+fn shrink(advisory: &mut Advisory) {
+    advisory.aliases.shrink_to_fit();
+    advisory.upstream.shrink_to_fit();
+    advisory.related.shrink_to_fit();
+    advisory.severity.shrink_to_fit();
+    advisory.affected.shrink_to_fit();
+    for affected in &mut advisory.affected {
+        affected.versions.shrink_to_fit();
+        affected.severity_scores.shrink_to_fit();
+        affected.unaffected_requirements.shrink_to_fit();
+        affected.ranges.shrink_to_fit();
+        for range in &mut affected.ranges {
+            range.events.shrink_to_fit();
+        }
+    }
 }
 
 /// All advisories, indexed for matching. Build once, match many images.
@@ -57,13 +113,18 @@ impl AdvisoryIndex {
         advisories: impl IntoIterator<Item = Advisory>,
         enrichments: impl IntoIterator<Item = CveEnrichment>,
     ) -> AdvisoryIndex {
-        let mut index = AdvisoryIndex::default();
+        let mut builder = IndexBuilder::new();
         for advisory in advisories {
-            index.insert(advisory);
+            builder.add_advisory(advisory);
         }
         for enrichment in enrichments {
-            index.add_enrichment(enrichment);
+            builder.add_enrichment(enrichment);
         }
+        builder.finish()
+    }
+
+    fn finish(mut self) -> AdvisoryIndex {
+        let index = &mut self;
         for advisory in &index.advisories {
             let affected = advisory.affected.iter().flat_map(|a| &a.severity_scores);
             for score in advisory.severity.iter().chain(affected) {
@@ -84,7 +145,7 @@ impl AdvisoryIndex {
         }
         index.advisories.shrink_to_fit();
         index.texts.shrink_to_fit();
-        index
+        self
     }
 
     fn insert(&mut self, mut advisory: Advisory) {
@@ -92,6 +153,7 @@ impl AdvisoryIndex {
             self.withdrawn += 1;
             return;
         }
+        shrink(&mut advisory);
         let Ok(advisory_position) = u32::try_from(self.advisories.len()) else {
             return;
         };

@@ -23,7 +23,7 @@ use sha2::{Digest as _, Sha256};
 use std::borrow::Cow;
 use std::str::FromStr as _;
 
-pub use index::AdvisoryIndex;
+pub use index::{AdvisoryIndex, IndexBuilder};
 
 pub use index::{ecosystem_key, normalise_name};
 use range::{Installed, Prepared, Verdict, evaluate};
@@ -539,7 +539,7 @@ fn target<'p>(os: Option<&OsInfo>, package: &'p Package) -> Result<Target<'p>, U
     let source_version = package.source.as_ref().and_then(|s| s.version.as_deref());
     let (matcher, ecosystem, name, version) = match package.kind {
         PackageKind::Deb | PackageKind::Apk | PackageKind::Rpm => {
-            let ecosystem = os_ecosystem(os, package.kind).map_err(Unroutable::Os)?;
+            let mut ecosystem = os_ecosystem(os, package.kind).map_err(Unroutable::Os)?;
             let (matcher, name, version): (_, _, Cow<'p, str>) = match package.kind {
                 // Debian and Alpine publish advisories per source package
                 // (apk "origin"), fixed in source versions.
@@ -556,6 +556,7 @@ fn target<'p>(os: Option<&OsInfo>, package: &'p Package) -> Result<Target<'p>, U
                 // Red Hat publishes fixes per source RPM.
                 _ if ecosystem.starts_with(RED_HAT_KEY_PREFIX) => {
                     let (name, version) = red_hat_source(package).map_err(Unroutable::Package)?;
+                    ecosystem = red_hat_ecosystem(ecosystem, package);
                     ("rpm", name, version.into())
                 }
                 // AlmaLinux/Rocky OSV name binary packages (`qatzip-libs`).
@@ -626,6 +627,23 @@ pub fn routes_ecosystem(ecosystem: &str) -> bool {
         || numbered("almalinux:")
         || numbered("rocky linux:")
         || numbered(RED_HAT_KEY_PREFIX)
+        || red_hat_module_stream(&key)
+}
+
+/// `red hat:8/ruby:2.7`: a mainline release's module stream, the key
+/// [`red_hat_ecosystem`] gives a modular package.
+fn red_hat_module_stream(key: &str) -> bool {
+    let Some((release, module)) = key
+        .strip_prefix(RED_HAT_KEY_PREFIX)
+        .and_then(|rest| rest.split_once('/'))
+    else {
+        return false;
+    };
+    let numbered = !release.is_empty() && release.chars().all(|c| c.is_ascii_digit());
+    let stream = module
+        .split_once(':')
+        .is_some_and(|(name, stream)| !name.is_empty() && !stream.is_empty());
+    numbered && stream
 }
 
 /// Index key prefix of Red Hat's own data (`Red Hat:9`, see
@@ -637,8 +655,9 @@ const RED_HAT_KEY_PREFIX: &str = "red hat:";
 /// name, which carries no epoch; source and binaries are one build, so the
 /// binary's epoch is the source's. A package built in a module stream
 /// (`.module+el8…` in its release) is only comparable with its own stream's
-/// fixes, and the inventory does not record the stream: it is not matched,
-/// and the diagnostic names it.
+/// fixes: with its stream known (`Package::module`, from MODULARITYLABEL)
+/// it is looked up under the stream's key (see [`red_hat_ecosystem`]);
+/// without it, it is not matched, and the diagnostic names it.
 fn red_hat_source(package: &Package) -> Result<(&str, String), String> {
     let (name, version) = match &package.source {
         Some(source) => (
@@ -648,9 +667,9 @@ fn red_hat_source(package: &Package) -> Result<(&str, String), String> {
         None => (package.name.as_str(), package.version.as_str()),
     };
     let modular = |v: &str| v.contains(".module+el") || v.contains(".module_el");
-    if modular(version) || modular(&package.version) {
+    if package.module.is_none() && (modular(version) || modular(&package.version)) {
         return Err(format!(
-            "rpm package {} {} is built in a module stream, which the inventory does not record; not matched against Red Hat data",
+            "rpm package {} {} is built in a module stream, but its rpm header names no stream (MODULARITYLABEL); not matched against Red Hat data",
             package.name, package.version
         ));
     }
@@ -664,6 +683,17 @@ fn red_hat_source(package: &Package) -> Result<(&str, String), String> {
         _ => version.to_owned(),
     };
     Ok((name, version))
+}
+
+/// A modular build's key: the release's key with the stream appended
+/// (`red hat:8/ruby:2.7`), as `advisory::redhat_csaf` writes module
+/// streams, so a stream's build is only compared with its own stream's
+/// fixes. Mainline packages keep the release's key.
+fn red_hat_ecosystem(release_key: String, package: &Package) -> String {
+    match &package.module {
+        Some(module) => ecosystem_key(&format!("{release_key}/{module}")),
+        None => release_key,
+    }
 }
 
 /// The index's ecosystem key for OS packages of this image.

@@ -1,12 +1,15 @@
 //! Whether one installed version is affected by one `AffectedPackage`, as
 //! `shared/vulndata/README.md` "How OSV ranges are evaluated" defines it.
 //!
-//! Advisory versions are parsed once, when the index is built
-//! ([`Prepared`]); matching compares parsed versions only. A version that
-//! does not parse is kept as its error and reported exactly where evaluation
-//! would have met it, so preparing changes neither findings nor diagnostics.
+//! Range bounds and fixed versions are parsed once, when the index is built
+//! ([`Prepared`]); matching compares parsed versions only. Listed affected
+//! versions are indexed by a hash of their release key and parsed only when
+//! that makes one a candidate (few per evaluation; kept parsed, PyPI's
+//! 140,000 would hold 30 MiB). A version that does not parse is kept as its
+//! error and reported exactly where evaluation would have met it, so
+//! preparing changes neither findings nor diagnostics.
 
-use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use model::{AffectedPackage, AffectedRange, RangeEvent, RangeKind, RequirementKind};
@@ -24,10 +27,6 @@ pub(crate) struct Verdict<V> {
     pub fixed: Arc<[(String, V)]>,
 }
 
-/// Listed versions that share one release key: position in
-/// `AffectedPackage::versions` and the parsed form.
-type ListedBucket<V> = Vec<(usize, Result<V, VersionError>)>;
-
 /// A range's events with their parsed bounds (`None` = introduced "0").
 type SortedEvents<V> = Vec<(EventKind, Option<V>)>;
 
@@ -39,12 +38,19 @@ enum EventKind {
     Limit,
 }
 
+/// What made a version affected, described once it is known to be.
+enum Rule<'a> {
+    Listed(&'a str),
+    Range(&'a AffectedRange),
+    AllVersions,
+}
+
 /// The installed version of one package, as every entry is evaluated for it.
 pub(crate) struct Installed<'t, V> {
     pub version: V,
     pub text: &'t str,
-    /// [`release_key`] of `text`, computed once per package.
-    pub release_key: String,
+    /// [`release_hash`] of `text`, computed once per package.
+    pub release_hash: u64,
 }
 
 impl<'t, V> Installed<'t, V> {
@@ -52,19 +58,25 @@ impl<'t, V> Installed<'t, V> {
         Installed {
             version,
             text,
-            release_key: release_key(text, S::DOTTED_RELEASE),
+            release_hash: release_hash(text, S::DOTTED_RELEASE),
         }
     }
 }
 
-/// One affected entry with every advisory version parsed for one scheme.
+/// One affected entry with its range and fixed versions parsed for one scheme.
 #[derive(Debug)]
 pub(crate) struct Prepared<V> {
-    /// Listed versions grouped by [`release_key`] (equal versions share a
-    /// key): position in `AffectedPackage::versions`, in published order,
-    /// and the parsed form.
-    listed: HashMap<Box<str>, ListedBucket<V>>,
-    ranges: Vec<PreparedRange<V>>,
+    /// Listed versions as ([`release_hash`], position in
+    /// `AffectedPackage::versions`), sorted: only versions with the
+    /// installed version's hash can equal it, and within one hash they
+    /// are in published order. A flat slice rather than a map of buckets
+    /// (PyPI entries list 140,000 versions in all; a map of small vectors
+    /// of parsed versions cost over 60 MiB of the loaded index). Parsed
+    /// only when their hash makes them a candidate: a few per evaluation,
+    /// most equal to the installed text and not parsed at all.
+    listed: Box<[(u64, u32)]>,
+    /// Boxed: a `Vec` collected through a filter keeps room for four.
+    ranges: Box<[PreparedRange<V>]>,
     /// Fixed events, then the floors of "patched" requirements, in the
     /// order evaluation reports them; the first unparseable one as error.
     fixed: Result<Arc<[(String, V)]>, VersionError>,
@@ -80,7 +92,9 @@ pub(crate) struct Prepared<V> {
 
 #[derive(Debug)]
 struct PreparedRange<V> {
-    description: String,
+    /// Position in `AffectedPackage::ranges`: the range is described (for
+    /// the finding's evidence) only when it matches.
+    position: usize,
     events: RangeEvents<V>,
 }
 
@@ -106,19 +120,21 @@ fn split(event: &RangeEvent) -> (EventKind, &str) {
 
 impl<V: Ord> Prepared<V> {
     pub(crate) fn new<S: VersionScheme<Version = V>>(affected: &AffectedPackage) -> Prepared<V> {
-        let mut listed: HashMap<Box<str>, ListedBucket<V>> = HashMap::new();
-        for (position, text) in affected.versions.iter().enumerate() {
-            listed
-                .entry(release_key(text, S::DOTTED_RELEASE).into_boxed_str())
-                .or_default()
-                .push((position, S::parse_advisory(text)));
-        }
+        let mut listed: Vec<(u64, u32)> = affected
+            .versions
+            .iter()
+            .zip(0u32..)
+            .map(|(text, position)| (release_hash(text, S::DOTTED_RELEASE), position))
+            .collect();
+        // Positions are distinct: published order within one hash.
+        listed.sort_unstable();
         let ranges = affected
             .ranges
             .iter()
-            .filter(|range| range.kind != RangeKind::Git)
-            .map(|range| PreparedRange {
-                description: describe_range(range),
+            .enumerate()
+            .filter(|(_, range)| range.kind != RangeKind::Git)
+            .map(|(position, range)| PreparedRange {
+                position,
                 events: if S::SORTABLE {
                     RangeEvents::Sorted(sorted_events::<S>(range))
                 } else {
@@ -157,7 +173,7 @@ impl<V: Ord> Prepared<V> {
         Prepared {
             triaged_all_versions,
             has_requirements: !affected.unaffected_requirements.is_empty(),
-            listed,
+            listed: listed.into_boxed_slice(),
             ranges,
             fixed: fixed_versions::<S>(affected).map(Arc::from),
             patched_note,
@@ -218,27 +234,40 @@ pub(crate) fn evaluate<S: VersionScheme>(
     let Installed {
         version: installed,
         text: installed_text,
-        release_key: installed_key,
+        release_hash: installed_hash,
     } = installed;
     let installed_text: &str = installed_text;
     let mut rule = None;
-    // Only versions with the installed release key can equal it; the
-    // bucket keeps published order, so the first match (or the first
+    // Only versions with the installed release key can equal it; within a
+    // hash the order is published order, so the first match (or the first
     // unparseable candidate) is the one a full scan would meet.
-    if let Some(candidates) = prepared.listed.get(installed_key.as_str()) {
-        for (position, parsed) in candidates {
-            let Some(listed) = affected.versions.get(*position) else {
-                continue;
+    let first = prepared
+        .listed
+        .partition_point(|(hash, _)| hash < installed_hash);
+    let candidates = prepared.listed[first..]
+        .iter()
+        .take_while(|(hash, _)| hash == installed_hash);
+    for &(_, position) in candidates {
+        let position = position as usize;
+        let Some(listed) = affected.versions.get(position) else {
+            continue;
+        };
+        let equal = listed == installed_text
+            || match S::parse_advisory(listed) {
+                Ok(version) => version == *installed,
+                // Only a version with the installed release key is a
+                // candidate, whatever a hash collision says.
+                Err(_)
+                    if release_key(listed, S::DOTTED_RELEASE)
+                        != release_key(installed_text, S::DOTTED_RELEASE) =>
+                {
+                    false
+                }
+                Err(error) => return Err(error),
             };
-            let equal = listed == installed_text
-                || match parsed {
-                    Ok(version) => version == installed,
-                    Err(error) => return Err(error.clone()),
-                };
-            if equal {
-                rule = Some(format!("version {listed} listed as affected"));
-                break;
-            }
+        if equal {
+            rule = Some(Rule::Listed(listed));
+            break;
         }
     }
     for range in &prepared.ranges {
@@ -248,14 +277,17 @@ pub(crate) fn evaluate<S: VersionScheme>(
             }
             RangeEvents::Paired(events) => in_range_paired(installed, events)?,
         };
-        if hit && rule.is_none() {
-            rule = Some(range.description.clone());
+        if hit
+            && rule.is_none()
+            && let Some(published) = affected.ranges.get(range.position)
+        {
+            rule = Some(Rule::Range(published));
         }
     }
     // Distro triage without ranges (an open or ignored CVE): every version
     // of the release is affected.
     if rule.is_none() && prepared.triaged_all_versions {
-        rule = Some("distro status without version range: all versions".to_owned());
+        rule = Some(Rule::AllVersions);
     }
     // RubySec-style entries: a range from 0 with the patched and unaffected
     // versions carved out by requirement strings.
@@ -280,8 +312,15 @@ pub(crate) fn evaluate<S: VersionScheme>(
             }
         }
     }
-    let Some(mut rule) = rule else {
+    let Some(rule) = rule else {
         return Ok(None);
+    };
+    // Described only now: requirement strings exclude most RubySec
+    // entries whose range (from 0) matched.
+    let mut rule = match rule {
+        Rule::Listed(listed) => format!("version {listed} listed as affected"),
+        Rule::Range(range) => describe_range(range),
+        Rule::AllVersions => "distro status without version range: all versions".to_owned(),
     };
     let fixed = Arc::clone(prepared.fixed.as_ref().map_err(Clone::clone)?);
     if let Some(note) = &prepared.patched_note {
@@ -307,6 +346,33 @@ fn release_key(version: &str, full: bool) -> String {
         .rposition(|g| *g != "0")
         .map_or(0, |last| last + 1);
     groups[..significant].join(".")
+}
+
+/// A hash of [`release_key`], computed without building the key: equal
+/// keys give equal hashes.
+fn release_hash(version: &str, full: bool) -> u64 {
+    // Fixed keys: the hash only has to agree within one process.
+    let mut hasher = std::hash::DefaultHasher::new();
+    let mut groups = release_groups(version);
+    if !full {
+        groups.next().unwrap_or("0").hash(&mut hasher);
+        return hasher.finish();
+    }
+    // Trailing "0" groups are dropped: zeros are hashed only once a
+    // non-zero group follows them.
+    let mut pending_zeros = 0usize;
+    for group in groups {
+        if group == "0" {
+            pending_zeros += 1;
+            continue;
+        }
+        for _ in 0..pending_zeros {
+            "0".hash(&mut hasher);
+        }
+        pending_zeros = 0;
+        group.hash(&mut hasher);
+    }
+    hasher.finish()
 }
 
 fn release_groups(version: &str) -> impl Iterator<Item = &str> {
@@ -424,17 +490,30 @@ fn describe_range(range: &AffectedRange) -> String {
         RangeKind::Ecosystem => "ECOSYSTEM",
         RangeKind::Git => "GIT",
     };
-    let events: Vec<String> = range
+    // Built in one buffer: ranges are described on every match (not kept
+    // in the index), so this runs in the matching hot path.
+    let capacity = range
         .events
         .iter()
-        .map(|event| match event {
-            RangeEvent::Introduced(v) => format!("introduced {v}"),
-            RangeEvent::Fixed(v) => format!("fixed {v}"),
-            RangeEvent::LastAffected(v) => format!("last_affected {v}"),
-            RangeEvent::Limit(v) => format!("limit {v}"),
-        })
-        .collect();
-    format!("{kind} range: {}", events.join(", "))
+        .map(|event| split(event).1.len() + 16)
+        .sum::<usize>();
+    let mut description = String::with_capacity(kind.len() + 8 + capacity);
+    description.push_str(kind);
+    description.push_str(" range: ");
+    for (position, event) in range.events.iter().enumerate() {
+        if position > 0 {
+            description.push_str(", ");
+        }
+        let (label, version) = match event {
+            RangeEvent::Introduced(v) => ("introduced ", v),
+            RangeEvent::Fixed(v) => ("fixed ", v),
+            RangeEvent::LastAffected(v) => ("last_affected ", v),
+            RangeEvent::Limit(v) => ("limit ", v),
+        };
+        description.push_str(label);
+        description.push_str(version);
+    }
+    description
 }
 
 #[cfg(test)]
@@ -854,10 +933,23 @@ mod tests {
             ("0:2.0", "2.0", false, true),
             ("1:2.0", "1:2.0", false, true),
             ("2.0", "3.0", false, false),
+            ("1.0.2", "1.2", true, false),
+            ("10.2", "1.02", true, false),
+            ("1.10", "11.0", true, false),
+            ("0", "0.0", true, true),
+            ("0", "rc1", true, true),
+            ("0.0.1", "1", true, false),
+            ("2.0-1", "2.5", false, true),
         ];
         for (a, b, full, expected) in table {
             assert_eq!(may_be_equal(a, b, full), expected, "{a} {b}");
             assert_eq!(may_be_equal(b, a, full), expected, "{b} {a}");
+            // The index looks listed versions up by this hash of the key.
+            assert_eq!(
+                super::release_hash(a, full) == super::release_hash(b, full),
+                expected,
+                "hash {a} {b}"
+            );
         }
     }
 }

@@ -140,6 +140,40 @@ fn data() -> Vec<Advisory> {
             Some("2.7.8-139.module+el8.8.0+18745+f1bef313"),
             Fixed,
         ),
+        // The same CVE fixed again in the stream's next minor release.
+        red_hat(
+            "RHSA-2023:7025",
+            &["CVE-2023-28755"],
+            "Red Hat:8/ruby:2.7",
+            "ruby",
+            Some("2.7.8-140.module+el8.9.0+19870+a10c7ba5"),
+            Fixed,
+        ),
+        red_hat(
+            "RHSA-2023:3820",
+            &["CVE-2023-28755"],
+            "Red Hat:8/ruby:3.1",
+            "ruby",
+            Some("3.1.4-141.module+el8.8.0+18760+5e4a45b8"),
+            Fixed,
+        ),
+        red_hat(
+            "RHSA-2099:18",
+            &["CVE-2099-0018"],
+            "Red Hat:9/nodejs:18",
+            "nodejs",
+            Some("1:18.19.0-1.module+el9.3.0+21036+4ad6bea4"),
+            Fixed,
+        ),
+        // Mainline nodejs (the non-modular default stream) fixed later.
+        red_hat(
+            "RHSA-2099:16",
+            &["CVE-2099-0018"],
+            "Red Hat:9",
+            "nodejs",
+            Some("1:16.20.9-1.el9_3"),
+            Fixed,
+        ),
         // AlmaLinux's OSV (binary names) must not leak into RHEL images.
         red_hat(
             "ALSA-2099:1",
@@ -394,4 +428,173 @@ fn a_red_hat_finding_names_its_errata_and_source() {
                 && e.ecosystem == "Red Hat:9"
                 && e.matcher == "rpm")
     );
+}
+
+/// Modular builds with their stream from MODULARITYLABEL: looked up under
+/// `Red Hat:N/name:stream`, fixed by any of the stream's errata at or below
+/// the build, never compared with another stream's or mainline's fixes.
+#[test]
+#[allow(clippy::type_complexity)]
+fn modular_red_hat_packages_match_their_stream() {
+    use FixState as S;
+    // VERSION_ID, binary, installed = source version, source, module, expected.
+    let table: [(&str, &str, &str, &str, Option<&str>, Expected<'_>); 9] = [
+        (
+            "8.8",
+            "ruby-libs",
+            "2.7.8-138.module+el8.8.0+1+abc",
+            "ruby",
+            Some("ruby:2.7"),
+            Some((
+                "CVE-2023-28755",
+                Some("2.7.8-139.module+el8.8.0+18745+f1bef313"),
+                S::Fixed,
+            )),
+        ),
+        // Patched on the 8.8 z-stream: 8.9's erratum does not re-open it.
+        (
+            "8.8",
+            "ruby-libs",
+            "2.7.8-139.module+el8.8.0+18745+f1bef313",
+            "ruby",
+            Some("ruby:2.7"),
+            None,
+        ),
+        (
+            "8.9",
+            "ruby",
+            "2.7.8-140.module+el8.9.0+19870+a10c7ba5",
+            "ruby",
+            Some("ruby:2.7"),
+            None,
+        ),
+        // The 3.1 stream: the 2.7 stream's fix (a lower version) says nothing.
+        (
+            "8.8",
+            "ruby-libs",
+            "3.1.2-141.module+el8.7.0+17000+aaaaaaaa",
+            "ruby",
+            Some("ruby:3.1"),
+            Some((
+                "CVE-2023-28755",
+                Some("3.1.4-141.module+el8.8.0+18760+5e4a45b8"),
+                S::Fixed,
+            )),
+        ),
+        // A stream without data: nothing, and no diagnostic.
+        (
+            "8.8",
+            "ruby-libs",
+            "3.3.0-1.module+el8.10.0+1+bbbbbbbb",
+            "ruby",
+            Some("ruby:3.3"),
+            None,
+        ),
+        // nodejs 18 stream, epoch from the binary.
+        (
+            "9.3",
+            "nodejs",
+            "1:18.18.2-1.module+el9.3.0+20000+cccccccc",
+            "nodejs",
+            Some("nodejs:18"),
+            Some((
+                "CVE-2099-0018",
+                Some("1:18.19.0-1.module+el9.3.0+21036+4ad6bea4"),
+                S::Fixed,
+            )),
+        ),
+        (
+            "9.3",
+            "nodejs",
+            "1:18.19.0-1.module+el9.3.0+21036+4ad6bea4",
+            "nodejs",
+            Some("nodejs:18"),
+            None,
+        ),
+        // Mainline nodejs 16 takes mainline's fix, not the stream's.
+        (
+            "9.3",
+            "nodejs",
+            "1:16.20.2-1.el9",
+            "nodejs",
+            None,
+            Some(("CVE-2099-0018", Some("1:16.20.9-1.el9_3"), S::Fixed)),
+        ),
+        // A modular build without its label keeps the diagnostic.
+        (
+            "9.3",
+            "nodejs",
+            "1:18.18.2-1.module+el9.3.0+20000+cccccccc",
+            "nodejs",
+            None,
+            None,
+        ),
+    ];
+    let index = AdvisoryIndex::new(data(), Vec::<CveEnrichment>::new());
+    for (version_id, binary, installed, source, module, expected) in table {
+        let mut package = Package::new(PackageKind::Rpm, binary, installed);
+        let source_version = installed.split_once(':').map_or(installed, |(_, v)| v);
+        package.source = Some(SourcePackage {
+            name: source.to_owned(),
+            version: Some(source_version.to_owned()),
+        });
+        package.module = module.map(str::to_owned);
+        let inventory = ImageInventory {
+            os: Some(OsInfo {
+                family: OsFamily::RedHat,
+                id: "rhel".to_owned(),
+                version_id: Some(version_id.to_owned()),
+                codename: None,
+                pretty_name: None,
+                path: "etc/os-release".to_owned(),
+            }),
+            packages: vec![package],
+            diagnostics: Vec::new(),
+        };
+        let result = match_image(&inventory, &index);
+        let got: Vec<_> = result
+            .findings
+            .iter()
+            .map(|f| (f.id.as_str(), f.fixed_version.as_deref(), f.state.clone()))
+            .collect();
+        let want: Vec<_> = expected.clone().into_iter().collect();
+        assert_eq!(got, want, "{version_id} {binary} {installed} {module:?}");
+        for finding in &result.findings {
+            let stream = format!("Red Hat:{}", &version_id[..1]);
+            let stream = match module {
+                Some(module) => format!("{stream}/{module}"),
+                None => stream,
+            };
+            assert!(
+                finding.evidence.iter().all(|e| e.ecosystem == stream),
+                "{binary} {installed}: {:?}",
+                finding.evidence
+            );
+        }
+        let unlabelled = module.is_none() && installed.contains(".module+");
+        assert_eq!(
+            result
+                .diagnostics
+                .iter()
+                .map(|d| d.code.as_str())
+                .collect::<Vec<_>>(),
+            if unlabelled {
+                vec!["matching.rpm-module-stream-unknown"]
+            } else {
+                vec![]
+            },
+            "{binary} {installed}"
+        );
+        let keys = lookup_keys(&inventory);
+        let expected_keys: BTreeSet<(String, String)> = if unlabelled {
+            BTreeSet::new()
+        } else {
+            let key = match module {
+                Some(module) => format!("red hat:{}/{module}", &version_id[..1]),
+                None => format!("red hat:{}", &version_id[..1]),
+            };
+            [(key, source.to_owned())].into_iter().collect()
+        };
+        assert_eq!(keys, expected_keys, "{binary} {installed}");
+    }
 }

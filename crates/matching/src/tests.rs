@@ -1026,6 +1026,32 @@ fn lookup_keys_follow_routing() {
             package(PackageKind::Gem, "rack", "2.0.0"),
             Some(("rubygems", "rack")),
         ),
+        (
+            Some((OsFamily::RedHat, "8.8")),
+            red_hat_package(
+                "ruby-libs",
+                "2.7.8-139.module+el8.8.0+18745+f1bef313",
+                "ruby",
+                Some("ruby:2.7"),
+            ),
+            Some(("red hat:8/ruby:2.7", "ruby")),
+        ),
+        (
+            Some((OsFamily::RedHat, "9.4")),
+            red_hat_package("python3-libs", "3.9.18-3.el9_4.3", "python3.9", None),
+            Some(("red hat:9", "python3.9")),
+        ),
+        // A modular build whose stream is unknown is looked up nowhere.
+        (
+            Some((OsFamily::CentOS, "8")),
+            red_hat_package(
+                "ruby-libs",
+                "2.7.8-139.module+el8.8.0+18745+f1bef313",
+                "ruby",
+                None,
+            ),
+            None,
+        ),
         (None, package(PackageKind::Deb, "bash", "5.1"), None),
         (
             Some((OsFamily::Suse, "15.5")),
@@ -1047,6 +1073,16 @@ fn lookup_keys_follow_routing() {
     }
 }
 
+fn red_hat_package(binary: &str, version: &str, source: &str, module: Option<&str>) -> Package {
+    let mut package = package(PackageKind::Rpm, binary, version);
+    package.source = Some(SourcePackage {
+        name: source.to_owned(),
+        version: Some(version.to_owned()),
+    });
+    package.module = module.map(str::to_owned);
+    package
+}
+
 #[test]
 fn routed_ecosystems_table() {
     let table = [
@@ -1065,6 +1101,15 @@ fn routed_ecosystems_table() {
         ("npm", true),
         ("Maven", true),
         ("RubyGems", true),
+        ("Red Hat:9", true),
+        // Pinned-minor streams: no image routes there.
+        ("Red Hat:9.2+eus", false),
+        ("Red Hat:8/ruby:2.7", true),
+        ("red hat:9/nodejs:18", true),
+        ("Red Hat:8/ruby", false),
+        ("Red Hat:8/:2.7", false),
+        ("Red Hat:/ruby:2.7", false),
+        ("Red Hat:8.6+eus/ruby:2.7", false),
         ("Packagist", false),
         ("NuGet", false),
         ("", false),
@@ -1072,4 +1117,83 @@ fn routed_ecosystems_table() {
     for (ecosystem, routed) in table {
         assert_eq!(routes_ecosystem(ecosystem), routed, "{ecosystem}");
     }
+}
+
+/// Streaming records into an `IndexBuilder` in any order (enrichments
+/// first, advisories interleaved with them) gives the index
+/// `AdvisoryIndex::new` builds: the same findings, byte for byte.
+#[test]
+fn builder_in_any_order_matches_new() {
+    let advisories = || {
+        let mut listed = affected("PyPI", "Django", RangeKind::Ecosystem, "");
+        listed.versions = ["2.2rc1", "2.2", "2.2.1", "3.0", "not a version"]
+            .map(str::to_owned)
+            .to_vec();
+        let mut scored = advisory(
+            "GHSA-range",
+            &["CVE-2000-2"],
+            vec![affected(
+                "PyPI",
+                "django",
+                RangeKind::Ecosystem,
+                "i=2.0 f=2.2.2",
+            )],
+        );
+        scored.severity = vec![SeverityScore {
+            kind: "CVSS_V3".to_owned(),
+            score: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H".to_owned(),
+        }];
+        let mut withdrawn = advisory(
+            "GHSA-gone",
+            &[],
+            vec![affected("PyPI", "django", RangeKind::Ecosystem, "i=0")],
+        );
+        withdrawn.withdrawn = Some("2024-01-01T00:00:00Z".to_owned());
+        vec![
+            advisory("PYSEC-listed", &["CVE-2000-1"], vec![listed]),
+            withdrawn,
+            scored,
+        ]
+    };
+    let enrichments = || {
+        ["CVE-2000-1", "CVE-2000-2", "CVE-2000-1"]
+            .into_iter()
+            .enumerate()
+            .map(|(n, cve)| CveEnrichment {
+                cve: cve.to_owned(),
+                description: Some(format!("description {n}")),
+                epss: (n == 2).then_some((0.25, 0.5)),
+                ..CveEnrichment::default()
+            })
+            .collect::<Vec<_>>()
+    };
+    let inventory = inventory(
+        None,
+        ["2.2", "2.2.0", "2.2.1", "3.0", "1.0"]
+            .map(|version| package(PackageKind::Python, "django", version))
+            .to_vec(),
+    );
+    let expected = match_image(&inventory, &AdvisoryIndex::new(advisories(), enrichments()));
+    let mut builder = IndexBuilder::new();
+    builder.reserve(1);
+    let mut enrichments = enrichments().into_iter();
+    builder.add_enrichment(enrichments.next().unwrap());
+    for advisory in advisories() {
+        builder.add_advisory(advisory);
+        if let Some(enrichment) = enrichments.next() {
+            builder.add_enrichment(enrichment);
+        }
+    }
+    let index = builder.finish();
+    assert_eq!((index.len(), index.withdrawn()), (2, 1));
+    let got = match_image(&inventory, &index);
+    assert!(!expected.findings.is_empty());
+    assert_eq!(
+        serde_json::to_string(&got.findings).unwrap(),
+        serde_json::to_string(&expected.findings).unwrap()
+    );
+    assert_eq!(
+        serde_json::to_string(&got.diagnostics).unwrap(),
+        serde_json::to_string(&expected.diagnostics).unwrap()
+    );
 }

@@ -124,6 +124,13 @@ pub struct Package {
     pub version: String,
     pub arch: Option<String>,
     pub source: Option<SourcePackage>,
+    /// The module stream (`name:stream`, e.g. `ruby:2.7`) an RPM was built
+    /// in, from its `MODULARITYLABEL`. Red Hat fixes modular builds per
+    /// stream, so a modular package is only comparable with its stream's
+    /// fixes. Absent from the JSON when `None`, so older inventories read
+    /// back unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
     pub licenses: Vec<String>,
     /// The application itself rather than one of its dependencies (npm root
     /// `package.json`, Go main module, the Rust binary's own crate).
@@ -139,6 +146,7 @@ impl Package {
             version: version.into(),
             arch: None,
             source: None,
+            module: None,
             licenses: Vec::new(),
             is_application: false,
             evidence: Evidence::default(),

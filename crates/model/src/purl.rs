@@ -198,6 +198,13 @@ fn os_package(
     if let Some(upstream) = upstream(ty, pkg) {
         purl = purl.with_qualifier("upstream", upstream);
     }
+    // Red Hat's own purls name a modular build's stream this way
+    // (`rpmmod=ruby:2.7`), so tools reading the SBOM can match the stream.
+    if ty == "rpm"
+        && let Some(module) = &pkg.module
+    {
+        purl = purl.with_qualifier("rpmmod", module.clone());
+    }
     purl
 }
 
@@ -330,6 +337,11 @@ mod tests {
         p
     }
 
+    fn with_module(mut p: Package, module: &str) -> Package {
+        p.module = Some(module.to_owned());
+        p
+    }
+
     fn with_source(mut p: Package, name: &str, version: Option<&str>) -> Package {
         p.source = Some(SourcePackage {
             name: name.to_owned(),
@@ -345,6 +357,7 @@ mod tests {
         let ubuntu = os("ubuntu", Some("22.04"));
         let alpine = os("alpine", Some("3.18.4"));
         let rhel = os("rhel", Some("9.4"));
+        let rhel8 = os("rhel", Some("8.8"));
         let cases: Vec<(Package, Option<&OsInfo>, &str)> = vec![
             (
                 with_arch(pkg(Deb, "openssl", "3.0.11-1~deb12u2"), "amd64"),
@@ -415,6 +428,21 @@ mod tests {
                 ),
                 Some(&rhel),
                 "pkg:rpm/rhel/openssl-libs@3.0.7-27.el9?distro=rhel-9.4&epoch=1&upstream=openssl-3.0.7-27.el9.src.rpm",
+            ),
+            // A modular build names its stream as Red Hat's purls do.
+            (
+                with_module(
+                    pkg(Rpm, "ruby-libs", "2.7.8-139.module+el8.8.0+18745+f1bef313"),
+                    "ruby:2.7",
+                ),
+                Some(&rhel8),
+                "pkg:rpm/rhel/ruby-libs@2.7.8-139.module%2Bel8.8.0%2B18745%2Bf1bef313?distro=rhel-8.8&rpmmod=ruby%3A2.7",
+            ),
+            // The stream is an rpm notion: other kinds never carry it.
+            (
+                with_module(pkg(Deb, "ruby2.7", "2.7.4-1"), "ruby:2.7"),
+                Some(&debian),
+                "pkg:deb/debian/ruby2.7@2.7.4-1?distro=debian-12",
             ),
             // Epoch 0 is the default: not written.
             (

@@ -15,10 +15,17 @@
 //!   `db update` and the `feeds` crate; [`feed_server::layout`] writes it from
 //!   `shared/vulndata`.
 //!
+//! * [`kube::KubeTestCluster`] starts a real Kubernetes control plane (etcd,
+//!   kube-apiserver, kube-controller-manager 1.20) on free ports, with a REST
+//!   client and builders for workloads, nodes, pull secrets and RBAC;
+//!   [`kube::populate_fleet`] fills one for benchmarks.
+//!
 //! Use it as a dev-dependency (`testkit.workspace = true` under
-//! `[dev-dependencies]`). It speaks plain HTTP to 127.0.0.1 only and links no
-//! TLS stack, so it cannot clash with the crypto provider of the code under
-//! test. Tests that need the registry skip when it is not installed
+//! `[dev-dependencies]`). It talks to 127.0.0.1 only: plain HTTP, except for
+//! the Kubernetes API server, which it reaches with rustls and the ring
+//! provider passed explicitly, so it never installs (or needs) a process-wide
+//! default provider and cannot clash with the one of the code under test.
+//! Tests that need the registry skip when it is not installed
 //! (`let Some(registry) = TestRegistry::start() else { return };`); the
 //! registry and its temporary storage go away when the handle is dropped, and
 //! also when the test process is killed.
@@ -43,9 +50,11 @@
 //! # Ok::<(), testkit::TestkitError>(())
 //! ```
 
+pub mod chart;
 mod client;
 pub mod feed_server;
 mod image;
+pub mod kube;
 mod layer;
 mod layout;
 mod registry;
@@ -170,6 +179,10 @@ pub enum TestkitError {
     RegistryStart(String),
     #[error("crypto: {0}")]
     Crypto(String),
+    #[error("test Kubernetes cluster did not start: {0}")]
+    KubeStart(String),
+    #[error("timed out waiting for {0}")]
+    Timeout(String),
 }
 
 /// sha256 of `bytes` as a [`Digest`].

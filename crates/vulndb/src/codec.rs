@@ -36,9 +36,45 @@ impl Encoder {
     }
 }
 
-/// Decodes one body, reusing `buffer` for the decompressed JSON.
-pub(crate) fn decode<T: DeserializeOwned>(body: &[u8], buffer: &mut Vec<u8>) -> Result<T, String> {
-    buffer.clear();
+/// Decodes bodies with one zstd context and one buffer for all of them:
+/// creating a context per row took a sixth of a full index load.
+pub(crate) struct Decoder {
+    context: zstd::bulk::Decompressor<'static>,
+    buffer: Vec<u8>,
+}
+
+impl Decoder {
+    pub(crate) fn new() -> Result<Decoder, String> {
+        Ok(Decoder {
+            context: zstd::bulk::Decompressor::new().map_err(|e| e.to_string())?,
+            buffer: Vec::new(),
+        })
+    }
+
+    pub(crate) fn decode<T: DeserializeOwned>(&mut self, body: &[u8]) -> Result<T, String> {
+        self.buffer.clear();
+        // Our bodies record their size (one frame from the bulk encoder):
+        // decompress in one call into a buffer of that size. A frame that
+        // lies about it fails ("destination buffer is too small").
+        match zstd::zstd_safe::get_frame_content_size(body) {
+            Ok(Some(size)) if size > MAX_BODY_BYTES => {
+                return Err(format!("body decompresses beyond {MAX_BODY_BYTES} bytes"));
+            }
+            Ok(Some(size)) => {
+                let size = usize::try_from(size).map_err(|e| e.to_string())?;
+                self.buffer.reserve(size);
+                self.context
+                    .decompress_to_buffer(body, &mut self.buffer)
+                    .map_err(|e| format!("corrupt compressed body: {e}"))?;
+            }
+            _ => decode_stream(body, &mut self.buffer)?,
+        }
+        serde_json::from_slice(&self.buffer).map_err(|e| format!("undecodable body: {e}"))
+    }
+}
+
+/// Bodies whose frame does not record its size: streamed, capped.
+fn decode_stream(body: &[u8], buffer: &mut Vec<u8>) -> Result<(), String> {
     let decoder = zstd::stream::read::Decoder::new(body).map_err(|e| e.to_string())?;
     decoder
         .take(MAX_BODY_BYTES + 1)
@@ -47,5 +83,65 @@ pub(crate) fn decode<T: DeserializeOwned>(body: &[u8], buffer: &mut Vec<u8>) -> 
     if buffer.len() as u64 > MAX_BODY_BYTES {
         return Err(format!("body decompresses beyond {MAX_BODY_BYTES} bytes"));
     }
-    serde_json::from_slice(buffer).map_err(|e| format!("undecodable body: {e}"))
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::{Decoder, Encoder};
+
+    fn streamed(json: &[u8]) -> Vec<u8> {
+        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        encoder.write_all(json).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    /// A decoded value, or the start of the error message.
+    type Expected = Result<Vec<String>, &'static str>;
+
+    /// (case, body, expected).
+    #[test]
+    fn decode_table() {
+        let value = vec!["CVE-2024-1".to_owned(), "GHSA-x".to_owned()];
+        let encoded = Encoder::new().unwrap().encode(&value).unwrap();
+        let mut lying = encoded.clone();
+        // Single-segment frame, one-byte content size right after the
+        // descriptor: claim 1 byte of content.
+        assert_eq!(lying[4] & 0b1110_0000, 0b0010_0000, "{lying:?}");
+        lying[5] = 1;
+        let mut huge = vec![0x28, 0xb5, 0x2f, 0xfd, 0b1110_0000];
+        huge.extend_from_slice(&(1u64 << 40).to_le_bytes());
+        let not_json = Encoder::new().unwrap().encode(&"x").unwrap();
+        let table: [(&str, Vec<u8>, Expected); 7] = [
+            ("bulk frame", encoded.clone(), Ok(value.clone())),
+            (
+                "frame without its size",
+                streamed(br#"["CVE-2024-1","GHSA-x"]"#),
+                Ok(value.clone()),
+            ),
+            ("size too small", lying, Err("corrupt compressed body")),
+            ("size beyond the cap", huge, Err("body decompresses beyond")),
+            (
+                "truncated",
+                vec![0x28, 0xb5, 0x2f, 0xfd, 0x00],
+                Err("corrupt"),
+            ),
+            ("not the type", not_json, Err("undecodable body")),
+            // The reused context recovers from the errors before.
+            ("bulk frame again", encoded, Ok(value.clone())),
+        ];
+        let mut decoder = Decoder::new().unwrap();
+        for (case, body, expected) in table {
+            let got = decoder.decode::<Vec<String>>(&body);
+            match expected {
+                Ok(value) => assert_eq!(got, Ok(value), "{case}"),
+                Err(start) => {
+                    let error = got.expect_err(case);
+                    assert!(error.starts_with(start), "{case}: {error}");
+                }
+            }
+        }
+    }
 }

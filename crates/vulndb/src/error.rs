@@ -34,6 +34,8 @@ pub enum VulnDbError {
     Sql(#[from] sqlx::Error),
     #[error("encoding {what}: {message}")]
     Encode { what: String, message: String },
+    #[error("decoding {what}: {message}")]
+    Decode { what: String, message: String },
     #[error("importing {path}: {source}")]
     Import {
         path: PathBuf,

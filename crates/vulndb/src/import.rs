@@ -7,7 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use advisory::ImportReport;
-use advisory::detect::{Format, PlannedFeed, SkippedPath, import_feed_files, plan};
+use advisory::ZipLimits;
+use advisory::detect::{
+    Format, PlannedFeed, SkippedPath, archive_limits, import_feed_files_with, plan,
+};
 
 use crate::{FeedInfo, FeedParser, KeepUnreadable, Result, VulnDb, VulnDbError};
 
@@ -116,9 +119,22 @@ pub fn parser(feed: PlannedFeed) -> FeedParser {
 
 /// Parses `files` of `format`, streaming each record to the sinks.
 pub fn files_parser(format: Format, files: Vec<PathBuf>) -> FeedParser {
+    files_parser_with(format, files, archive_limits(format))
+}
+
+/// [`files_parser`] with other bounds for archives (see
+/// `advisory::detect::import_feed_files_with`).
+pub fn files_parser_with(format: Format, files: Vec<PathBuf>, limits: ZipLimits) -> FeedParser {
     Box::new(move |advisories, enrichments| {
         let mut report = ImportReport::default();
-        import_feed_files(format, &files, &mut report, advisories, enrichments);
+        import_feed_files_with(
+            format,
+            &files,
+            &limits,
+            &mut report,
+            advisories,
+            enrichments,
+        );
         report
     })
 }

@@ -27,7 +27,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 pub use error::VulnDbError;
-pub use import::{FeedSummary, ImportEvent, ImportSummary, files_parser, import_paths, parser};
+pub use import::{
+    FeedSummary, ImportEvent, ImportSummary, files_parser, files_parser_with, import_paths, parser,
+};
 pub use load::LoadedIndex;
 pub use status::{DbStatus, EcosystemCount, FeedStatus, rfc3339};
 pub use tx::{FeedInfo, FeedParser, ImportTx, KeepUnreadable, StreamedFeed};

@@ -5,11 +5,11 @@
 use std::collections::BTreeSet;
 
 use futures_util::TryStreamExt;
-use matching::AdvisoryIndex;
+use matching::{AdvisoryIndex, IndexBuilder};
 use model::{Advisory, CveEnrichment, Diagnostic, ImageInventory};
 use sqlx::{Row, Sqlite, Transaction};
 
-use crate::codec::decode;
+use crate::codec::Decoder;
 use crate::{Result, VulnDb, VulnDbError};
 
 /// An index and what it was built from.
@@ -23,24 +23,33 @@ pub struct LoadedIndex {
 }
 
 impl VulnDb {
-    /// Every advisory and enrichment.
+    /// Every advisory and enrichment. Each row goes into the index as it
+    /// is decoded: the decoded advisories are never all held next to the
+    /// index being built (that doubled the peak memory of a load).
     pub async fn load_index(&self) -> Result<LoadedIndex> {
         let mut tx = self.pool.begin().await?;
         let database_version = database_version(&mut tx).await?;
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM advisory")
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut builder = IndexBuilder::new();
+        builder.reserve(usize::try_from(count).unwrap_or(0));
         let mut diagnostics = Vec::new();
-        let advisories: Vec<Advisory> = decode_rows(
+        decode_rows(
             sqlx::query("SELECT advisory_id, body FROM advisory ORDER BY id").fetch(&mut *tx),
             &mut diagnostics,
+            |advisory: Advisory| builder.add_advisory(advisory),
         )
         .await?;
-        let enrichments: Vec<CveEnrichment> = decode_rows(
+        decode_rows(
             sqlx::query("SELECT cve, body FROM enrichment ORDER BY feed, cve").fetch(&mut *tx),
             &mut diagnostics,
+            |enrichment: CveEnrichment| builder.add_enrichment(enrichment),
         )
         .await?;
         tx.commit().await?;
         Ok(LoadedIndex {
-            index: AdvisoryIndex::new(advisories, enrichments),
+            index: builder.finish(),
             database_version,
             diagnostics,
         })
@@ -60,7 +69,8 @@ impl VulnDb {
         let mut tx = self.pool.begin().await?;
         let database_version = database_version(&mut tx).await?;
         let mut diagnostics = Vec::new();
-        let advisories: Vec<Advisory> = decode_rows(
+        let mut advisories: Vec<Advisory> = Vec::new();
+        decode_rows(
             sqlx::query(
                 "SELECT advisory_id, body FROM advisory WHERE id IN ( \
                    SELECT affected.advisory FROM json_each(?1) AS k \
@@ -71,6 +81,7 @@ impl VulnDb {
             .bind(keys)
             .fetch(&mut *tx),
             &mut diagnostics,
+            |advisory| advisories.push(advisory),
         )
         .await?;
         let ids: BTreeSet<&str> = advisories
@@ -83,7 +94,8 @@ impl VulnDb {
             })
             .collect();
         let ids = to_json(&ids)?;
-        let enrichments: Vec<CveEnrichment> = decode_rows(
+        let mut enrichments: Vec<CveEnrichment> = Vec::new();
+        decode_rows(
             sqlx::query(
                 "SELECT cve, body FROM enrichment WHERE cve IN (SELECT value FROM json_each(?1)) \
                  ORDER BY feed, cve",
@@ -91,6 +103,7 @@ impl VulnDb {
             .bind(ids)
             .fetch(&mut *tx),
             &mut diagnostics,
+            |enrichment| enrichments.push(enrichment),
         )
         .await?;
         tx.commit().await?;
@@ -117,24 +130,28 @@ async fn database_version(tx: &mut Transaction<'static, Sqlite>) -> Result<i64> 
     Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
 }
 
-/// Decodes (label, body) rows as they stream in; an undecodable row becomes
-/// a diagnostic naming it, not a failed load.
+/// Decodes (label, body) rows as they stream in, handing each value to
+/// `sink`; an undecodable row becomes a diagnostic naming it, not a failed
+/// load.
 async fn decode_rows<T: serde::de::DeserializeOwned>(
     mut rows: impl futures_util::Stream<Item = Result<sqlx::sqlite::SqliteRow, sqlx::Error>> + Unpin,
     diagnostics: &mut Vec<Diagnostic>,
-) -> Result<Vec<T>> {
-    let mut out = Vec::new();
-    let mut buffer = Vec::new();
+    mut sink: impl FnMut(T),
+) -> Result<()> {
+    let mut decoder = Decoder::new().map_err(|message| VulnDbError::Decode {
+        what: "zstd decoder".to_owned(),
+        message,
+    })?;
     while let Some(row) = rows.try_next().await? {
         let label: String = row.try_get(0)?;
         let body: &[u8] = row.try_get(1)?;
-        match decode(body, &mut buffer) {
-            Ok(value) => out.push(value),
+        match decoder.decode(body) {
+            Ok(value) => sink(value),
             Err(message) => diagnostics.push(Diagnostic::warning(
                 "vulndb.undecodable-row",
                 format!("{label}: {message}; left out of the index"),
             )),
         }
     }
-    Ok(out)
+    Ok(())
 }

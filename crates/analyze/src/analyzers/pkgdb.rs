@@ -238,6 +238,9 @@ pub(crate) mod testing {
                 if !p.licenses.is_empty() {
                     line.push_str(&format!(" {:?}", p.licenses));
                 }
+                if let Some(module) = &p.module {
+                    line.push_str(&format!(" module={module}"));
+                }
                 line
             })
             .collect();

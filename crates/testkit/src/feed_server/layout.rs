@@ -124,3 +124,94 @@ pub fn nvd_cves(data: &Path) -> Vec<serde_json::Value> {
     }
     cves
 }
+
+/// Where Red Hat's CSAF layout lives under the root (a `--mirror` base).
+pub const REDHAT_CSAF: &str = "redhat-csaf";
+/// The date of the archive [`write_redhat_csaf`] names, as in the real
+/// sample's `archive_latest.txt`.
+pub const REDHAT_ARCHIVE_DATE: &str = "2025-02-15";
+
+/// The real Red Hat CSAF advisories of the samples, as (`<year>/<file>`,
+/// bytes) the way Red Hat's server lays them out, sorted.
+pub fn redhat_csaf_samples(data: &Path) -> Vec<(String, Vec<u8>)> {
+    let csaf = data.join("samples/rhel/test-fixtures/csaf");
+    let mut files = Vec::new();
+    for dir in [
+        csaf.join("advisories"),
+        csaf.join("advisories/2024"),
+        csaf.join("advisories/2025"),
+        csaf.join("server/2024"),
+    ] {
+        files.extend(json_files(&dir));
+    }
+    let mut documents: Vec<(String, Vec<u8>)> = files
+        .iter()
+        .map(|path| {
+            let file = path.file_name().unwrap().to_str().unwrap().to_owned();
+            // `rhsa-2024_0010.json` is filed under 2024.
+            let year = file.split(['-', '_']).nth(1).unwrap().to_owned();
+            (format!("{year}/{file}"), std::fs::read(path).unwrap())
+        })
+        .collect();
+    documents.sort();
+    documents.dedup_by(|a, b| a.0 == b.0);
+    documents
+}
+
+/// `dir/<name>` in Red Hat's CSV shape: `"path","timestamp"` per line.
+pub fn write_redhat_csv(dir: &Path, name: &str, rows: &[(&str, &str)]) {
+    let mut text = String::new();
+    for (path, timestamp) in rows {
+        text.push_str(&format!("\"{path}\",\"{timestamp}\"\n"));
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+/// Red Hat's CSAF layout of one kind (`advisories`, `vex`) under
+/// `root/redhat-csaf/<kind>/`: `archive_latest.txt` naming
+/// `csaf_<kind>_2025-02-15.tar.zst`, that archive (a real zstd-compressed
+/// tar of `documents` under their `<year>/<file>` paths), each document at
+/// its path, a `changes.csv` dating every document the day before the
+/// archive and the sample's `deletions.csv` (both older than the archive,
+/// so a first incremental update finds nothing). Returns the kind's
+/// directory, for a test to change.
+pub fn write_redhat_csaf(root: &Path, kind: &str, documents: &[(String, Vec<u8>)]) -> PathBuf {
+    let dir = root.join(REDHAT_CSAF).join(kind);
+    std::fs::create_dir_all(&dir).unwrap();
+    let archive = format!("csaf_{kind}_{REDHAT_ARCHIVE_DATE}.tar.zst");
+    std::fs::write(dir.join("archive_latest.txt"), &archive).unwrap();
+    let mut tar = tar::Builder::new(Vec::new());
+    for (path, bytes) in documents {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_cksum();
+        tar.append_data(&mut header, path, bytes.as_slice())
+            .unwrap();
+        let target = dir.join(path);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::write(target, bytes).unwrap();
+    }
+    let tar = tar.into_inner().unwrap();
+    std::fs::write(
+        dir.join(&archive),
+        zstd::encode_all(tar.as_slice(), 3).unwrap(),
+    )
+    .unwrap();
+    let changes: Vec<(&str, &str)> = documents
+        .iter()
+        .map(|(path, _)| (path.as_str(), "2025-02-14T14:27:54+00:00"))
+        .collect();
+    write_redhat_csv(&dir, "changes.csv", &changes);
+    write_redhat_csv(
+        &dir,
+        "deletions.csv",
+        &[
+            ("2024/rhea-2024_5245.json", "2025-02-07T17:44:49+00:00"),
+            ("2024/rhsa-2024_2106.json", "2024-12-01T21:27:56+00:00"),
+        ],
+    );
+    dir
+}

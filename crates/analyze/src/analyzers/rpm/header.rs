@@ -11,6 +11,8 @@ pub const TAG_EPOCH: u32 = 1003;
 pub const TAG_LICENSE: u32 = 1014;
 pub const TAG_ARCH: u32 = 1022;
 pub const TAG_SOURCERPM: u32 = 1044;
+/// `name:stream:version:context` of the module a package was built in.
+pub const TAG_MODULARITYLABEL: u32 = 5096;
 
 const TYPE_INT32: u32 = 4;
 const TYPE_STRING: u32 = 6;

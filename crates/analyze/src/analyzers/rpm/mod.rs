@@ -9,8 +9,8 @@ pub mod sqlite;
 use model::{AnalyzerId, Diagnostic, Package, PackageKind, SourcePackage};
 
 use self::header::{
-    Header, HeaderError, TAG_ARCH, TAG_EPOCH, TAG_LICENSE, TAG_NAME, TAG_RELEASE, TAG_SOURCERPM,
-    TAG_VERSION,
+    Header, HeaderError, TAG_ARCH, TAG_EPOCH, TAG_LICENSE, TAG_MODULARITYLABEL, TAG_NAME,
+    TAG_RELEASE, TAG_SOURCERPM, TAG_VERSION,
 };
 use self::sqlite::{Database, Record, SqliteError, Value};
 use super::pkgdb::RecordDiagnostics;
@@ -38,7 +38,8 @@ pub struct RpmAnalyzer;
 
 impl Analyzer for RpmAnalyzer {
     fn id(&self) -> AnalyzerId {
-        AnalyzerId::new("rpm", 1)
+        // 2: packages carry their module stream (MODULARITYLABEL).
+        AnalyzerId::new("rpm", 2)
     }
 
     fn wants(&self, file: &FileMeta<'_>) -> bool {
@@ -193,7 +194,36 @@ fn package_from_row(record: &Record) -> Result<Row, RowError> {
             }
         }
     }
+    if let Some(label) = header.string(TAG_MODULARITYLABEL)? {
+        match module_stream(label) {
+            Some(module) => package.module = Some(module),
+            // Without its stream a modular build cannot be matched; the
+            // matcher diagnoses it by its `.module+el` release.
+            None if warning.is_none() => {
+                warning = Some(format!(
+                    "MODULARITYLABEL {label:?} is not name:stream:version:context"
+                ))
+            }
+            None => {}
+        }
+    }
     Ok(Row::Package(Box::new(package), warning))
+}
+
+/// `ruby:2.7:8030020200721064123:9f9e2e7e` → `ruby:2.7`: the name and
+/// stream that Red Hat keys modular fixes by. Version and context change
+/// with every rebuild of the module and say nothing about the stream.
+fn module_stream(label: &str) -> Option<String> {
+    let mut parts = label.split(':');
+    let name = parts.next()?;
+    let stream = parts.next()?;
+    let valid = |s: &str| {
+        !s.is_empty()
+            && !s
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '/')
+    };
+    (valid(name) && valid(stream)).then(|| format!("{name}:{stream}"))
 }
 
 fn required<'a>(header: &Header<'a>, tag: u32, what: &'static str) -> Result<&'a str, RowError> {
@@ -310,6 +340,78 @@ mod tests {
     }
 
     #[test]
+    fn module_streams_from_modularity_labels() {
+        use super::header::testing::Builder;
+        let cases: [(&str, Option<&str>, Option<&str>); 7] = [
+            (
+                "ruby:2.7:8030020200721064123:9f9e2e7e",
+                Some("ruby:2.7"),
+                None,
+            ),
+            (
+                "nodejs:18:9020020230530095208:rhel9",
+                Some("nodejs:18"),
+                None,
+            ),
+            // Streams may hold dots and dashes; only name and stream count.
+            ("postgresql:15-rc:1:c", Some("postgresql:15-rc"), None),
+            ("perl-DBD-MySQL:4.046", Some("perl-DBD-MySQL:4.046"), None),
+            (
+                "ruby",
+                None,
+                Some("MODULARITYLABEL \"ruby\" is not name:stream:version:context"),
+            ),
+            (
+                ":2.7:1:c",
+                None,
+                Some("MODULARITYLABEL \":2.7:1:c\" is not name:stream:version:context"),
+            ),
+            // A `/` would split the matcher's `Red Hat:8/name:stream` key.
+            (
+                "ruby:2/7:1:c",
+                None,
+                Some("MODULARITYLABEL \"ruby:2/7:1:c\" is not name:stream:version:context"),
+            ),
+        ];
+        for (label, module, warning) in cases {
+            let blob = Builder::new()
+                .string(TAG_NAME, "ruby-libs")
+                .string(TAG_VERSION, "2.7.8")
+                .string(TAG_RELEASE, "139.module+el8.8.0+18745+f1bef313")
+                .string(TAG_MODULARITYLABEL, label)
+                .build();
+            let header = Header::parse(&blob).unwrap();
+            assert_eq!(header.string(TAG_MODULARITYLABEL).unwrap(), Some(label));
+            let record = record_of(&blob);
+            let Ok(Row::Package(package, got_warning)) = package_from_row(&record) else {
+                panic!("{label}: not a package");
+            };
+            assert_eq!(package.module.as_deref(), module, "{label}");
+            assert_eq!(got_warning.as_deref(), warning, "{label}");
+        }
+        // No label: a mainline package.
+        let blob = Builder::new()
+            .string(TAG_NAME, "bash")
+            .string(TAG_VERSION, "5.1.8")
+            .string(TAG_RELEASE, "9.el9")
+            .build();
+        let Ok(Row::Package(package, None)) = package_from_row(&record_of(&blob)) else {
+            panic!("bash: not a clean package");
+        };
+        assert_eq!(package.module, None);
+    }
+
+    /// A record of (NULL, blob), as rpm's Packages table stores it.
+    /// Header: its length (4), NULL (0), blob serial type as a 2-byte varint.
+    fn record_of(blob: &[u8]) -> sqlite::Record {
+        let serial = 12 + 2 * blob.len();
+        assert!(serial < 1 << 14, "test blob too large for a 2-byte varint");
+        let mut payload = vec![4, 0, 0x80 | (serial >> 7) as u8, (serial & 0x7f) as u8];
+        payload.extend_from_slice(blob);
+        sqlite::Record::parse_for_tests(payload)
+    }
+
+    #[test]
     fn headers_to_packages() {
         use super::header::testing::Builder;
         let base = || {
@@ -327,6 +429,18 @@ mod tests {
                     .string(TAG_LICENSE, "Apache-2.0")
                     .build(),
                 Ok("openssl-libs 1:3.0.7-27.el9 x86_64 openssl=3.0.7-27.el9 [\"Apache-2.0\"]"),
+            ),
+            (
+                base()
+                    .string(
+                        TAG_SOURCERPM,
+                        "ruby-2.7.8-139.module+el8.8.0+18745+f1bef313.src.rpm",
+                    )
+                    .string(TAG_MODULARITYLABEL, "ruby:2.7:8080020230427102918:63b34585")
+                    .build(),
+                Ok(
+                    "openssl-libs 3.0.7-27.el9 - ruby=2.7.8-139.module+el8.8.0+18745+f1bef313 module=ruby:2.7",
+                ),
             ),
             (
                 base().int32(TAG_EPOCH, 0).build(),
@@ -353,13 +467,7 @@ mod tests {
             ),
         ];
         for (blob, expected) in cases {
-            // A record of (NULL, blob), as rpm's Packages table stores it.
-            // Header: its length (4), NULL (0), blob serial type as a 2-byte varint.
-            let serial = 12 + 2 * blob.len();
-            assert!(serial < 1 << 14, "test blob too large for a 2-byte varint");
-            let mut payload = vec![4, 0, 0x80 | (serial >> 7) as u8, (serial & 0x7f) as u8];
-            payload.extend_from_slice(&blob);
-            let record = sqlite::Record::parse_for_tests(payload);
+            let record = record_of(&blob);
             let got = match package_from_row(&record) {
                 Ok(Row::Package(package, _)) => {
                     let out = AnalysisOutput {
