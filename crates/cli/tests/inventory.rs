@@ -2,67 +2,16 @@
 //! what the inventory contains is tested in the k8s crate, here: contexts, formats, exit codes.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::Value;
-
-fn tools() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/tools/kube-test-cluster")
-}
+use testkit::kube::KubeTestCluster;
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port")
-}
-
-struct Cluster(tempfile::TempDir);
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(tools().join("stop.sh"))
-            .arg(self.0.path())
-            .status();
-    }
-}
-
-fn start() -> Option<Cluster> {
-    let home = std::env::var_os("KUBE_TEST_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/kube-test-cluster")
-        });
-    if !home.join("bin/kube-apiserver").exists() {
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!(
-                "SKIPPED: no kube-test-cluster binaries in {}",
-                home.display()
-            );
-        }
-        return None;
-    }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let status = Command::new("bash")
-        .arg(tools().join("start.sh"))
-        .arg(dir.path())
-        .env("ETCD_PORT", free_port().to_string())
-        .env("ETCD_PEER_PORT", free_port().to_string())
-        .env("APISERVER_PORT", free_port().to_string())
-        .env("KCM_PORT", free_port().to_string())
-        .output()
-        .expect("start.sh");
-    let cluster = Cluster(dir);
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
-    Some(cluster)
 }
 
 fn shipshape(args: &[&str]) -> (i32, String, String) {
@@ -80,42 +29,23 @@ fn shipshape(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn contexts_formats_and_exit_codes() {
-    let Some(cluster) = start() else { return };
-    // A second context pointing at a port where nothing listens.
-    let kubeconfig = cluster.0.path().join("kubeconfig");
-    let text = std::fs::read_to_string(&kubeconfig).expect("kubeconfig");
-    let server = text
-        .lines()
-        .find(|l| l.contains("server:"))
-        .expect("server line")
-        .to_owned();
+    let Some(cluster) = KubeTestCluster::start() else {
+        return;
+    };
+    let kubeconfig = cluster.kubeconfig_path();
+    // Two contexts: the cluster, and a port where nothing listens.
     let dead_port = free_port();
-    let dead_server = server
-        .split("https://127.0.0.1:")
-        .next()
-        .map(|head| {
-            format!("{head}https://127.0.0.1:{dead_port}\", insecure-skip-tls-verify: true}}")
-        })
-        .expect("server");
-    let token_line = text
-        .lines()
-        .find(|l| l.contains("token:"))
-        .expect("token")
-        .to_owned();
-    let two = format!("{text}\n")
-        .replace(
-            "clusters:\n",
-            &format!(
-                "clusters:\n- name: dead\n{}\n",
-                dead_server.replace("- name: test\n", "")
-            ),
-        )
-        .replace("users:\n", &format!("users:\n- name: dead\n{token_line}\n"))
-        .replace(
-            "contexts:\n",
-            "contexts:\n- name: dead\n  context: {cluster: dead, user: dead}\n",
-        );
-    let two_path = cluster.0.path().join("two.kubeconfig");
+    let token = cluster.admin_token();
+    let two = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n\
+         - name: test\n  cluster: {{server: \"{}\", insecure-skip-tls-verify: true}}\n\
+         - name: dead\n  cluster: {{server: \"https://127.0.0.1:{dead_port}\", insecure-skip-tls-verify: true}}\n\
+         users:\n- name: admin\n  user: {{token: \"{token}\"}}\n\
+         contexts:\n- name: test\n  context: {{cluster: test, user: admin}}\n\
+         - name: dead\n  context: {{cluster: dead, user: admin}}\ncurrent-context: test\n",
+        cluster.server_url()
+    );
+    let two_path = cluster.state_dir().join("two.kubeconfig");
     std::fs::write(&two_path, two).expect("write");
     let two_path = two_path.to_str().expect("utf-8 path");
     let one_path = kubeconfig.to_str().expect("utf-8 path");
@@ -123,7 +53,11 @@ fn contexts_formats_and_exit_codes() {
     // (args, exit code, expected clusters with status)
     type Case<'a> = (Vec<&'a str>, i32, Vec<(&'a str, &'a str)>);
     let cases: Vec<Case<'_>> = vec![
-        (vec!["--kubeconfig", one_path], 0, vec![("test", "ok")]),
+        (
+            vec!["--kubeconfig", one_path],
+            0,
+            vec![(cluster.context_name(), "ok")],
+        ),
         (
             vec!["--kubeconfig", one_path, "--cluster-name", "prod-eu"],
             0,
@@ -175,7 +109,9 @@ fn contexts_formats_and_exit_codes() {
     let (code, stdout, stderr) = shipshape(&["inventory", "--kubeconfig", one_path]);
     assert_eq!(code, 0, "{stderr}");
     assert!(
-        stdout.contains("CLUSTER") && stdout.contains("test") && stdout.contains("kube-system"),
+        stdout.contains("CLUSTER")
+            && stdout.contains(cluster.context_name())
+            && stdout.contains("kube-system"),
         "{stdout}"
     );
 

@@ -13,10 +13,8 @@ use common::*;
 use k8s::collector::{self, ClusterSource};
 use k8s::state::{Change, InventoryState};
 use k8s::types::{ClusterInventory, ClusterStatus, ContainerState, SecretRef, SecretSource};
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::{Value, json};
+use testkit::kube::objects::Resource;
 
 const SETTLE: Duration = Duration::from_secs(60);
 
@@ -56,68 +54,84 @@ fn rows(inventory: &ClusterInventory) -> Vec<String> {
     rows
 }
 
-async fn set_up_fleet(client: &kube::Client) {
+async fn set_up_fleet(client: &KubeApi) {
     for ns in ["web", "data", "infra", "batch"] {
-        namespace(client, ns).await;
+        namespace(client, ns);
     }
-    node(client, "node-amd", "amd64").await;
-    node(client, "node-arm", "arm64").await;
-    create(client, "/apis/apps/v1/namespaces/web/deployments", json!({
+    node(client, "node-amd", "amd64");
+    node(client, "node-arm", "arm64");
+    create(
+        client,
+        "/apis/apps/v1/namespaces/web/deployments",
+        json!({
         "metadata": {"name": "web", "labels": {"app": "web"}},
-        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}}, "template": template(json!({"app": "web"}), "nginx:1.25")}})).await;
-    create(client, "/apis/apps/v1/namespaces/data/statefulsets", json!({
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}}, "template": template(json!({"app": "web"}), "nginx:1.25")}}),
+    );
+    create(
+        client,
+        "/apis/apps/v1/namespaces/data/statefulsets",
+        json!({
         "metadata": {"name": "db"},
-        "spec": {"replicas": 1, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}}, "template": template(json!({"app": "db"}), "postgres:16")}})).await;
-    create(client, "/apis/apps/v1/namespaces/infra/daemonsets", json!({
+        "spec": {"replicas": 1, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}}, "template": template(json!({"app": "db"}), "postgres:16")}}),
+    );
+    create(
+        client,
+        "/apis/apps/v1/namespaces/infra/daemonsets",
+        json!({
         "metadata": {"name": "agent"},
-        "spec": {"selector": {"matchLabels": {"app": "agent"}}, "template": template(json!({"app": "agent"}), "busybox:1.36")}})).await;
-    create(client, "/api/v1/namespaces/infra/replicationcontrollers", json!({
+        "spec": {"selector": {"matchLabels": {"app": "agent"}}, "template": template(json!({"app": "agent"}), "busybox:1.36")}}),
+    );
+    create(
+        client,
+        "/api/v1/namespaces/infra/replicationcontrollers",
+        json!({
         "metadata": {"name": "legacy"},
-        "spec": {"replicas": 1, "selector": {"app": "legacy"}, "template": template(json!({"app": "legacy"}), "httpd:2.4")}})).await;
-    create(client, "/apis/batch/v1beta1/namespaces/batch/cronjobs", json!({
+        "spec": {"replicas": 1, "selector": {"app": "legacy"}, "template": template(json!({"app": "legacy"}), "httpd:2.4")}}),
+    );
+    create(
+        client,
+        "/apis/batch/v1beta1/namespaces/batch/cronjobs",
+        json!({
         "metadata": {"name": "backup"},
         "spec": {"schedule": "0 0 1 1 *", "jobTemplate": {"spec": {"template": {"spec": {
-            "restartPolicy": "Never", "containers": [{"name": "app", "image": "alpine:3.19"}]}}}}}})).await;
-    let cronjobs: Api<kube::api::DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        "batch",
-        &kube::core::ApiResource {
-            group: "batch".into(),
-            version: "v1beta1".into(),
-            api_version: "batch/v1beta1".into(),
-            kind: "CronJob".into(),
-            plural: "cronjobs".into(),
-        },
+            "restartPolicy": "Never", "containers": [{"name": "app", "image": "alpine:3.19"}]}}}}}}),
     );
-    let cron_uid = cronjobs
-        .get("backup")
-        .await
-        .expect("cronjob")
-        .metadata
-        .uid
-        .expect("uid");
-    create(client, "/apis/batch/v1/namespaces/batch/jobs", json!({
+    let cronjob = client
+        .get_path("/apis/batch/v1beta1/namespaces/batch/cronjobs/backup")
+        .expect("cronjob");
+    let cron_uid = cronjob["metadata"]["uid"].as_str().expect("uid").to_owned();
+    create(
+        client,
+        "/apis/batch/v1/namespaces/batch/jobs",
+        json!({
         "metadata": {"name": "backup-28000000", "ownerReferences": [{"apiVersion": "batch/v1beta1", "kind": "CronJob",
             "name": "backup", "uid": cron_uid, "controller": true}]},
-        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "app", "image": "alpine:3.19"}]}}}})).await;
-    create(client, "/api/v1/namespaces/web/secrets", json!({
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "app", "image": "alpine:3.19"}]}}}}),
+    );
+    create(
+        client,
+        "/api/v1/namespaces/web/secrets",
+        json!({
         "metadata": {"name": "regcred"}, "type": "kubernetes.io/dockerconfigjson",
-        "stringData": {".dockerconfigjson": r#"{"auths":{"registry.example.com":{"username":"robot","password":"s3cret-value"}}}"#}})).await;
-    create(client, "/api/v1/namespaces/web/pods", json!({
+        "stringData": {".dockerconfigjson": r#"{"auths":{"registry.example.com":{"username":"robot","password":"s3cret-value"}}}"#}}),
+    );
+    create(
+        client,
+        "/api/v1/namespaces/web/pods",
+        json!({
         "metadata": {"name": "debug", "labels": {"purpose": "debug"}},
-        "spec": {"imagePullSecrets": [{"name": "regcred"}], "containers": [{"name": "app", "image": "registry.example.com/tools/debug:1"}]}})).await;
+        "spec": {"imagePullSecrets": [{"name": "regcred"}], "containers": [{"name": "app", "image": "registry.example.com/tools/debug:1"}]}}),
+    );
     create(
         client,
         "/api/v1/namespaces/batch/pods",
         json!({"metadata": {"name": "loner"}, "spec": pod_spec("alpine:3.19")}),
-    )
-    .await;
+    );
     create(
         client,
         "/api/v1/namespaces/batch/pods",
         json!({"metadata": {"name": "pending"}, "spec": pod_spec("alpine:3.20")}),
-    )
-    .await;
+    );
 
     // The controller manager creates the pods; wait for them, then act as kubelet.
     let expected = [("web", 2), ("data", 1), ("infra", 3), ("batch", 3)];
@@ -125,28 +139,27 @@ async fn set_up_fleet(client: &kube::Client) {
         eventually(
             &format!("{count} pods in {ns}"),
             Duration::from_secs(60),
-            || async { (pod_names(client, ns).await.len() >= count).then_some(()) },
+            || (pod_names(client, ns).len() >= count).then_some(()),
         )
         .await;
     }
     for ns in ["web", "data", "infra", "batch"] {
-        let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-        for p in pods.list(&Default::default()).await.expect("pods").items {
-            let name = p.metadata.name.clone().unwrap_or_default();
+        for p in pods(client, ns) {
+            let name = p["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             if name == "pending" {
                 continue;
             }
             // A DaemonSet pod says which node it is for in its affinity; the others go to node-amd.
-            let node = if format!("{:?}", p.spec).contains("node-arm") {
+            let node = if p["spec"].to_string().contains("node-arm") {
                 "node-arm"
             } else {
                 "node-amd"
             };
-            let image = p
-                .spec
-                .as_ref()
-                .and_then(|s| s.containers.first())
-                .and_then(|c| c.image.clone())
+            let image = p["spec"]["containers"][0]["image"]
+                .as_str()
                 .unwrap_or_default();
             let repo = image.split(':').next().unwrap_or_default().to_owned();
             let id = if name == "loner" {
@@ -154,7 +167,7 @@ async fn set_up_fleet(client: &kube::Client) {
             } else {
                 image_id(&repo, HEX_A)
             };
-            run_pod(client, ns, &name, node, &id).await;
+            run_pod(client, ns, &name, node, &id);
         }
     }
 }
@@ -185,8 +198,8 @@ async fn inventory_follows_a_real_cluster() {
     let Some(cluster) = TestCluster::start() else {
         return;
     };
-    let admin = cluster.admin().await;
-    set_up_fleet(&admin).await;
+    let admin = cluster.api();
+    set_up_fleet(admin).await;
 
     let mut handle = collector::connect("test", cluster.config().await)
         .await
@@ -279,13 +292,12 @@ async fn inventory_follows_a_real_cluster() {
 
     // Tag drift: db-0 now runs another digest for the same tag.
     run_pod(
-        &admin,
+        admin,
         "data",
         "db-0",
         "node-amd",
         &image_id("postgres", HEX_B),
-    )
-    .await;
+    );
     let snapshot = wait_for(&mut handle, "db-0 on the new digest", |inv| {
         rows(inv).contains(&"data/StatefulSet/db app bbbb amd64 1/1".to_owned())
     })
@@ -300,42 +312,26 @@ async fn inventory_follows_a_real_cluster() {
     assert!(changes.iter().any(|c| matches!(c, Change::NoLongerRunning { key, .. } if key.workload.name == "db" && key.digest.hex() == HEX_A)));
 
     // Scale the Deployment to zero: its image is no longer running, not forgotten.
-    let deployments: Api<Deployment> = Api::namespaced(admin.clone(), "web");
-    deployments
-        .patch(
-            "web",
-            &PatchParams::default(),
-            &Patch::Merge(&json!({"spec": {"replicas": 0}})),
-        )
-        .await
+    admin
+        .scale("web", &Resource::DEPLOYMENTS, "web", 0)
         .expect("scale");
     // No kubelet confirms the graceful deletion: do it as one would (grace period 0).
-    let pods: Api<Pod> = Api::namespaced(admin.clone(), "web");
-    eventually("web pods terminating", Duration::from_secs(30), || async {
-        let list = pods.list(&Default::default()).await.expect("pods");
-        let terminating: Vec<String> = list
-            .items
+    eventually("web pods terminating", Duration::from_secs(30), || {
+        let terminating: Vec<String> = pods(admin, "web")
             .iter()
-            .filter(|p| p.metadata.deletion_timestamp.is_some())
-            .filter_map(|p| p.metadata.name.clone())
+            .filter(|p| !p["metadata"]["deletionTimestamp"].is_null())
+            .filter_map(|p| p["metadata"]["name"].as_str().map(str::to_owned))
             .collect();
         (terminating.len() == 2).then_some(terminating)
     })
     .await;
-    for name in pod_names(&admin, "web")
-        .await
+    for name in pod_names(admin, "web")
         .into_iter()
         .filter(|n| n.starts_with("web-"))
     {
-        pods.delete(
-            &name,
-            &DeleteParams {
-                grace_period_seconds: Some(0),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("confirm deletion");
+        admin
+            .delete_now(Some("web"), &Resource::PODS, &name)
+            .expect("confirm deletion");
     }
     let snapshot = wait_for(&mut handle, "web scaled to zero", |inv| {
         !inv.workloads
@@ -357,15 +353,9 @@ async fn inventory_follows_a_real_cluster() {
     );
 
     // Delete a bare pod.
-    pods.delete(
-        "debug",
-        &DeleteParams {
-            grace_period_seconds: Some(0),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("delete");
+    admin
+        .delete_now(Some("web"), &Resource::PODS, "debug")
+        .expect("delete");
     let snapshot = wait_for(&mut handle, "debug deleted", |inv| {
         !inv.workloads.iter().any(|w| w.name == "debug")
     })
@@ -378,78 +368,41 @@ async fn inventory_follows_a_real_cluster() {
         "{changes:#?}"
     );
 
-    rbac(&cluster, &admin).await;
+    rbac(&cluster).await;
 }
 
-async fn token_for(admin: &kube::Client, account: &str, role: &str) -> String {
-    create(
-        admin,
-        "/api/v1/namespaces/shipshape/serviceaccounts",
-        json!({"metadata": {"name": account}}),
-    )
-    .await;
-    create(
-        admin,
-        "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
-        json!({
-        "metadata": {"name": account},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
-        "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": "shipshape"}]}),
-    )
-    .await;
-    let request = http::Request::post(format!("/api/v1/namespaces/shipshape/serviceaccounts/{account}/token"))
-        .header("content-type", "application/json")
-        .body(serde_json::to_vec(&json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 3600}})).expect("json"))
-        .expect("request");
-    let response: Value = admin.request(request).await.expect("token request");
-    response["status"]["token"]
-        .as_str()
+fn token_for(admin: &KubeApi, account: &str, role: &str) -> String {
+    admin
+        .create_object(&testkit::kube::objects::service_account(
+            "shipshape",
+            account,
+            &[],
+        ))
+        .expect("service account");
+    admin
+        .bind_cluster_role(role, "shipshape", account)
+        .expect("binding");
+    admin
+        .service_account_token("shipshape", account)
         .expect("token")
-        .to_owned()
 }
 
-fn kubeconfig_with_token(cluster: &TestCluster, name: &str, token: &str) -> std::path::PathBuf {
-    let path = cluster.dir.path().join(format!("{name}.kubeconfig"));
-    let text = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster: {{server: \"https://127.0.0.1:{}\", insecure-skip-tls-verify: true}}\nusers:\n- name: {name}\n  user: {{token: \"{token}\"}}\ncontexts:\n- name: {name}\n  context: {{cluster: test, user: {name}}}\ncurrent-context: {name}\n",
-        cluster.port
-    );
-    std::fs::write(&path, text).expect("write kubeconfig");
-    path
-}
-
-async fn rbac(cluster: &TestCluster, admin: &kube::Client) {
-    namespace(admin, "shipshape").await;
-    let manifest = read(
-        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../deploy/kubernetes/agent-rbac.yaml"),
-    );
-    let role: Value = serde_yaml_ng::from_str(&manifest).expect("agent ClusterRole YAML");
-    create(
-        admin,
-        "/apis/rbac.authorization.k8s.io/v1/clusterroles",
-        role.clone(),
-    )
-    .await;
-    // The same role without `list`/`watch` on nodes: one verb removed.
-    let mut no_nodes = role.clone();
+async fn rbac(cluster: &TestCluster) {
+    let admin = cluster.api();
+    namespace(admin, "shipshape");
+    // The ClusterRole exactly as shipped in deploy/kubernetes/agent.yaml.
+    let role = testkit::kube::agent_cluster_role_json().expect("shipped agent ClusterRole");
+    admin.apply_cluster_role_json(&role).expect("apply role");
+    // The same role with one verb removed: `list` on nodes.
+    let mut no_nodes = testkit::kube::cluster_role_without(&role, "nodes", "list");
     no_nodes["metadata"]["name"] = json!("shipshape-agent-no-nodes");
-    no_nodes["rules"][0]["resources"] = json!([
-        "pods",
-        "namespaces",
-        "serviceaccounts",
-        "replicationcontrollers"
-    ]);
-    create(
-        admin,
-        "/apis/rbac.authorization.k8s.io/v1/clusterroles",
-        no_nodes,
-    )
-    .await;
+    admin
+        .apply_cluster_role_json(&no_nodes)
+        .expect("apply reduced role");
 
-    let token = token_for(admin, "agent", "shipshape-agent").await;
+    let token = token_for(admin, "agent", "shipshape-agent");
     let source = ClusterSource::Kubeconfig {
-        path: Some(kubeconfig_with_token(cluster, "agent", &token)),
+        path: Some(cluster.kubeconfig_for("agent", &token)),
         context: None,
     };
     let mut handle = collector::connect(
@@ -495,9 +448,9 @@ async fn rbac(cluster: &TestCluster, admin: &kube::Client) {
         errors[0]
     );
 
-    let token = token_for(admin, "agent-no-nodes", "shipshape-agent-no-nodes").await;
+    let token = token_for(admin, "agent-no-nodes", "shipshape-agent-no-nodes");
     let source = ClusterSource::Kubeconfig {
-        path: Some(kubeconfig_with_token(cluster, "agent-no-nodes", &token)),
+        path: Some(cluster.kubeconfig_for("agent-no-nodes", &token)),
         context: None,
     };
     let mut handle = collector::connect(
@@ -540,16 +493,15 @@ async fn two_clusters_and_one_that_does_not_answer() {
         return;
     };
     for (cluster, ns) in [(&a, "alpha"), (&b, "beta")] {
-        let client = cluster.admin().await;
-        namespace(&client, ns).await;
-        node(&client, "n1", "amd64").await;
+        let client = cluster.api();
+        namespace(client, ns);
+        node(client, "n1", "amd64");
         create(
-            &client,
+            client,
             &format!("/api/v1/namespaces/{ns}/pods"),
             json!({"metadata": {"name": "p"}, "spec": pod_spec("nginx")}),
-        )
-        .await;
-        run_pod(&client, ns, "p", "n1", &image_id("nginx", HEX_A)).await;
+        );
+        run_pod(client, ns, "p", "n1", &image_id("nginx", HEX_A));
     }
     // A third "cluster" whose API server is not there.
     let mut dead_config = a.config().await;
@@ -602,13 +554,12 @@ async fn two_clusters_and_one_that_does_not_answer() {
 
     // Cluster b's API server dies: a keeps working and sees new pods; b reports the broken watch.
     b.kill_apiserver();
-    let client = a.admin().await;
+    let client = a.api();
     create(
-        &client,
+        client,
         "/api/v1/namespaces/alpha/pods",
         json!({"metadata": {"name": "q"}, "spec": pod_spec("redis")}),
-    )
-    .await;
+    );
     let (first, rest) = handles.split_at_mut(1);
     wait_for(&mut first[0], "pod q", |inv| {
         rows(inv).iter().any(|r| r.starts_with("alpha/Pod/q"))
