@@ -538,6 +538,61 @@ mod tests {
     }
 
     #[test]
+    fn error_descriptions() {
+        let api = |code: u16, message: &str| {
+            kube::Error::Api(
+                kube::core::Status::failure(message, "Forbidden")
+                    .with_code(code)
+                    .boxed(),
+            )
+        };
+        let transport = || kube::Error::Service("connection refused".into());
+        // (error, expected reason, transport?)
+        let cases: Vec<(watcher::Error, &str, bool)> = vec![
+            (
+                watcher::Error::InitialListFailed(api(403, "nodes is forbidden")),
+                "list nodes: forbidden (403): nodes is forbidden",
+                false,
+            ),
+            (
+                watcher::Error::WatchStartFailed(api(403, "no watch")),
+                "watch nodes: forbidden (403): no watch",
+                false,
+            ),
+            (
+                watcher::Error::InitialListFailed(api(401, "bad token")),
+                "list nodes: unauthorized (401): bad token",
+                false,
+            ),
+            (
+                watcher::Error::InitialListFailed(transport()),
+                "list nodes: no answer: ServiceError: connection refused",
+                true,
+            ),
+            (
+                watcher::Error::WatchFailed(transport()),
+                "watch nodes: no answer: ServiceError: connection refused",
+                true,
+            ),
+            (
+                watcher::Error::WatchError(
+                    kube::core::Status::failure("too old", "Expired")
+                        .with_code(410)
+                        .boxed(),
+                ),
+                "watch nodes: too old (410)",
+                false,
+            ),
+        ];
+        for (error, reason, is_transport) in cases {
+            assert_eq!(
+                describe_error("nodes", &error),
+                (reason.to_owned(), is_transport)
+            );
+        }
+    }
+
+    #[test]
     fn statuses() {
         let now = Instant::now();
         let long_ago = now.checked_sub(Duration::from_secs(60)).unwrap_or(now);
