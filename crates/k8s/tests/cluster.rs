@@ -132,9 +132,18 @@ async fn set_up_fleet(client: &KubeApi) {
         "/api/v1/namespaces/batch/pods",
         json!({"metadata": {"name": "pending"}, "spec": pod_spec("alpine:3.20")}),
     );
+    // A label flood: more labels than the inventory keeps.
+    let flood: serde_json::Map<String, Value> = (0..200)
+        .map(|i| (format!("flood-{i:03}"), json!("x")))
+        .collect();
+    create(
+        client,
+        "/api/v1/namespaces/batch/pods",
+        json!({"metadata": {"name": "flood", "labels": flood}, "spec": pod_spec("alpine:3.19")}),
+    );
 
     // The controller manager creates the pods; wait for them, then act as kubelet.
-    let expected = [("web", 2), ("data", 1), ("infra", 3), ("batch", 3)];
+    let expected = [("web", 2), ("data", 1), ("infra", 3), ("batch", 4)];
     for (ns, count) in expected {
         eventually(
             &format!("{count} pods in {ns}"),
@@ -211,7 +220,7 @@ async fn inventory_follows_a_real_cluster() {
             .flat_map(|w| &w.containers)
             .map(|c| c.running_pods)
             .sum::<u32>()
-            == 9
+            == 10
     })
     .await;
     assert_eq!(inventory.status, ClusterStatus::Ok);
@@ -219,6 +228,7 @@ async fn inventory_follows_a_real_cluster() {
         rows(&inventory),
         vec![
             "batch/CronJob/backup app aaaa amd64 1/1",
+            "batch/Pod/flood app aaaa amd64 1/1",
             "batch/Pod/loner app - amd64 1/1",
             "batch/Pod/pending app - - 0/1",
             "data/StatefulSet/db app aaaa amd64 1/1",
@@ -268,7 +278,13 @@ async fn inventory_follows_a_real_cluster() {
         .iter()
         .map(|d| (d.code.as_str(), d.object.as_str()))
         .collect();
-    assert_eq!(codes, vec![("bad-image-id", "Pod batch/loner")]);
+    assert_eq!(
+        codes,
+        vec![
+            ("bad-image-id", "Pod batch/loner"),
+            ("labels-truncated", "Pod batch/flood")
+        ]
+    );
     let namespaces: Vec<&str> = inventory
         .namespaces
         .iter()
@@ -286,7 +302,7 @@ async fn inventory_follows_a_real_cluster() {
             .iter()
             .filter(|c| matches!(c, Change::Appeared { .. }))
             .count(),
-        6,
+        7,
         "{first:#?}"
     );
 
