@@ -783,7 +783,9 @@ mod tests {
     /// answer to the head.
     #[test]
     fn outbox_sequences_overflow_and_answers() {
-        let cases: &[(&str, usize, &[&str], &[&str], bool)] = &[
+        // name, capacity, steps, queue after, snapshot due after
+        type Case<'a> = (&'a str, usize, &'a [&'a str], &'a [&'a str], bool);
+        let cases: &[Case<'_>] = &[
             // name, capacity, steps, queue after, snapshot due after
             ("fresh outbox owes a snapshot", 4, &[], &[], true),
             ("no delta before the snapshot", 4, &["o:a"], &[], true),
