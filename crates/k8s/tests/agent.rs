@@ -5,6 +5,9 @@
 //! (queued deltas in order) and long enough to overflow the buffer (a
 //! snapshot instead). Skips with a message without the binaries.
 
+// The test prints the latency it measured (a figure for the README).
+#![allow(clippy::print_stderr)]
+
 mod common;
 
 use std::time::Duration;
@@ -168,12 +171,16 @@ async fn agent_sends_a_snapshot_then_deltas() {
     // The receiver applies the drift delta but the connection drops: the
     // agent retries, the receiver acknowledges the duplicate, nothing doubles.
     server.fail_next(1, IngestFault::ApplyThenClose);
+    let patched = std::time::Instant::now();
     run_pod(api, "web", "debug", "node-a", &id(HEX_D));
     until_running(
         &server,
         &["web/Deployment/web app aaaa", "web/Pod/debug app dddd"],
     )
     .await;
+    let latency = patched.elapsed();
+    eprintln!("pod status patch -> delta applied (debounce 200 ms, one retry): {latency:?}");
+    assert!(latency < Duration::from_secs(3), "{latency:?}");
     let view = server.cluster("test").expect("view");
     assert_eq!(view.drifts.len(), 1, "{:?}", view.drifts);
     let received = server.received();
