@@ -623,6 +623,7 @@ pub async fn run(
     let mut failures: u32 = 0;
     let mut auth_failures: u32 = 0;
     let mut watch_open = true;
+    let mut sent_snapshot_sequence: Option<u64> = None;
     let mut sending: Option<(u64, InFlight<'_>)> = None;
 
     loop {
@@ -640,6 +641,7 @@ pub async fn run(
             tracing::debug!(sequence, kind, items = changes, bytes = body.len(), url = %url, "sending");
             if kind == "snapshot" {
                 summary.snapshots += 1;
+                sent_snapshot_sequence = Some(sequence);
             }
             sending = Some((sequence, Box::pin(client.send(body))));
         }
@@ -661,17 +663,29 @@ pub async fn run(
                 let sequence = sending.take().map_or(0, |(s, _)| s);
                 match attempt {
                     Attempt::Answered(answer) => {
-                        failures = 0;
                         auth_failures = 0;
-                        send_after = Instant::now();
+                        let sent_snapshot = sent_snapshot_sequence == Some(sequence);
                         if let IngestResponse::Resnapshot { reason } = &answer {
                             tracing::info!(sequence, reason = %reason, "the server asked for a snapshot");
                         } else {
                             summary.acknowledged += 1;
                             tracing::debug!(sequence, queued = outbox.queued().saturating_sub(1), "acknowledged");
                         }
-                        if !outbox.answer(sequence, &answer) {
+                        let sensible = outbox.answer(sequence, &answer);
+                        if !sensible {
                             tracing::warn!(sequence, answer = ?answer, "the server acknowledged another message than the one sent; sending a snapshot");
+                        }
+                        // A server that refuses even a snapshot (or answers
+                        // nonsense) is not helped by a tight loop of snapshots.
+                        let stuck = !sensible
+                            || (sent_snapshot && matches!(answer, IngestResponse::Resnapshot { .. }));
+                        if stuck {
+                            let delay = config.retry.delay(failures);
+                            failures = failures.saturating_add(1);
+                            send_after = Instant::now() + delay;
+                        } else {
+                            failures = 0;
+                            send_after = Instant::now();
                         }
                     }
                     Attempt::Retry { reason, retry_after } => {

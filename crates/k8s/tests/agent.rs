@@ -194,8 +194,9 @@ async fn agent_sends_a_snapshot_then_deltas() {
             .any(|r| r.outcome == Outcome::Applied && r.label() == duplicate.label())
     );
 
-    // The server lost its state: the agent answers with a snapshot.
-    server.fail_next(1, IngestFault::Resnapshot);
+    // The server lost its state: the agent answers with a snapshot; the
+    // first one is refused too (backoff, then another snapshot).
+    server.fail_next(2, IngestFault::Resnapshot);
     bare_pod(api, "web", "extra", "redis:7", HEX_B);
     until_running(
         &server,
@@ -243,7 +244,7 @@ async fn agent_sends_a_snapshot_then_deltas() {
     assert_chain(&applied);
     assert!(received.iter().all(|r| r.had_authorization));
     let summary = agent.stop().await;
-    assert_eq!(summary.snapshots, 2, "{summary:?}");
+    assert_eq!(summary.snapshots, 3, "{summary:?}");
     assert!(summary.retries >= 1, "{summary:?}");
 }
 
