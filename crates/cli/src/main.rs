@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod agent;
 mod db;
 mod inventory;
 mod progress;
@@ -43,6 +44,11 @@ enum Command {
     /// digests they run. Exit codes: 0 done (also when a cluster is degraded:
     /// the reasons are printed), 1 a cluster is unreachable or failed.
     Inventory(inventory::InventoryArgs),
+    /// Run inside a cluster and send its inventory to the Shipshape server: a
+    /// snapshot, then the changes, with retries and a bounded buffer. Exit
+    /// codes: 0 on SIGTERM/ctrl-c, 1 when the server refuses the token or a
+    /// message, or the cluster cannot be configured.
+    Agent(Box<agent::AgentArgs>),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +85,7 @@ fn main() -> ExitCode {
             runtime.block_on(scan::run(*args, data_dir.as_deref()))
         }
         Command::Inventory(args) => runtime.block_on(inventory::run(args)),
+        Command::Agent(args) => runtime.block_on(agent::run(*args)),
         Command::Db(args) => match cli.data_dir.or_else(default_data_dir) {
             Some(data_dir) => runtime.block_on(db::run(args, &data_dir)),
             None => Err(anyhow::anyhow!(

@@ -8,10 +8,12 @@
 //! - [`assemble`](mod@assemble): store → inventory (pure).
 //! - [`state`]: `InventoryState` over time: first/last seen, no longer running, tag drift.
 //! - [`wire`]: the agent's versioned JSON messages.
+//! - [`agent`]: `shipshape agent`'s loop: snapshot, deltas, retries, bounded buffer.
 //! - [`collector`]: kube clients and watchers per cluster; [`secrets`]: pull secrets on demand.
 //!
 //! This is the only crate that uses kube-rs.
 
+pub mod agent;
 pub mod assemble;
 pub mod collector;
 pub mod image_id;

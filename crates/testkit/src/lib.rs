@@ -54,6 +54,7 @@ pub mod chart;
 mod client;
 pub mod feed_server;
 mod image;
+pub mod ingest;
 pub mod kube;
 mod layer;
 mod layout;
