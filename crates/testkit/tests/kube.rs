@@ -322,7 +322,11 @@ fn workloads_pods_status_and_rbac_on_one_cluster() {
         status_code(agent.list(None, &Resource::PODS, None).map(Value::from)),
         403
     );
-    assert!(agent.get(Some("shop"), &Resource::PODS, "operated").is_ok());
+    // Never granted: the collector only lists and watches workloads.
+    assert_eq!(
+        status_code(agent.get(Some("shop"), &Resource::PODS, "operated")),
+        403
+    );
     assert!(agent.list(None, &Resource::NAMESPACES, None).is_ok());
     assert!(
         cluster

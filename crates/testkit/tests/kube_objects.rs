@@ -234,7 +234,8 @@ fn removing_one_verb_removes_exactly_that_grant() {
     let cases = [
         ("pods", "list", true),
         ("pods", "watch", true),
-        ("cronjobs", "get", true),
+        ("cronjobs", "watch", true),
+        ("cronjobs", "get", false), // the collector never GETs workloads
         ("secrets", "get", true),
         ("secrets", "list", false), // never granted: nothing changes
         ("configmaps", "get", false),
