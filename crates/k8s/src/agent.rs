@@ -395,16 +395,14 @@ fn excerpt(body: &[u8]) -> String {
     }
 }
 
-/// `Retry-After` as delay-seconds or an HTTP date, capped at [`MAX_RETRY_AFTER`].
+/// `Retry-After` as delay-seconds or an HTTP date, capped at [`MAX_RETRY_AFTER`]
+/// (the registry client's parser, with the agent's cap).
 pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    let delay = if let Ok(seconds) = value.parse::<u64>() {
-        Duration::from_secs(seconds)
-    } else {
-        let at = httpdate::parse_http_date(value).ok()?;
-        at.duration_since(now).unwrap_or(Duration::ZERO)
-    };
-    Some(delay.min(MAX_RETRY_AFTER))
+    oci::RetryPolicy {
+        max_retry_after: MAX_RETRY_AFTER,
+        ..oci::RetryPolicy::default()
+    }
+    .retry_after(value, now)
 }
 
 async fn read_capped(response: &mut reqwest::Response, limit: usize) -> Result<Vec<u8>, String> {
