@@ -4,8 +4,27 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Nothing here reads input; cargo's `rustc -` target probe would read whatever a caller's
-# stdin holds as Rust source (and cache the failure in target/.rustc_info.json).
-exec </dev/null
+# stdin holds as Rust source (and cache the failure in target/.rustc_info.json). An empty
+# pipe, not /dev/null: see below.
+exec < <(:)
+
+# On some machines (CI's among them) /dev/null is a regular file: what one program throws
+# away there (a build script's failed `#![feature]` probe) is read back by the next, and
+# cargo's `rustc -` target probe, whose stdin is /dev/null, then compiles that error text
+# and fails. Put the null device back when we may; otherwise empty the file before each
+# cargo step (the probe runs first in each). Cargo caches a failed probe too, so a cache
+# written while /dev/null was a file is dropped.
+settle_dev_null() {
+  [ -c /dev/null ] && return 0
+  rm -f target/.rustc_info.json
+  if mknod -m 666 /dev/null.shipshape c 1 3 2>/dev/null && mv -f /dev/null.shipshape /dev/null 2>/dev/null; then
+    echo "==> /dev/null was a regular file; replaced it with the null device"
+  else
+    rm -f /dev/null.shipshape 2>/dev/null || true
+    : >/dev/null
+  fi
+}
+settle_dev_null
 
 need_apt=()
 command -v docker-registry >/dev/null || need_apt+=(docker-registry)
@@ -41,26 +60,23 @@ else
 fi
 
 echo "==> cargo fmt --check"
+settle_dev_null
 cargo fmt --all -- --check
 
 echo "==> cargo clippy (warnings are errors)"
+settle_dev_null
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "==> fuzz targets compile (run them with: RUSTC_BOOTSTRAP=1 cargo fuzz run TARGET)"
-fuzz_check() { cargo check -q --manifest-path fuzz/Cargo.toml --target-dir target; }
-if ! fuzz_check; then
-  # Twice on these machines cargo cached a failed `rustc -` target probe for the fuzz
-  # workspace in target/.rustc_info.json (its input was another rustc's error text);
-  # that file is only a cache: drop it and check once more. Real errors fail again.
-  echo "==> fuzz check failed; retrying without cargo's rustc probe cache"
-  rm -f target/.rustc_info.json
-  fuzz_check
-fi
+settle_dev_null
+cargo check -q --manifest-path fuzz/Cargo.toml --target-dir target
 
 echo "==> tests"
+settle_dev_null
 if command -v cargo-nextest >/dev/null; then
   cargo nextest run --workspace --locked --no-fail-fast
   # nextest does not run doctests
+  settle_dev_null
   cargo test --workspace --locked --doc
 else
   cargo test --workspace --locked --no-fail-fast
