@@ -520,10 +520,12 @@ mod tests {
         }
     }
 
+    /// The lowercased text and its LIKE pattern, `None` for no filter.
+    type Parsed = Result<Option<(&'static str, &'static str)>, FilterError>;
+
     #[test]
     fn search_text_table() {
-        // (input, Ok(lowercased, like pattern) or Err)
-        let table: Vec<(String, Result<Option<(&str, &str)>, FilterError>)> = vec![
+        let table: Vec<(String, Parsed)> = vec![
             ("".into(), Ok(None)),
             ("  ".into(), Ok(None)),
             ("CVE-2024".into(), Ok(Some(("cve-2024", "%cve-2024%")))),
