@@ -109,14 +109,17 @@ impl Decoder {
 mod tests {
     use super::{Decoder, Encoder};
 
-    /// (case, body, expected start of the error or the decoded value).
+    /// The decoded value, or the start of the error message.
+    type Expected = Result<Vec<String>, &'static str>;
+
+    /// (case, body, expected).
     #[test]
     fn decode_table() {
         let value = vec!["CVE-2024-1".to_owned()];
         let encoded = Encoder::new().unwrap().encode("test", &value).unwrap();
         let mut huge = vec![0x28, 0xb5, 0x2f, 0xfd, 0b1110_0000];
         huge.extend_from_slice(&(1u64 << 40).to_le_bytes());
-        let table: [(&str, Vec<u8>, Result<Vec<String>, &str>); 4] = [
+        let table: [(&str, Vec<u8>, Expected); 4] = [
             ("round trip", encoded.clone(), Ok(value.clone())),
             (
                 "size beyond the cap",

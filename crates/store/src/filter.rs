@@ -422,3 +422,152 @@ pub struct Paged<T> {
     pub total: u64,
     pub items: Vec<T>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eq(key: &str, value: &str) -> LabelRequirement {
+        LabelRequirement::Equals {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+
+    #[test]
+    fn selector_table() {
+        let ne = |key: &str, value: &str| LabelRequirement::NotEquals {
+            key: key.into(),
+            value: value.into(),
+        };
+        let exists = |key: &str| LabelRequirement::Exists { key: key.into() };
+        let absent = |key: &str| LabelRequirement::NotExists { key: key.into() };
+        // (input, parsed)
+        let good: Vec<(&str, Vec<LabelRequirement>)> = vec![
+            ("", vec![]),
+            ("   ", vec![]),
+            ("app=web", vec![eq("app", "web")]),
+            ("app==web", vec![eq("app", "web")]),
+            ("app!=web", vec![ne("app", "web")]),
+            ("app", vec![exists("app")]),
+            ("!app", vec![absent("app")]),
+            ("app=", vec![eq("app", "")]),
+            (
+                " app = web , tier!=db,team ",
+                vec![eq("app", "web"), ne("tier", "db"), exists("team")],
+            ),
+            (
+                "app.kubernetes.io/name=nginx",
+                vec![eq("app.kubernetes.io/name", "nginx")],
+            ),
+            ("a-b_c.d=v1.2_x-y", vec![eq("a-b_c.d", "v1.2_x-y")]),
+        ];
+        for (input, want) in good {
+            assert_eq!(parse_selector(input), Ok(want), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn hostile_selectors() {
+        let long_value = format!("app={}", "v".repeat(64));
+        let long_key = format!("{}=v", "k".repeat(64));
+        let huge = "a=b,".repeat(300);
+        let many = vec!["a=b"; MAX_LABEL_REQUIREMENTS + 1].join(",");
+        let long_prefix = format!("{}/name=v", "a".repeat(254));
+        // (input, expected error)
+        let bad: Vec<(&str, FilterError)> = vec![
+            (&huge, FilterError::SelectorTooLong),
+            (&many, FilterError::TooManyRequirements),
+            ("app=web,", FilterError::EmptyRequirement { position: 2 }),
+            (",app", FilterError::EmptyRequirement { position: 1 }),
+        ];
+        for (input, want) in bad {
+            assert_eq!(parse_selector(input), Err(want), "{input:?}");
+        }
+        // Inputs refused with a key or value error naming the position.
+        let refused = [
+            "app=web' OR '1'='1",
+            "app=%",
+            "app=web;DROP TABLE workload",
+            "=web",
+            "!",
+            "!=x",
+            "-app=web",
+            "app-=web",
+            "app=-web",
+            "a/b/c=d",
+            "/name=v",
+            "Prefix.Upper/name=v",
+            "app=we b",
+            "app=\u{0}",
+            "app=é",
+            "app in (a,b)",
+            long_value.as_str(),
+            long_key.as_str(),
+            long_prefix.as_str(),
+        ];
+        for input in refused {
+            let error = parse_selector(input).expect_err(input);
+            assert!(
+                matches!(
+                    error,
+                    FilterError::InvalidKey { .. } | FilterError::InvalidValue { .. }
+                ),
+                "{input:?}: {error:?}"
+            );
+            // The message quotes at most 64 characters of the input.
+            assert!(error.to_string().len() < 200, "{input:?}: {error}");
+        }
+    }
+
+    /// The lowercased text and its LIKE pattern, `None` for no filter.
+    type Parsed = Result<Option<(&'static str, &'static str)>, FilterError>;
+
+    #[test]
+    fn search_text_table() {
+        let table: Vec<(String, Parsed)> = vec![
+            ("".into(), Ok(None)),
+            ("  ".into(), Ok(None)),
+            ("CVE-2024".into(), Ok(Some(("cve-2024", "%cve-2024%")))),
+            (
+                "50%_off\\".into(),
+                Ok(Some(("50%_off\\", "%50\\%\\_off\\\\%"))),
+            ),
+            ("x".repeat(MAX_TEXT_LEN + 1), Err(FilterError::TextTooLong)),
+            ("a\nb".into(), Err(FilterError::TextControl)),
+        ];
+        for (input, want) in table {
+            let got = SearchText::parse(&input)
+                .map(|t| t.map(|t| (t.as_str().to_owned(), t.like_pattern())));
+            let want = want.map(|w| w.map(|(a, b)| (a.to_owned(), b.to_owned())));
+            assert_eq!(got, want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn filter_limits_and_sort_fields() {
+        let mut filter = ReportFilter::default();
+        assert_eq!(filter.check(), Ok(()));
+        filter.namespaces = vec!["a".repeat(254)];
+        assert_eq!(
+            filter.check(),
+            Err(FilterError::EmptyValue { what: "namespaces" })
+        );
+        filter.namespaces = Vec::new();
+        filter.labels = vec![eq("a", "b"); MAX_LABEL_REQUIREMENTS + 1];
+        assert_eq!(filter.check(), Err(FilterError::TooManyRequirements));
+        assert_eq!(
+            "critical".parse::<RepositorySortField>(),
+            Ok(RepositorySortField::Critical)
+        );
+        assert!(matches!(
+            "name; DROP".parse::<RepositorySortField>(),
+            Err(FilterError::UnknownSortField(_))
+        ));
+        assert_eq!(
+            "cvss".parse::<VulnerabilitySortField>(),
+            Ok(VulnerabilitySortField::Cvss)
+        );
+        assert_eq!(Page::new(0, 0).map(|p| p.limit()), Ok(1));
+    }
+}

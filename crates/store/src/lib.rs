@@ -31,6 +31,7 @@
 mod codec;
 mod error;
 pub mod filter;
+pub mod fixtures;
 mod sqlite;
 pub mod types;
 
