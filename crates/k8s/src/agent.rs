@@ -22,6 +22,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::collector::ClusterHandle;
+use crate::health::Health;
 use crate::types::ClusterInventory;
 use crate::wire::{AgentMessage, Delta, IngestResponse, MessageBody, PROTOCOL_VERSION, Snapshot};
 use crate::{InventoryState, state::Change};
@@ -138,6 +139,8 @@ pub struct AgentConfig {
     pub request_timeout: Duration,
     /// How long to wait for the initial lists before the first snapshot.
     pub settle_timeout: Duration,
+    /// Marked ready once the server accepts the first snapshot (`/readyz`).
+    pub health: Health,
 }
 
 impl AgentConfig {
@@ -153,6 +156,7 @@ impl AgentConfig {
             retry: RetryPolicy::default(),
             request_timeout: Duration::from_secs(30),
             settle_timeout: Duration::from_secs(120),
+            health: Health::new(),
         }
     }
 }
@@ -670,6 +674,11 @@ pub async fn run(
                             tracing::debug!(sequence, queued = outbox.queued().saturating_sub(1), "acknowledged");
                         }
                         let sensible = outbox.answer(sequence, &answer);
+                        // The first message is always a snapshot, so any
+                        // accepted message means one was accepted.
+                        if sensible && matches!(answer, IngestResponse::Accepted { .. }) {
+                            config.health.mark_ready();
+                        }
                         if !sensible {
                             tracing::warn!(sequence, answer = ?answer, "the server acknowledged another message than the one sent; sending a snapshot");
                         }
