@@ -526,6 +526,13 @@ impl ClusterHandle {
         true
     }
 
+    /// A counter that moves with every change to any table or state: equal
+    /// values mean an equal store (the status may still change with time, see
+    /// [`status`](Self::status)).
+    pub fn generation(&self) -> u64 {
+        *self.changed.borrow()
+    }
+
     /// Waits for the next change to any table or state (or the timeout).
     pub async fn changed(&mut self, timeout: Duration) -> bool {
         matches!(

@@ -80,6 +80,11 @@ pub enum Change {
 pub struct InventoryState {
     images: BTreeMap<ImageKey, ImageRecord>,
     statuses: BTreeMap<String, ClusterStatus>,
+    /// Per cluster, the time of the last complete snapshot applied (or
+    /// [`touch`](Self::touch)ed): the `last_seen` its images carry. Not
+    /// serialized: a restored state touches nothing until its next snapshot.
+    #[serde(skip)]
+    seen_at: BTreeMap<String, OffsetDateTime>,
 }
 
 impl InventoryState {
@@ -111,6 +116,8 @@ impl InventoryState {
         }
         // Absence in an incomplete snapshot says nothing about what runs.
         if !snapshot.status.pods_complete() {
+            // Nor does it say the images are still there: nothing to touch.
+            self.seen_at.remove(cluster);
             return changes;
         }
 
@@ -186,7 +193,26 @@ impl InventoryState {
                 });
             }
         }
+        self.seen_at.insert(cluster.clone(), at);
         changes
+    }
+
+    /// What [`apply`](Self::apply) would do with a complete snapshot equal
+    /// to the last one, taken at `at`: the images it held are seen again
+    /// (`last_seen` advances), nothing else changes. For a caller that knows
+    /// nothing changed (the agent, when the collector reported no event), so
+    /// it need not assemble a snapshot. No-op when the cluster's last
+    /// snapshot was incomplete, or before its first.
+    pub fn touch(&mut self, cluster: &str, at: OffsetDateTime) {
+        let Some(previous) = self.seen_at.get_mut(cluster) else {
+            return;
+        };
+        let was = std::mem::replace(previous, at);
+        for (key, record) in self.images.iter_mut() {
+            if key.cluster == cluster && record.last_seen == was {
+                record.last_seen = at;
+            }
+        }
     }
 
     /// The newest other digest seen for the same workload, container and spec reference.

@@ -15,6 +15,8 @@ use std::time::Duration;
 use common::*;
 use k8s::agent::{self, AgentConfig, IngestClient, RetryPolicy, RunSummary, TokenSource};
 use k8s::collector;
+use k8s::state::Change;
+use k8s::wire::MessageBody;
 use serde_json::json;
 use testkit::ingest::{IngestFault, IngestServer, Outcome};
 use testkit::kube::objects::Resource;
@@ -253,9 +255,36 @@ async fn agent_sends_a_snapshot_then_deltas() {
         &["web/Pod/debug app dddd", "web/Pod/extra app bbbb"],
     )
     .await;
+    // Quiet for a few intervals (nothing for the collector to report), then
+    // a deletion: the image was seen until the last tick, not only until the
+    // last change (the ticks touch the state without assembling it).
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let deleted = time::OffsetDateTime::now_utc();
     api.delete_now(Some("web"), &Resource::PODS, "debug")
         .expect("delete");
     until_running(&server, &["web/Pod/extra app bbbb"]).await;
+    let last_seen = server
+        .received()
+        .iter()
+        .filter_map(|r| r.message.as_ref())
+        .filter_map(|m| match &m.body {
+            MessageBody::Delta(d) => Some(&d.changes),
+            MessageBody::Snapshot(_) => None,
+        })
+        .flatten()
+        .find_map(|c| match c {
+            Change::NoLongerRunning { key, last_seen }
+                if key.workload.name == "debug" && key.digest.hex() == HEX_D =>
+            {
+                Some(*last_seen)
+            }
+            _ => None,
+        })
+        .expect("debug is no longer running");
+    assert!(
+        deleted - last_seen < time::Duration::seconds(3),
+        "last seen {last_seen}, deleted {deleted}"
+    );
     let view = server.cluster("test").expect("view");
     assert_eq!(view.seen.len(), 4, "history is kept: {:?}", view.seen);
 

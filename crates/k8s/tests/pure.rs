@@ -395,6 +395,71 @@ fn state_over_snapshots() {
     );
 }
 
+/// `touch` stands for a snapshot equal to the last one: the images it held
+/// are seen again, an image already gone keeps its `last_seen`, and what a
+/// later snapshot declares gone carries the touched time.
+#[test]
+fn touch_is_an_unchanged_snapshot() {
+    let id = |d: &str| format!("docker-pullable://nginx@{d}");
+    let web = |name: &str, d: &str| {
+        pod(
+            "web",
+            name,
+            None,
+            "nginx:1.25",
+            Some(&id(d)),
+            Some("node-a"),
+        )
+    };
+    let last_seen = |state: &InventoryState| -> Vec<(String, i64)> {
+        state
+            .images()
+            .map(|(k, r)| {
+                (
+                    format!("{} {}", k.workload.name, &k.digest.hex()[..4]),
+                    (r.last_seen - at(0)).whole_seconds(),
+                )
+            })
+            .collect()
+    };
+    let snapshot = |pods: &[Value], status: ClusterStatus, t: i64| {
+        k8s::assemble("test", &store_with(pods), status, at(t))
+    };
+    let mut state = InventoryState::new();
+    // Before any complete snapshot there is nothing to touch.
+    state.touch("test", at(5));
+    assert_eq!(last_seen(&state), []);
+    state.apply(&snapshot(
+        &[web("a", D1), web("b", D2)],
+        ClusterStatus::Ok,
+        0,
+    ));
+    state.apply(&snapshot(&[web("a", D1)], ClusterStatus::Ok, 60));
+    state.touch("test", at(120));
+    state.touch("other-cluster", at(130));
+    assert_eq!(
+        last_seen(&state),
+        [("a 1111".to_owned(), 120), ("b 2222".to_owned(), 0)]
+    );
+    // After an incomplete snapshot there is nothing to touch: the images
+    // keep the time they were last seen in a complete one.
+    state.apply(&snapshot(
+        &[],
+        ClusterStatus::Unreachable {
+            reason: "no answer".into(),
+        },
+        150,
+    ));
+    state.touch("test", at(180));
+    let changes = state.apply(&snapshot(&[], ClusterStatus::Ok, 240));
+    assert_eq!(images(&changes), ["status \"ok\"", "gone a 1111"]);
+    let gone_at = changes.iter().find_map(|c| match c {
+        Change::NoLongerRunning { last_seen, .. } => Some(*last_seen),
+        _ => None,
+    });
+    assert_eq!(gone_at, Some(at(120)));
+}
+
 fn golden_messages() -> (AgentMessage, AgentMessage) {
     let pods = vec![pod(
         "web",
