@@ -616,9 +616,12 @@ pub async fn run(
 ) -> Result<RunSummary, AgentError> {
     tokio::pin!(shutdown);
     let url = client.url().to_string();
+    let listing = Instant::now();
     tokio::select! {
         () = &mut shutdown => return Ok(RunSummary::default()),
-        settled = handle.wait_settled(config.settle_timeout) => if !settled {
+        settled = handle.wait_settled(config.settle_timeout) => if settled {
+            tracing::info!(cluster = %config.cluster, pods = handle.progress().pods, elapsed = ?listing.elapsed(), "initial lists done");
+        } else {
             tracing::warn!(cluster = %config.cluster, status = ?handle.status(), "the initial lists did not finish in time; sending what is known");
         }
     }

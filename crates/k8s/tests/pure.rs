@@ -460,6 +460,46 @@ fn touch_is_an_unchanged_snapshot() {
     assert_eq!(gone_at, Some(at(120)));
 }
 
+/// The platform comes from the pod's node or is recorded as unknown (None)
+/// with the reason, never guessed.
+#[test]
+fn platform_from_the_node_or_unknown() {
+    let id = format!("docker-pullable://nginx@{D1}");
+    // (pod's node, expected architecture, expected diagnostic)
+    let cases: [(Option<&str>, Option<&str>, Option<&str>); 5] = [
+        (Some("node-a"), Some("amd64"), None),
+        (Some("node-b"), Some("arm64"), None),
+        (Some("node-bare"), None, Some("node-without-platform")),
+        (Some("node-gone"), None, Some("unknown-node")),
+        (None, None, None),
+    ];
+    for (node, arch, code) in cases {
+        let mut store = store_with(&[pod("web", "p", None, "nginx:1.25", Some(&id), node)]);
+        let bare: NodeObject =
+            serde_json::from_value(json!({"metadata": {"name": "node-bare"}, "status": {}}))
+                .expect("node json");
+        store.nodes.apply(Event::Apply(node_record(bare)));
+        let inventory = k8s::assemble("test", &store, ClusterStatus::Ok, at(0));
+        let container = &inventory.workloads[0].containers[0];
+        assert_eq!(
+            container.platform.as_ref().map(|p| p.architecture.as_str()),
+            arch,
+            "{node:?}"
+        );
+        assert_eq!(
+            container.platform.as_ref().map(|p| p.os.as_str()),
+            arch.map(|_| "linux"),
+            "{node:?}"
+        );
+        let codes: Vec<&str> = inventory
+            .diagnostics
+            .iter()
+            .map(|d| d.code.as_str())
+            .collect();
+        assert_eq!(codes, code.into_iter().collect::<Vec<_>>(), "{node:?}");
+    }
+}
+
 fn golden_messages() -> (AgentMessage, AgentMessage) {
     let pods = vec![pod(
         "web",
