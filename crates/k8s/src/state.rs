@@ -216,16 +216,33 @@ impl InventoryState {
     }
 
     /// The newest other digest seen for the same workload, container and spec reference.
+    ///
+    /// Keys order by cluster, workload, container, then digest, so the other
+    /// digests of the same (workload, container) sit right next to `key`:
+    /// only they are looked at. (Scanning every image made the first
+    /// snapshot of 10,000 pods quadratic: 6 s in a debug build.)
     fn drifted_from(&self, key: &ImageKey, image_ref: &str) -> Option<Digest> {
-        self.images
-            .iter()
-            .filter(|(k, r)| {
-                k.cluster == key.cluster
-                    && k.workload == key.workload
-                    && k.container == key.container
-                    && k.digest != key.digest
-                    && r.image_ref == image_ref
-            })
+        use std::ops::Bound::{Excluded, Unbounded};
+        let same_use = |k: &ImageKey| {
+            k.cluster == key.cluster && k.workload == key.workload && k.container == key.container
+        };
+        let mut before: Vec<(&ImageKey, &ImageRecord)> = self
+            .images
+            .range::<ImageKey, _>((Unbounded, Excluded(key)))
+            .rev()
+            .take_while(|(k, _)| same_use(k))
+            .collect();
+        before.reverse();
+        let after = self
+            .images
+            .range::<ImageKey, _>((Excluded(key), Unbounded))
+            .take_while(|(k, _)| same_use(k));
+        // In key order, as a scan of the whole map would meet them (ties on
+        // last_seen go to the last).
+        before
+            .into_iter()
+            .chain(after)
+            .filter(|(k, r)| k.digest != key.digest && r.image_ref == image_ref)
             .max_by_key(|(_, r)| r.last_seen)
             .map(|(k, _)| k.digest.clone())
     }

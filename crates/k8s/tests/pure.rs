@@ -460,6 +460,63 @@ fn touch_is_an_unchanged_snapshot() {
     assert_eq!(gone_at, Some(at(120)));
 }
 
+/// Tag drift is found whichever way the old and new digests sort, and
+/// another workload's or container's digests never count as "previous".
+#[test]
+fn drift_in_both_digest_orders() {
+    let d3 = "sha256:3333333333333333333333333333333333333333333333333333333333333333";
+    let id = |d: &str| format!("docker-pullable://nginx@{d}");
+    let bare = |name: &str, d: &str| {
+        pod(
+            "web",
+            name,
+            None,
+            "nginx:1.25",
+            Some(&id(d)),
+            Some("node-a"),
+        )
+    };
+    // (first digest of pod "a", then its new digest, expected changes of the second snapshot)
+    let cases = [
+        (
+            D1,
+            D2,
+            vec![
+                "drift a nginx:1.25 1111->2222",
+                "appeared a 2222 true",
+                "gone a 1111",
+            ],
+        ),
+        (
+            D2,
+            D1,
+            vec![
+                "drift a nginx:1.25 2222->1111",
+                "appeared a 1111 true",
+                "gone a 2222",
+            ],
+        ),
+    ];
+    for (old, new, expected) in cases {
+        let mut state = InventoryState::new();
+        // Neighbours in key order: pod "b" runs the third digest all along.
+        let first = k8s::assemble(
+            "test",
+            &store_with(&[bare("a", old), bare("b", d3)]),
+            ClusterStatus::Ok,
+            at(0),
+        );
+        state.apply(&first);
+        let second = k8s::assemble(
+            "test",
+            &store_with(&[bare("a", new), bare("b", d3)]),
+            ClusterStatus::Ok,
+            at(60),
+        );
+        assert_eq!(images(&state.apply(&second)), expected, "{old} -> {new}");
+    }
+}
+
 /// The platform comes from the pod's node or is recorded as unknown (None)
 /// with the reason, never guessed.
 #[test]
