@@ -222,8 +222,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut handle =
             k8s::connect("bench", k8s::collector::client_config(&source).await?).await?;
         handle.wait_settled(Duration::from_secs(120)).await;
+        // The first message's parts: assembly, the first diff (every image
+        // new), encoding.
+        let t0 = Instant::now();
+        let inventory = handle.snapshot();
+        let assembled = t0.elapsed();
         let mut state = k8s::InventoryState::new();
-        state.apply(&handle.snapshot());
+        let t0 = Instant::now();
+        state.apply(&inventory);
+        let diffed = t0.elapsed();
+        let message = k8s::wire::AgentMessage {
+            version: k8s::wire::PROTOCOL_VERSION,
+            cluster: "bench".into(),
+            sequence: 1,
+            body: MessageBody::Snapshot(k8s::wire::Snapshot { inventory }),
+        };
+        let t0 = Instant::now();
+        let encoded = serde_json::to_vec(&message)?.len();
+        println!(
+            "first message, in parts: assembly {:.0} ms, first diff {:.0} ms, JSON encoding {:.0} ms ({encoded} bytes)",
+            assembled.as_secs_f64() * 1000.0,
+            diffed.as_secs_f64() * 1000.0,
+            t0.elapsed().as_secs_f64() * 1000.0
+        );
+        drop(message);
         let rounds = 5u32;
         let t0 = Instant::now();
         for _ in 0..rounds {

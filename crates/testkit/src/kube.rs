@@ -340,7 +340,9 @@ impl Drop for KubeTestCluster {
     fn drop(&mut self) {
         drop(self.heartbeat.take());
         // Restarted API servers are this process's children: reap them here
-        // (the watchdog would only kill them, by their pid file).
+        // (the watchdog would only kill them, by their pid file), and drop
+        // the pid file so the watchdog never signals a recycled pid.
+        let state = self.state.path().to_owned();
         for mut child in self
             .spawned
             .get_mut()
@@ -349,6 +351,9 @@ impl Drop for KubeTestCluster {
         {
             let _ = child.kill();
             let _ = child.wait();
+            if read_pid(&state, Component::ApiServer) == Some(child.id()) {
+                let _ = std::fs::remove_file(state.join("apiserver.pid"));
+            }
         }
         drop(self.lifeline.take());
         let deadline = Instant::now() + Duration::from_secs(30);
