@@ -14,6 +14,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use k8s::agent::{self, AgentConfig, IngestClient, TokenSource};
 use k8s::collector::{self, ClusterSource};
+use k8s::health;
 
 #[derive(Args)]
 pub struct AgentArgs {
@@ -58,6 +59,9 @@ pub struct AgentArgs {
     /// Extra CA certificates (PEM) to trust for the server.
     #[arg(long, value_name = "PEM")]
     ca_file: Option<PathBuf>,
+    /// Where to serve GET /healthz (alive) and /readyz (the server accepted a snapshot) for the kubelet's probes.
+    #[arg(long, default_value = "0.0.0.0:8081", value_name = "ADDRESS:PORT")]
+    health_listen: std::net::SocketAddr,
     /// First retry delay in milliseconds (doubles up to a minute, with jitter).
     #[arg(long, default_value_t = 1000, value_name = "MS", hide = true)]
     retry_initial_ms: u64,
@@ -103,13 +107,33 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         config.ca_pem.as_deref(),
         config.request_timeout,
     )?;
+    // Bound before connecting: a port already taken fails at once, clearly.
+    let health_listener = tokio::net::TcpListener::bind(args.health_listen)
+        .await
+        .with_context(|| format!("--health-listen {}", args.health_listen))?;
+    let health_address = health_listener
+        .local_addr()
+        .context("the health listener's address")?;
+    let (stop_health, health_stopped) = tokio::sync::oneshot::channel::<()>();
+    let health_server = tokio::spawn(health::serve(
+        health_listener,
+        config.health.clone(),
+        async {
+            let _ = health_stopped.await;
+        },
+    ));
+    tracing::info!("health endpoints on http://{health_address} (/healthz, /readyz)");
+
     let cluster_config = collector::client_config(&source(&args))
         .await
         .with_context(|| format!("cluster {}", args.cluster_name))?;
     let mut handle = collector::connect(&args.cluster_name, cluster_config).await?;
     tracing::info!(cluster = %args.cluster_name, server = %client.url(), "agent started");
 
-    let summary = agent::run(&mut handle, &client, &config, shutdown_signal()).await?;
+    let summary = agent::run(&mut handle, &client, &config, shutdown_signal()).await;
+    let _ = stop_health.send(());
+    let _ = health_server.await;
+    let summary = summary?;
     tracing::info!(
         acknowledged = summary.acknowledged,
         snapshots = summary.snapshots,

@@ -17,9 +17,10 @@ struct Run {
     stdout: String,
 }
 
-/// Starts the agent with stderr in a file (debug logs would fill a pipe);
-/// `until` decides when to send SIGTERM (None: wait for the agent to exit).
-fn agent(args: &[&str], env_token: Option<&str>, until: Option<&dyn Fn() -> bool>) -> Run {
+/// Starts the agent with stderr in a file (debug logs would fill a pipe) and
+/// its health endpoints on a free loopback port; `until` (given the log so
+/// far) decides when to send SIGTERM (None: wait for the agent to exit).
+fn agent(args: &[&str], env_token: Option<&str>, until: Option<&dyn Fn(&str) -> bool>) -> Run {
     let dir = tempfile::tempdir().expect("tempdir");
     let err_path = dir.path().join("stderr");
     let out_path = dir.path().join("stdout");
@@ -27,6 +28,12 @@ fn agent(args: &[&str], env_token: Option<&str>, until: Option<&dyn Fn() -> bool
     command
         .arg("agent")
         .args(args)
+        // Not the default 0.0.0.0:8081: tests run side by side.
+        .args(if args.contains(&"--health-listen") {
+            &[][..]
+        } else {
+            &["--health-listen", "127.0.0.1:0"][..]
+        })
         .env_remove("KUBECONFIG")
         .env_remove("KUBERNETES_SERVICE_HOST")
         .env_remove("SHIPSHAPE_AGENT_TOKEN")
@@ -42,7 +49,7 @@ fn agent(args: &[&str], env_token: Option<&str>, until: Option<&dyn Fn() -> bool
     let mut child = command.spawn().expect("start shipshape agent");
     let deadline = Instant::now() + Duration::from_secs(90);
     if let Some(until) = until {
-        while !until() {
+        while !until(&std::fs::read_to_string(&err_path).unwrap_or_default()) {
             assert!(
                 Instant::now() < deadline,
                 "timed out: {}",
@@ -81,6 +88,27 @@ fn agent(args: &[&str], env_token: Option<&str>, until: Option<&dyn Fn() -> bool
     }
 }
 
+/// The status code of `GET path` on the agent's health address, which the
+/// agent logs as "health endpoints on http://ADDRESS".
+fn probe(log: &str, path: &str) -> Option<u16> {
+    use std::io::{Read as _, Write as _};
+    let address = log
+        .split("health endpoints on http://")
+        .nth(1)?
+        .split_whitespace()
+        .next()?;
+    let mut stream = std::net::TcpStream::connect(address).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    answer.split_whitespace().nth(1)?.parse().ok()
+}
+
 #[test]
 fn agent_sends_stops_on_sigterm_and_on_a_refused_token() {
     let Some(cluster) = KubeTestCluster::start() else {
@@ -111,10 +139,15 @@ fn agent_sends_stops_on_sigterm_and_on_a_refused_token() {
         "--log",
         "debug",
     ];
+    // Stopped once the snapshot is in and the probes say alive and ready.
     let run = agent(
         &args,
         None,
-        Some(&|| server.applied().first().is_some_and(|l| l == "s1")),
+        Some(&|log: &str| {
+            server.applied().first().is_some_and(|l| l == "s1")
+                && probe(log, "/healthz") == Some(200)
+                && probe(log, "/readyz") == Some(200)
+        }),
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stderr.contains("sending"), "{}", run.stderr);
@@ -169,7 +202,41 @@ fn agent_argument_errors() {
     let empty = empty.to_str().expect("utf-8 path");
     let missing = dir.path().join("missing");
     let missing = missing.to_str().expect("utf-8 path");
+    let token = dir.path().join("token");
+    std::fs::write(&token, "t0k3n\n").expect("write");
+    let token = token.to_str().expect("utf-8 path");
+    // Held for the whole test: the agent must fail to bind it, at once.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken = taken.local_addr().expect("address").to_string();
     let cases: &[(&[&str], i32, &str)] = &[
+        (
+            &[
+                "--server",
+                "http://127.0.0.1:9",
+                "--token-file",
+                token,
+                "--cluster-name",
+                "c",
+                "--health-listen",
+                &taken,
+            ],
+            1,
+            "--health-listen 127.0.0.1:",
+        ),
+        (
+            &[
+                "--server",
+                "http://127.0.0.1:9",
+                "--token-file",
+                token,
+                "--cluster-name",
+                "c",
+                "--health-listen",
+                "8081",
+            ],
+            2,
+            "--health-listen",
+        ),
         (
             &["--server", "http://127.0.0.1:9", "--cluster-name", "c"],
             2,

@@ -106,14 +106,31 @@ pub fn assemble(
                 BTreeMap::new(),
             )
         });
+        // The node's os/architecture, or None: the platform is unknown and
+        // the scanner picks from the image index (ARCHITECTURE.md, "An
+        // image is its per-platform manifest digest"). A pod without a node
+        // runs nothing yet; a node that is not visible or reports no
+        // nodeInfo is diagnosed, never guessed (not linux/amd64).
         let platform: Option<&Platform> = match &pod.node {
             Some(node) => match store.nodes.get(node) {
-                Some(platform) => platform.as_ref(),
+                Some(Some(platform)) => Some(platform),
+                Some(None) => {
+                    diagnostics.push(Diagnostic::new(
+                        "node-without-platform",
+                        &object,
+                        format!(
+                            "node {node:?} reports no os/architecture (status.nodeInfo); platform unknown, the scanner picks from the image index"
+                        ),
+                    ));
+                    None
+                }
                 None => {
                     diagnostics.push(Diagnostic::new(
                         "unknown-node",
                         &object,
-                        format!("node {node:?} is not known; platform left open"),
+                        format!(
+                            "node {node:?} is not known; platform unknown, the scanner picks from the image index"
+                        ),
                     ));
                     None
                 }

@@ -139,6 +139,8 @@ pub struct Progress {
 }
 
 type States = Arc<Mutex<BTreeMap<&'static str, ResourceState>>>;
+/// How many times each resource's (re)list began.
+type Lists = Arc<Mutex<BTreeMap<&'static str, u64>>>;
 
 /// A cluster being watched. Dropping it stops the watchers.
 pub struct ClusterHandle {
@@ -146,6 +148,7 @@ pub struct ClusterHandle {
     client: Client,
     store: Arc<RwLock<ClusterStore>>,
     states: States,
+    lists: Lists,
     changed: watch::Receiver<u64>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -237,6 +240,7 @@ fn api_resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiReso
 pub async fn start(cluster: &str, client: Client) -> ClusterHandle {
     let store = Arc::new(RwLock::new(ClusterStore::default()));
     let states: States = Arc::new(Mutex::new(BTreeMap::new()));
+    let lists: Lists = Arc::new(Mutex::new(BTreeMap::new()));
     let (notify, changed) = watch::channel(0u64);
     let notify = Arc::new(notify);
     let mut tasks = Vec::new();
@@ -244,6 +248,7 @@ pub async fn start(cluster: &str, client: Client) -> ClusterHandle {
     let ctx = WatchContext {
         store: store.clone(),
         states: states.clone(),
+        lists: lists.clone(),
         notify: notify.clone(),
     };
     tasks.push(ctx.spawn(
@@ -310,6 +315,7 @@ pub async fn start(cluster: &str, client: Client) -> ClusterHandle {
         client,
         store,
         states,
+        lists,
         changed,
         tasks,
     }
@@ -319,6 +325,7 @@ pub async fn start(cluster: &str, client: Client) -> ClusterHandle {
 struct WatchContext {
     store: Arc<RwLock<ClusterStore>>,
     states: States,
+    lists: Lists,
     notify: Arc<watch::Sender<u64>>,
 }
 
@@ -350,6 +357,10 @@ impl WatchContext {
             while let Some(item) = stream.next().await {
                 match item {
                     Ok(event) => {
+                        if matches!(event, Event::Init) {
+                            let mut lists = ctx.lists.lock().unwrap_or_else(|e| e.into_inner());
+                            *lists.entry(resource).or_default() += 1;
+                        }
                         let done = matches!(event, Event::InitDone);
                         let settled = !matches!(event, Event::Init | Event::InitApply(_));
                         let event = map_event(event, &map);
@@ -460,6 +471,19 @@ impl ClusterHandle {
             .clone()
     }
 
+    /// How many times `resource`'s list began: 1 once the first list
+    /// started, one more for every relist (after 410 Gone: the watch's
+    /// resourceVersion was compacted away). A watch that resumed after a
+    /// dropped connection does not count.
+    pub fn lists(&self, resource: &str) -> u64 {
+        self.lists
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(resource)
+            .copied()
+            .unwrap_or(0)
+    }
+
     pub fn status(&self) -> ClusterStatus {
         status_of(&self.states(), Instant::now())
     }
@@ -500,6 +524,13 @@ impl ClusterHandle {
             }
         }
         true
+    }
+
+    /// A counter that moves with every change to any table or state: equal
+    /// values mean an equal store (the status may still change with time, see
+    /// [`status`](Self::status)).
+    pub fn generation(&self) -> u64 {
+        *self.changed.borrow()
     }
 
     /// Waits for the next change to any table or state (or the timeout).

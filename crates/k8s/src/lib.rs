@@ -9,6 +9,7 @@
 //! - [`state`]: `InventoryState` over time: first/last seen, no longer running, tag drift.
 //! - [`wire`]: the agent's versioned JSON messages.
 //! - [`agent`]: `shipshape agent`'s loop: snapshot, deltas, retries, bounded buffer.
+//! - [`health`]: the agent's `/healthz` and `/readyz`.
 //! - [`collector`]: kube clients and watchers per cluster; [`secrets`]: pull secrets on demand.
 //!
 //! This is the only crate that uses kube-rs.
@@ -16,6 +17,7 @@
 pub mod agent;
 pub mod assemble;
 pub mod collector;
+pub mod health;
 pub mod image_id;
 pub mod objects;
 pub mod owners;

@@ -243,7 +243,11 @@ pub struct ContainerImage {
     pub digest_is_index: Option<bool>,
     /// The representative pod's node.
     pub node: Option<String>,
-    /// The node's `status.nodeInfo` os/architecture.
+    /// The node's `status.nodeInfo` os/architecture (no variant: the
+    /// matching rules of `model::Platform` read `arm` as v7, `arm64` as v8).
+    /// `None`: unknown — the pod has no node yet, or its node is not visible
+    /// or reports no nodeInfo (both diagnosed). The scanner then picks from
+    /// the image index itself and never assumes linux/amd64 (ARCHITECTURE.md).
     pub platform: Option<Platform>,
     /// Whether any of the pods runs this container.
     pub running: bool,

@@ -15,6 +15,8 @@ use std::time::Duration;
 use common::*;
 use k8s::agent::{self, AgentConfig, IngestClient, RetryPolicy, RunSummary, TokenSource};
 use k8s::collector;
+use k8s::state::Change;
+use k8s::wire::MessageBody;
 use serde_json::json;
 use testkit::ingest::{IngestFault, IngestServer, Outcome};
 use testkit::kube::objects::Resource;
@@ -31,6 +33,8 @@ fn id(hex: &str) -> String {
 struct Agent {
     stop: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<Result<RunSummary, agent::AgentError>>,
+    /// `http://127.0.0.1:PORT` of the agent's health endpoints.
+    health: String,
 }
 
 impl Agent {
@@ -59,6 +63,16 @@ impl Agent {
         let handle = collector::connect("test", cluster.config().await)
             .await
             .expect("connect");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("health listener");
+        let health = format!("http://{}", listener.local_addr().expect("address"));
+        // Stops with the test's runtime.
+        tokio::spawn(k8s::health::serve(
+            listener,
+            config.health.clone(),
+            std::future::pending(),
+        ));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let mut handle = handle;
@@ -67,7 +81,14 @@ impl Agent {
             })
             .await
         });
-        Agent { stop, task }
+        Agent { stop, task, health }
+    }
+
+    /// The status of `GET path` on the health endpoints.
+    async fn probe(&self, path: &str) -> u16 {
+        reqwest::get(format!("{}{path}", self.health))
+            .await
+            .map_or(0, |r| r.status().as_u16())
     }
 
     async fn stop(self) -> RunSummary {
@@ -234,9 +255,36 @@ async fn agent_sends_a_snapshot_then_deltas() {
         &["web/Pod/debug app dddd", "web/Pod/extra app bbbb"],
     )
     .await;
+    // Quiet for a few intervals (nothing for the collector to report), then
+    // a deletion: the image was seen until the last tick, not only until the
+    // last change (the ticks touch the state without assembling it).
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let deleted = time::OffsetDateTime::now_utc();
     api.delete_now(Some("web"), &Resource::PODS, "debug")
         .expect("delete");
     until_running(&server, &["web/Pod/extra app bbbb"]).await;
+    let last_seen = server
+        .received()
+        .iter()
+        .filter_map(|r| r.message.as_ref())
+        .filter_map(|m| match &m.body {
+            MessageBody::Delta(d) => Some(&d.changes),
+            MessageBody::Snapshot(_) => None,
+        })
+        .flatten()
+        .find_map(|c| match c {
+            Change::NoLongerRunning { key, last_seen }
+                if key.workload.name == "debug" && key.digest.hex() == HEX_D =>
+            {
+                Some(*last_seen)
+            }
+            _ => None,
+        })
+        .expect("debug is no longer running");
+    assert!(
+        deleted - last_seen < time::Duration::seconds(3),
+        "last seen {last_seen}, deleted {deleted}"
+    );
     let view = server.cluster("test").expect("view");
     assert_eq!(view.seen.len(), 4, "history is kept: {:?}", view.seen);
 
@@ -258,11 +306,32 @@ async fn agent_queues_while_the_server_is_down_and_snapshots_on_overflow() {
     namespace(api, "jobs");
     node(api, "node-a", "amd64");
     let server = IngestServer::start(TOKEN);
+    // Down from the start: alive, not ready until the first snapshot is accepted.
+    server.set_down(true);
     let agent = Agent::start(&cluster, &server, 3).await;
+    eventually("a refused snapshot", Duration::from_secs(40), || {
+        (!server.received().is_empty()).then_some(())
+    })
+    .await;
+    assert_eq!(
+        (agent.probe("/healthz").await, agent.probe("/readyz").await),
+        (200, 503)
+    );
+    server.set_down(false);
     eventually("first snapshot", Duration::from_secs(40), || {
         (server.applied() == ["s1"]).then_some(())
     })
     .await;
+    let mut ready = 0;
+    for _ in 0..50 {
+        ready = agent.probe("/readyz").await;
+        if ready == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(ready, 200, "ready once the snapshot was accepted");
+    assert_eq!(agent.probe("/metrics").await, 404);
     let pause = || tokio::time::sleep(Duration::from_millis(1200));
 
     // Down for a while, two changes: both deltas wait in the buffer and
@@ -273,6 +342,8 @@ async fn agent_queues_while_the_server_is_down_and_snapshots_on_overflow() {
     bare_pod(api, "jobs", "p2", "alpine:3.19", HEX_B);
     pause().await;
     assert!(running(&server).is_empty());
+    // A server away later does not make the agent unready (it buffers).
+    assert_eq!(agent.probe("/readyz").await, 200);
     server.set_down(false);
     until_running(&server, &["jobs/Pod/p1 app aaaa", "jobs/Pod/p2 app bbbb"]).await;
     let applied = server.applied();
@@ -330,6 +401,11 @@ async fn agent_stops_on_a_refused_token() {
     init_tls();
     let server = IngestServer::start("another-token");
     let agent = Agent::start(&cluster, &server, 4).await;
+    eventually("a refused message", Duration::from_secs(40), || {
+        (!server.received().is_empty()).then_some(())
+    })
+    .await;
+    assert_eq!(agent.probe("/readyz").await, 503, "never accepted");
     let result = tokio::time::timeout(Duration::from_secs(60), agent.task)
         .await
         .expect("agent gave up in time")

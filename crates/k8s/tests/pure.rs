@@ -395,6 +395,168 @@ fn state_over_snapshots() {
     );
 }
 
+/// `touch` stands for a snapshot equal to the last one: the images it held
+/// are seen again, an image already gone keeps its `last_seen`, and what a
+/// later snapshot declares gone carries the touched time.
+#[test]
+fn touch_is_an_unchanged_snapshot() {
+    let id = |d: &str| format!("docker-pullable://nginx@{d}");
+    let web = |name: &str, d: &str| {
+        pod(
+            "web",
+            name,
+            None,
+            "nginx:1.25",
+            Some(&id(d)),
+            Some("node-a"),
+        )
+    };
+    let last_seen = |state: &InventoryState| -> Vec<(String, i64)> {
+        state
+            .images()
+            .map(|(k, r)| {
+                (
+                    format!("{} {}", k.workload.name, &k.digest.hex()[..4]),
+                    (r.last_seen - at(0)).whole_seconds(),
+                )
+            })
+            .collect()
+    };
+    let snapshot = |pods: &[Value], status: ClusterStatus, t: i64| {
+        k8s::assemble("test", &store_with(pods), status, at(t))
+    };
+    let mut state = InventoryState::new();
+    // Before any complete snapshot there is nothing to touch.
+    state.touch("test", at(5));
+    assert_eq!(last_seen(&state), []);
+    state.apply(&snapshot(
+        &[web("a", D1), web("b", D2)],
+        ClusterStatus::Ok,
+        0,
+    ));
+    state.apply(&snapshot(&[web("a", D1)], ClusterStatus::Ok, 60));
+    state.touch("test", at(120));
+    state.touch("other-cluster", at(130));
+    assert_eq!(
+        last_seen(&state),
+        [("a 1111".to_owned(), 120), ("b 2222".to_owned(), 0)]
+    );
+    // After an incomplete snapshot there is nothing to touch: the images
+    // keep the time they were last seen in a complete one.
+    state.apply(&snapshot(
+        &[],
+        ClusterStatus::Unreachable {
+            reason: "no answer".into(),
+        },
+        150,
+    ));
+    state.touch("test", at(180));
+    let changes = state.apply(&snapshot(&[], ClusterStatus::Ok, 240));
+    assert_eq!(images(&changes), ["status \"ok\"", "gone a 1111"]);
+    let gone_at = changes.iter().find_map(|c| match c {
+        Change::NoLongerRunning { last_seen, .. } => Some(*last_seen),
+        _ => None,
+    });
+    assert_eq!(gone_at, Some(at(120)));
+}
+
+/// Tag drift is found whichever way the old and new digests sort, and
+/// another workload's or container's digests never count as "previous".
+#[test]
+fn drift_in_both_digest_orders() {
+    let d3 = "sha256:3333333333333333333333333333333333333333333333333333333333333333";
+    let id = |d: &str| format!("docker-pullable://nginx@{d}");
+    let bare = |name: &str, d: &str| {
+        pod(
+            "web",
+            name,
+            None,
+            "nginx:1.25",
+            Some(&id(d)),
+            Some("node-a"),
+        )
+    };
+    // (first digest of pod "a", then its new digest, expected changes of the second snapshot)
+    let cases = [
+        (
+            D1,
+            D2,
+            vec![
+                "drift a nginx:1.25 1111->2222",
+                "appeared a 2222 true",
+                "gone a 1111",
+            ],
+        ),
+        (
+            D2,
+            D1,
+            vec![
+                "drift a nginx:1.25 2222->1111",
+                "appeared a 1111 true",
+                "gone a 2222",
+            ],
+        ),
+    ];
+    for (old, new, expected) in cases {
+        let mut state = InventoryState::new();
+        // Neighbours in key order: pod "b" runs the third digest all along.
+        let first = k8s::assemble(
+            "test",
+            &store_with(&[bare("a", old), bare("b", d3)]),
+            ClusterStatus::Ok,
+            at(0),
+        );
+        state.apply(&first);
+        let second = k8s::assemble(
+            "test",
+            &store_with(&[bare("a", new), bare("b", d3)]),
+            ClusterStatus::Ok,
+            at(60),
+        );
+        assert_eq!(images(&state.apply(&second)), expected, "{old} -> {new}");
+    }
+}
+
+/// The platform comes from the pod's node or is recorded as unknown (None)
+/// with the reason, never guessed.
+#[test]
+fn platform_from_the_node_or_unknown() {
+    let id = format!("docker-pullable://nginx@{D1}");
+    // (pod's node, expected architecture, expected diagnostic)
+    let cases: [(Option<&str>, Option<&str>, Option<&str>); 5] = [
+        (Some("node-a"), Some("amd64"), None),
+        (Some("node-b"), Some("arm64"), None),
+        (Some("node-bare"), None, Some("node-without-platform")),
+        (Some("node-gone"), None, Some("unknown-node")),
+        (None, None, None),
+    ];
+    for (node, arch, code) in cases {
+        let mut store = store_with(&[pod("web", "p", None, "nginx:1.25", Some(&id), node)]);
+        let bare: NodeObject =
+            serde_json::from_value(json!({"metadata": {"name": "node-bare"}, "status": {}}))
+                .expect("node json");
+        store.nodes.apply(Event::Apply(node_record(bare)));
+        let inventory = k8s::assemble("test", &store, ClusterStatus::Ok, at(0));
+        let container = &inventory.workloads[0].containers[0];
+        assert_eq!(
+            container.platform.as_ref().map(|p| p.architecture.as_str()),
+            arch,
+            "{node:?}"
+        );
+        assert_eq!(
+            container.platform.as_ref().map(|p| p.os.as_str()),
+            arch.map(|_| "linux"),
+            "{node:?}"
+        );
+        let codes: Vec<&str> = inventory
+            .diagnostics
+            .iter()
+            .map(|d| d.code.as_str())
+            .collect();
+        assert_eq!(codes, code.into_iter().collect::<Vec<_>>(), "{node:?}");
+    }
+}
+
 fn golden_messages() -> (AgentMessage, AgentMessage) {
     let pods = vec![pod(
         "web",

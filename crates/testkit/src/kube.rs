@@ -28,11 +28,14 @@ mod api;
 mod fleet;
 mod heartbeat;
 pub mod objects;
+mod restart;
 
+use std::ffi::OsString;
 use std::io::Read as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub use api::{
@@ -42,6 +45,7 @@ pub use fleet::{
     FleetReport, FleetSpec, fleet_image, fleet_pod, populate_fleet, populate_via_deployments,
 };
 pub use objects::{KubeObject, Resource};
+pub use restart::SideApiServer;
 
 use crate::TestkitError;
 use heartbeat::Heartbeat;
@@ -144,6 +148,10 @@ pub struct KubeTestCluster {
     api: KubeApi,
     /// Plays the kubelets' heartbeat for the nodes tests create (see [`heartbeat`]).
     heartbeat: Option<Heartbeat>,
+    /// The API server's command line as `start.sh` ran it, for restarts ([`restart`]).
+    apiserver_command: Mutex<Option<Vec<OsString>>>,
+    /// API servers this process (re)started; killed and reaped on drop.
+    spawned: Mutex<Vec<Child>>,
 }
 
 impl std::fmt::Debug for KubeTestCluster {
@@ -331,6 +339,22 @@ impl KubeTestCluster {
 impl Drop for KubeTestCluster {
     fn drop(&mut self) {
         drop(self.heartbeat.take());
+        // Restarted API servers are this process's children: reap them here
+        // (the watchdog would only kill them, by their pid file), and drop
+        // the pid file so the watchdog never signals a recycled pid.
+        let state = self.state.path().to_owned();
+        for mut child in self
+            .spawned
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+            if read_pid(&state, Component::ApiServer) == Some(child.id()) {
+                let _ = std::fs::remove_file(state.join("apiserver.pid"));
+            }
+        }
         drop(self.lifeline.take());
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
@@ -487,8 +511,14 @@ fn start_once(tools: &Path) -> Result<KubeTestCluster, TestkitError> {
         ports,
         api: KubeApi::new(&server, "", None)?,
         heartbeat: None,
+        apiserver_command: Mutex::new(None),
+        spawned: Mutex::new(Vec::new()),
     };
     wait_until_ready(&mut cluster)?;
+    if let Some(pid) = cluster.pid(Component::ApiServer) {
+        // Now, while it surely runs: a test may crash it before restarting it.
+        cluster.remember_apiserver_command(pid)?;
+    }
     cluster.heartbeat = Some(Heartbeat::start(cluster.api.clone()));
     Ok(cluster)
 }

@@ -182,6 +182,33 @@ fn agent_pod_is_locked_down_and_wired_to_its_service_account_and_token() {
     );
 }
 
+/// The probes reach the port the agent is told to serve its health endpoints on.
+#[test]
+fn agent_probes_hit_the_health_listener() {
+    let documents = manifest();
+    let container = &by_kind(&documents, "Deployment")["spec"]["template"]["spec"]["containers"][0];
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let listen = args[args.iter().position(|a| *a == "--health-listen").unwrap() + 1];
+    let port: u64 = listen.rsplit_once(':').unwrap().1.parse().unwrap();
+    let ports = container["ports"].as_array().unwrap();
+    let health = ports.iter().find(|p| p["name"] == "health").unwrap();
+    assert_eq!(health["containerPort"], json!(port));
+    // (probe, path)
+    for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
+        assert_eq!(container[probe]["httpGet"]["path"], json!(path), "{probe}");
+        assert_eq!(
+            container[probe]["httpGet"]["port"],
+            json!("health"),
+            "{probe}"
+        );
+    }
+}
+
 #[test]
 fn template_subset_renders_and_refuses_what_it_does_not_know() {
     let chart = json!({"name": "c", "version": "1.2.3", "appVersion": "4.5"});

@@ -356,10 +356,18 @@ fn workloads_pods_status_and_rbac_on_one_cluster() {
         "batch/v1beta1"
     );
 
-    // The kit renews the nodes' leases as kubelets would, so they stay Ready.
-    let lease = cluster
-        .get_path("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node-a")
-        .unwrap();
+    // The kit renews the nodes' leases as kubelets would, so they stay Ready
+    // (a node created just after a round gets its lease in the next one).
+    let deadline = std::time::Instant::now() + 3 * testkit::kube::HEARTBEAT_PERIOD;
+    let lease = loop {
+        match cluster
+            .get_path("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node-a")
+        {
+            Ok(lease) => break lease,
+            Err(e) if std::time::Instant::now() > deadline => panic!("no lease for node-a: {e}"),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(200)),
+        }
+    };
     assert_eq!(lease["spec"]["holderIdentity"], "node-a");
     assert!(
         lease["spec"]["renewTime"]
