@@ -11,6 +11,7 @@ mod db;
 mod inventory;
 mod progress;
 mod scan;
+mod serve;
 mod update;
 
 #[derive(Parser)]
@@ -49,6 +50,9 @@ enum Command {
     /// codes: 0 on SIGTERM/ctrl-c, 1 when the server refuses the token or a
     /// message, or the cluster cannot be configured.
     Agent(Box<agent::AgentArgs>),
+    /// Run the report server: REST API, agent ingest, scans of what the
+    /// watched clusters run. `--demo` shows a full report with no cluster.
+    Serve(Box<serve::ServeArgs>),
 }
 
 fn main() -> ExitCode {
@@ -86,6 +90,7 @@ fn main() -> ExitCode {
         }
         Command::Inventory(args) => runtime.block_on(inventory::run(args)),
         Command::Agent(args) => runtime.block_on(agent::run(*args)),
+        Command::Serve(args) => runtime.block_on(serve::run(*args, cli.data_dir)),
         Command::Db(args) => match cli.data_dir.or_else(default_data_dir) {
             Some(data_dir) => runtime.block_on(db::run(args, &data_dir)),
             None => Err(anyhow::anyhow!(

@@ -165,16 +165,21 @@ fn dummy_hash() -> Result<&'static str, secret::SecretError> {
     Ok(DUMMY.get_or_init(|| hash))
 }
 
-/// Creates the first admin when there are no users yet; returns the name and
-/// the one-time password to print (never logged).
+/// Creates the first admin when there are no users yet, with `preset` as
+/// its password or else a generated one-time password. Returns the name and
+/// the generated password to print (never logged); `None` when users exist.
 pub async fn ensure_first_admin<S: Store>(
     store: &S,
     now: OffsetDateTime,
-) -> Result<Option<(String, Secret)>, FirstAdminError> {
+    preset: Option<String>,
+) -> Result<Option<(String, Option<Secret>)>, FirstAdminError> {
     if !store.users().await?.is_empty() {
         return Ok(None);
     }
-    let password = secret::one_time_password()?;
+    let (password, generated) = match preset {
+        Some(preset) => (Secret::from_client(&preset), false),
+        None => (secret::one_time_password()?, true),
+    };
     let for_hash = password.clone();
     let password_hash = tokio::task::spawn_blocking(move || secret::hash_password(&for_hash))
         .await
@@ -189,7 +194,7 @@ pub async fn ensure_first_admin<S: Store>(
             now,
         )
         .await?;
-    Ok(Some(("admin".to_owned(), password)))
+    Ok(Some(("admin".to_owned(), generated.then_some(password))))
 }
 
 #[derive(Debug, thiserror::Error)]

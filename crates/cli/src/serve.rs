@@ -1,0 +1,332 @@
+//! `shipshape serve`: the report server. Opens the store in the data
+//! directory, creates the first admin (printing a one-time password), keeps
+//! the inventory of the kubeconfig contexts it was given, scans what runs,
+//! and serves the REST API until SIGTERM or ctrl-c.
+//!
+//! Settings come from flags, then `SHIPSHAPE_*` environment variables, then
+//! the TOML file given with `--config`, then defaults.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use k8s::collector::{self, ClusterHandle, ClusterSource};
+use serde::Deserialize;
+use server::{AppState, Settings};
+use store::{InventorySource, SqliteStore, Store};
+use time::OffsetDateTime;
+use tokio::sync::watch;
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// Run the report server.
+#[derive(Args)]
+pub struct ServeArgs {
+    /// A TOML file with the settings below (flags and environment win).
+    #[arg(long, env = "SHIPSHAPE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "SHIPSHAPE_LISTEN", value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Watch this kubeconfig context (repeatable); its name is the cluster's name.
+    #[arg(long = "context", value_name = "NAME")]
+    contexts: Vec<String>,
+    /// Watch every context of the kubeconfig.
+    #[arg(long, conflicts_with = "contexts")]
+    all_contexts: bool,
+    /// The kubeconfig file [default: $KUBECONFIG or ~/.kube/config].
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// Seed a realistic demo fleet (three clusters, images built here, a small
+    /// bundled advisory set): a full report with no cluster and no internet.
+    /// Without --data-dir the demo lives in a temporary directory.
+    #[arg(long)]
+    demo: bool,
+    /// Mark the session cookie Secure (when users reach the server over HTTPS).
+    #[arg(long)]
+    secure_cookies: bool,
+}
+
+/// The `--config` file. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    listen: Option<SocketAddr>,
+    #[serde(default)]
+    contexts: Vec<String>,
+    all_contexts: Option<bool>,
+    kubeconfig: Option<PathBuf>,
+    secure_cookies: Option<bool>,
+    /// How long a browser session lasts, in hours (default 12).
+    session_hours: Option<u64>,
+    /// How often the local clusters' inventory is stored, in seconds (default 30).
+    inventory_interval_seconds: Option<u64>,
+}
+
+/// The settings after merging flags, environment and file.
+#[derive(Debug)]
+struct ServeSettings {
+    listen: SocketAddr,
+    clusters: Vec<(String, ClusterSource)>,
+    demo: bool,
+    router: Settings,
+    inventory_interval: Duration,
+}
+
+fn settings(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
+    let file = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the config file {}", path.display()))?;
+            toml::from_str::<ConfigFile>(&text)
+                .with_context(|| format!("the config file {} is not valid", path.display()))?
+        }
+        None => ConfigFile::default(),
+    };
+    let listen = match args.listen.or(file.listen) {
+        Some(listen) => listen,
+        None => DEFAULT_LISTEN.parse()?,
+    };
+    let kubeconfig = args.kubeconfig.clone().or(file.kubeconfig);
+    let contexts = if args.contexts.is_empty() {
+        file.contexts
+    } else {
+        args.contexts.clone()
+    };
+    let all_contexts = args.all_contexts || file.all_contexts.unwrap_or(false);
+    let from_context = |context: String| {
+        (
+            context.clone(),
+            ClusterSource::Kubeconfig {
+                path: kubeconfig.clone(),
+                context: Some(context),
+            },
+        )
+    };
+    let mut clusters: Vec<(String, ClusterSource)> = if all_contexts {
+        collector::kubeconfig_contexts(kubeconfig.as_deref())?
+            .into_iter()
+            .map(from_context)
+            .collect()
+    } else {
+        contexts.into_iter().map(from_context).collect()
+    };
+    clusters.dedup_by(|a, b| a.0 == b.0);
+    let hours = file.session_hours.unwrap_or(12);
+    if !(1..=24 * 30).contains(&hours) {
+        bail!("session_hours must be between 1 and 720, not {hours}");
+    }
+    let interval = file.inventory_interval_seconds.unwrap_or(30);
+    if !(5..=3600).contains(&interval) {
+        bail!("inventory_interval_seconds must be between 5 and 3600, not {interval}");
+    }
+    Ok(ServeSettings {
+        listen,
+        clusters,
+        demo: args.demo,
+        router: Settings {
+            session_ttl: Duration::from_secs(hours * 3600),
+            secure_cookies: args.secure_cookies || file.secure_cookies.unwrap_or(false),
+            ..Settings::default()
+        },
+        inventory_interval: Duration::from_secs(interval),
+    })
+}
+
+/// `data_dir`: the one named by --data-dir or SHIPSHAPE_DATA_DIR, if any.
+pub async fn run(args: ServeArgs, data_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let settings = settings(&args)?;
+    // The demo never touches the user's real data unless a directory is named.
+    let (data_dir, _demo_dir) = match data_dir {
+        Some(dir) => (dir, None),
+        None if settings.demo => {
+            let temp = tempfile::Builder::new()
+                .prefix("shipshape-demo-")
+                .tempdir()
+                .context("creating a temporary directory for the demo")?;
+            (temp.path().to_owned(), Some(temp))
+        }
+        None => match crate::default_data_dir() {
+            Some(dir) => (dir, None),
+            None => bail!("no data directory: set --data-dir, SHIPSHAPE_DATA_DIR or HOME"),
+        },
+    };
+    let store = Arc::new(
+        SqliteStore::open(&data_dir)
+            .await
+            .with_context(|| format!("opening the store in {}", data_dir.display()))?,
+    );
+    let requeued = store.requeue_interrupted().await?;
+    if requeued > 0 {
+        tracing::info!(requeued, "resuming scans a previous run left unfinished");
+    }
+    announce_first_admin(store.as_ref()).await?;
+
+    let state = Arc::new(AppState::new(store.clone(), settings.router.clone()));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+
+    if settings.demo {
+        seed_demo(store.as_ref(), &data_dir).await?;
+    }
+    for (name, source) in &settings.clusters {
+        let config = collector::client_config(source)
+            .await
+            .with_context(|| format!("cluster {name}"))?;
+        let handle = collector::connect(name, config).await?;
+        tasks.spawn(keep_inventory(
+            store.clone(),
+            handle,
+            settings.inventory_interval,
+            stop_rx.clone(),
+        ));
+    }
+    tasks.spawn(housekeeping(store.clone(), stop_rx.clone()));
+
+    let listener = server::bind(settings.listen)
+        .await
+        .with_context(|| format!("listening on {}", settings.listen))?;
+    let address = listener.local_addr()?;
+    state.set_ready(true);
+    eprintln!(
+        "Shipshape is serving the report on http://{address} (data in {})",
+        data_dir.display()
+    );
+    let app = server::router(state.clone());
+    let shutdown = async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    };
+    axum_serve(listener, app, shutdown).await?;
+    state.set_ready(false);
+    while tasks.join_next().await.is_some() {}
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn axum_serve(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving HTTP")
+}
+
+/// Prints the first admin's one-time password to the terminal (stderr), once.
+/// `SHIPSHAPE_INITIAL_ADMIN_PASSWORD` sets it instead (for automation).
+async fn announce_first_admin(store: &SqliteStore) -> anyhow::Result<()> {
+    let preset = std::env::var("SHIPSHAPE_INITIAL_ADMIN_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty());
+    let created = server::session::ensure_first_admin(store, OffsetDateTime::now_utc(), preset)
+        .await
+        .context("creating the first admin")?;
+    if let Some((name, password)) = created {
+        let mut err = std::io::stderr().lock();
+        writeln!(err, "Created the first admin user.")?;
+        writeln!(err, "  user:     {name}")?;
+        match password {
+            Some(password) => writeln!(
+                err,
+                "  password: {}   (shown once: log in and change it)",
+                password.expose()
+            )?,
+            None => writeln!(
+                err,
+                "  password: as set in SHIPSHAPE_INITIAL_ADMIN_PASSWORD"
+            )?,
+        }
+    }
+    Ok(())
+}
+
+/// Stores a local cluster's inventory whenever the collector saw a change,
+/// and at least every `interval` (so last-seen times move).
+async fn keep_inventory<S: Store>(
+    store: Arc<S>,
+    handle: ClusterHandle,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut stored_generation = None;
+    let mut last_store = tokio::time::Instant::now();
+    loop {
+        let generation = handle.generation();
+        let due = last_store.elapsed() >= interval;
+        if handle.settled() && (stored_generation != Some(generation) || due) {
+            let snapshot = handle.snapshot();
+            match store
+                .apply_snapshot(&snapshot, InventorySource::Local, OffsetDateTime::now_utc())
+                .await
+            {
+                Ok(outcome) => {
+                    tracing::debug!(cluster = handle.name(), ?outcome, "inventory stored");
+                    stored_generation = Some(generation);
+                    last_store = tokio::time::Instant::now();
+                }
+                Err(e) => {
+                    tracing::warn!(cluster = handle.name(), error = %e, "could not store the inventory")
+                }
+            }
+        }
+        tokio::select! {
+            _ = stop.changed() => return,
+            // A debounce: a rollout is many events, one store.
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+    }
+}
+
+/// Lapses expired exceptions and drops expired sessions, every minute.
+async fn housekeeping<S: Store>(store: Arc<S>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let now = OffsetDateTime::now_utc();
+        match store.lapse_expired(now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(exceptions = n, "exceptions expired"),
+            Err(e) => tracing::warn!(error = %e, "could not lapse expired exceptions"),
+        }
+        if let Err(e) = store.delete_expired_sessions(now).await {
+            tracing::warn!(error = %e, "could not drop expired sessions");
+        }
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+        }
+    }
+}
+
+async fn seed_demo(_store: &SqliteStore, _data_dir: &Path) -> anyhow::Result<()> {
+    bail!("--demo needs the fleet scanner (being wired)")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
