@@ -11,6 +11,7 @@ use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 use comfy_table::{Cell, ContentArrangement, Table};
 use serde::{Deserialize, Serialize};
+use server::exports::csv_field;
 use store::{
     Direction, Page, ReportFilter, RepositoryRow, RepositorySortField, SearchText, Sort,
     SqliteStore, Statistics, Store, parse_selector,
@@ -319,37 +320,4 @@ fn write_csv(out: &mut impl Write, report: &FleetReport) -> anyhow::Result<()> {
         )?;
     }
     Ok(())
-}
-
-/// RFC 4180 quoting; a leading `=`, `+`, `-` or `@` is prefixed with `'` so a
-/// spreadsheet never runs a repository name as a formula.
-fn csv_field(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@']) {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    };
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::csv_field;
-
-    #[test]
-    fn csv_fields_are_quoted_and_defused() {
-        for (input, expected) in [
-            ("docker.io/library/nginx", "docker.io/library/nginx"),
-            ("a,b", "\"a,b\""),
-            ("say \"hi\"", "\"say \"\"hi\"\"\""),
-            ("=HYPERLINK(\"x\")", "\"'=HYPERLINK(\"\"x\"\")\""),
-            ("-1", "'-1"),
-        ] {
-            assert_eq!(csv_field(input), expected, "{input}");
-        }
-    }
 }

@@ -137,6 +137,15 @@ schemas = {
     "CreateUser": {**obj({"name": STR, "role": ROLE, "password": {"type": "string", "minLength": 12}}), "additionalProperties": False},
     "User": obj({"id": INT, "name": STR, "role": ROLE, "created": TIME, "disabled": BOOL}),
     "UserCreated": obj({"id": INT, "name": STR, "role": ROLE}),
+    "FleetReport": obj({"generated": TIME, "statistics": ref("Statistics"), "repositories_total": INT,
+                        "repositories": {"type": "array", "items": ref("RepositoryRow")}},
+                       description="The report for a scope: statistics and every repository (at most 20,000), most severe first."),
+    "OpenVex": obj({"@context": {"const": "https://openvex.dev/ns/v0.2.0"}, "@id": STR, "author": STR, "timestamp": TIME,
+                    "version": INT, "tooling": STR,
+                    "statements": {"type": "array", "items": obj({
+                        "vulnerability": obj({"name": STR}), "products": {"type": "array", "items": obj({"@id": STR})},
+                        "status": {"const": "not_affected"}, "impact_statement": STR, "timestamp": TIME})}},
+                   description="OpenVEX v0.2.0: one not_affected statement per active vulnerability exception (repository exceptions are not VEX statements)."),
 }
 
 def param(name, description, schema=STR, where="query", required=False):
@@ -209,6 +218,12 @@ paths = {
     "/api/v1/images/{digest}/resources": {"get": op("Where an image runs or ran.", "viewer", {"200": json_response("ResourceList")}, [DIGEST_PARAM] + PAGE)},
     "/api/v1/remediation": {"get": op("Package upgrades that fix the most findings in scope.", "viewer",
                                       {"200": json_response("RemediationList")}, FILTER + PAGE)},
+    "/api/v1/report.json": {"get": op("The fleet report for a scope, as a JSON download.", "viewer",
+                                      {"200": json_response("FleetReport")}, FILTER, tags=["exports"])},
+    "/api/v1/report.csv": {"get": op("The repository list for a scope, as CSV (cells that look like formulas are defused).", "viewer",
+                                     {"200": {"description": "CSV", "content": {"text/csv": {"schema": STR}}}}, FILTER, tags=["exports"])},
+    "/api/v1/exceptions/openvex": {"get": op("Active vulnerability exceptions as an OpenVEX document.", "viewer",
+                                             {"200": json_response("OpenVex")}, tags=["exports", "exceptions"])},
     "/api/v1/clusters": {"get": op("Clusters and their status.", "viewer", {"200": json_response({"type": "array", "items": ref("Cluster")})})},
     "/api/v1/exceptions": {
         "get": op("Exceptions by state, newest first.", "viewer", {"200": json_response("ExceptionList")},

@@ -72,6 +72,12 @@ pub fn routes<S: Store>(state: Arc<AppState<S>>) -> Router {
             "/api/v1/agents/ingest",
             post(ingest::<S>).layer(DefaultBodyLimit::max(ingest_limit)),
         )
+        .route("/api/v1/report.json", get(crate::exports::report_json::<S>))
+        .route("/api/v1/report.csv", get(crate::exports::report_csv::<S>))
+        .route(
+            "/api/v1/exceptions/openvex",
+            get(crate::exports::openvex::<S>),
+        )
         .route("/api/openapi.json", get(openapi))
         .route("/metrics", get(metrics::<S>))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate::<S>));
@@ -218,10 +224,10 @@ async fn metrics<S: Store>(
 
 /// The query string as (name, value) pairs, checked against the names an
 /// endpoint accepts.
-struct Query(Vec<(String, String)>);
+pub(crate) struct Query(Vec<(String, String)>);
 
 impl Query {
-    fn parse(raw: Option<String>, allowed: &[&str]) -> Result<Query, ApiError> {
+    pub(crate) fn parse(raw: Option<String>, allowed: &[&str]) -> Result<Query, ApiError> {
         let raw = raw.unwrap_or_default();
         if raw.len() > 8192 {
             return Err(ApiError::bad_request(
@@ -310,7 +316,7 @@ impl Query {
         }
     }
 
-    fn filter(&self) -> Result<ReportFilter, ApiError> {
+    pub(crate) fn filter(&self) -> Result<ReportFilter, ApiError> {
         let clusters: Vec<String> = self.all("cluster").map(str::to_owned).collect();
         let namespaces: Vec<String> = self.all("namespace").map(str::to_owned).collect();
         let labels = match self.one("labels")? {
@@ -379,7 +385,7 @@ impl Query {
     }
 }
 
-const FILTER_PARAMS: &[&str] = &[
+pub(crate) const FILTER_PARAMS: &[&str] = &[
     "cluster",
     "namespace",
     "labels",

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod exports;
 pub mod metrics;
 pub mod secret;
 pub mod session;

@@ -418,6 +418,13 @@ const ENDPOINTS: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/users", Access::AtLeast(Role::Admin)),
     ("POST", "/api/v1/agents/ingest", Access::Agents),
     ("GET", "/api/openapi.json", Access::AtLeast(Role::Viewer)),
+    ("GET", "/api/v1/report.json", Access::AtLeast(Role::Viewer)),
+    ("GET", "/api/v1/report.csv", Access::AtLeast(Role::Viewer)),
+    (
+        "GET",
+        "/api/v1/exceptions/openvex",
+        Access::AtLeast(Role::Viewer),
+    ),
     ("GET", "/metrics", Access::AtLeast(Role::Viewer)),
 ];
 
@@ -1166,6 +1173,16 @@ async fn openapi_describes_every_endpoint_and_every_answer() {
             "viewer",
         ),
         ("/api/v1/tokens", "/api/v1/tokens".to_owned(), "admin"),
+        (
+            "/api/v1/report.json",
+            "/api/v1/report.json?cluster=prod".to_owned(),
+            "viewer",
+        ),
+        (
+            "/api/v1/exceptions/openvex",
+            "/api/v1/exceptions/openvex".to_owned(),
+            "viewer",
+        ),
         ("/api/v1/users", "/api/v1/users".to_owned(), "admin"),
         (
             "/api/v1/statistics",
@@ -1210,4 +1227,54 @@ async fn openapi_describes_every_endpoint_and_every_answer() {
     assert_valid(&doc, "POST", "/api/v1/agents/ingest", &ingest);
     let refused = app.get("/api/v1/tokens", "viewer").await;
     assert_valid(&doc, "GET", "/api/v1/tokens", &refused);
+}
+
+#[tokio::test]
+async fn exports_follow_the_filter() {
+    let app = app().await;
+    app.seed().await;
+    let csv = app
+        .get("/api/v1/report.csv?cluster=staging", "viewer")
+        .await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert_eq!(csv.headers[header::CONTENT_TYPE], "text/csv; charset=utf-8");
+    let lines: Vec<&str> = csv.text.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", csv.text);
+    assert!(lines[0].starts_with("repository,images,critical,high,"));
+    assert!(
+        lines[1].starts_with("docker.io/library/nginx,1,1,2,0,1,0,0,3,1,1,1.25,"),
+        "{}",
+        lines[1]
+    );
+    let json = app.get("/api/v1/report.json", "viewer").await;
+    assert_eq!(json.body["repositories_total"], 3);
+    assert_eq!(json.body["statistics"]["images"], 4);
+
+    app.post(
+        "/api/v1/exceptions",
+        "editor",
+        json!({"scopes": [
+            {"scope": "vulnerability", "vulnerability": "CVE-2022-0563", "repository": "docker.io/library/nginx"},
+            {"scope": "repository", "repository": "ghcr.io/acme/api"}
+        ], "reason": "util-linux is not reachable"}),
+    )
+    .await;
+    let vex = app.get("/api/v1/exceptions/openvex", "viewer").await;
+    assert_eq!(vex.status, StatusCode::OK, "{}", vex.text);
+    let statements = vex.body["statements"].as_array().unwrap();
+    assert_eq!(
+        statements.len(),
+        1,
+        "repository exceptions are not VEX statements"
+    );
+    assert_eq!(statements[0]["vulnerability"]["name"], "CVE-2022-0563");
+    assert_eq!(
+        statements[0]["products"][0]["@id"],
+        "pkg:oci/nginx?repository_url=docker.io/library/nginx"
+    );
+    assert_eq!(statements[0]["status"], "not_affected");
+    assert_eq!(
+        statements[0]["impact_statement"],
+        "util-linux is not reachable (excepted by token:editor)"
+    );
 }
