@@ -193,10 +193,11 @@ pub async fn run(args: ServeArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
         .with_context(|| format!("listening on {}", settings.listen))?;
     let address = listener.local_addr()?;
     state.set_ready(true);
-    eprintln!(
+    writeln!(
+        std::io::stderr().lock(),
         "Shipshape is serving the report on http://{address} (data in {})",
         data_dir.display()
-    );
+    )?;
     let app = server::router(state.clone());
     let shutdown = async move {
         shutdown_signal().await;

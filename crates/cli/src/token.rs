@@ -83,7 +83,10 @@ pub async fn run(args: TokenArgs, data_dir: &Path) -> anyhow::Result<ExitCode> {
                 Some(cluster) => format!("agent token for cluster {cluster:?}"),
                 None => format!("{} token", role.as_str()),
             };
-            eprintln!("Created {what} {name:?} (id {id}). It is shown once; store it as a secret.");
+            writeln!(
+                std::io::stderr().lock(),
+                "Created {what} {name:?} (id {id}). It is shown once; store it as a secret."
+            )?;
         }
         TokenCommand::List => {
             for t in store.tokens().await? {
@@ -100,7 +103,7 @@ pub async fn run(args: TokenArgs, data_dir: &Path) -> anyhow::Result<ExitCode> {
         }
         TokenCommand::Revoke { id } => {
             store.revoke_token(TokenId(id), now).await?;
-            eprintln!("Revoked token {id}.");
+            writeln!(std::io::stderr().lock(), "Revoked token {id}.")?;
         }
     }
     store.close().await;
