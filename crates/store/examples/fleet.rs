@@ -196,35 +196,22 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().collect();
-    let temp;
-    let dir = match args.get(1).filter(|a| !a.is_empty() && *a != "-") {
-        Some(dir) => PathBuf::from(dir),
-        None => {
-            temp = tempfile::tempdir()?;
-            temp.path().to_owned()
-        }
-    };
-    let scale: f64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1.0);
-    let clusters = ((CLUSTERS as f64 * scale).ceil() as usize).max(1);
-    let images = ((IMAGES as f64 * scale).ceil() as usize).clamp(1, IMAGES);
-    let store = SqliteStore::open(&dir).await?;
-    let mut rng = Rng::new(SEED);
+/// Phases 1 and 2: the fleet's inventory (snapshots), its scans
+/// (claim/complete_scan) and a few exceptions.
+async fn generate_fleet(
+    store: &SqliteStore,
+    rng: &mut Rng,
+    clusters: usize,
+    images: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
     let now = at(0);
-    println!(
-        "fleet: {clusters} clusters x {PODS_PER_CLUSTER} pods, {images} images x {FINDINGS_PER_IMAGE} findings, in {}",
-        dir.display()
-    );
-
     // 1. Inventory of the fleet, through snapshots.
     let start = Instant::now();
     let mut next_image = IMAGES - images;
     let mut containers = 0;
     for cluster in 0..clusters {
         let workloads = cluster_workloads(
-            &mut rng,
+            rng,
             cluster,
             PODS_PER_CLUSTER,
             &mut next_image,
@@ -258,7 +245,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let store::TargetReference::Digest { digest: manifest } = &job.target.reference else {
                 continue;
             };
-            let findings = findings_for(&mut rng, FINDINGS_PER_IMAGE);
+            let findings = findings_for(rng, FINDINGS_PER_IMAGE);
             let record = scan_record(
                 metadata(&job.target.repository, None, manifest, 8),
                 findings,
@@ -304,6 +291,37 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "30 exceptions (20 vulnerabilities everywhere) in {}",
         ms(start.elapsed())
     );
+
+    Ok(())
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let temp;
+    let dir = match args.get(1).filter(|a| !a.is_empty() && *a != "-") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            temp = tempfile::tempdir()?;
+            temp.path().to_owned()
+        }
+    };
+    let scale: f64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1.0);
+    let clusters = ((CLUSTERS as f64 * scale).ceil() as usize).max(1);
+    let images = ((IMAGES as f64 * scale).ceil() as usize).clamp(1, IMAGES);
+    let store = SqliteStore::open(&dir).await?;
+    let mut rng = Rng::new(SEED);
+    let now = at(0);
+    println!(
+        "fleet: {clusters} clusters x {PODS_PER_CLUSTER} pods, {images} images x {FINDINGS_PER_IMAGE} findings, in {}",
+        dir.display()
+    );
+
+    // `queries` as the third argument reuses a fleet generated before in DIR.
+    let generate = args.get(3).map(String::as_str) != Some("queries");
+    if generate {
+        generate_fleet(&store, &mut rng, clusters, images).await?;
+    }
 
     // 3. One 10,000-pod snapshot.
     // Every image is covered already: the big cluster's images are random.
