@@ -2,9 +2,11 @@
 //! built by [`scope_ctes`]:
 //!
 //! - `sc`: the containers in scope (cluster, namespace, labels), with a target;
-//! - `st`: their targets after the target/image conditions (repository
-//!   exceptions, scan status, severities, fixable, text, running), one row
-//!   per target with whether any of its containers in scope runs.
+//! - `st`: their targets (the containers grouped by target first, so each
+//!   target is looked up once) after the target/image conditions
+//!   (repository exceptions, scan status, severities, fixable, text,
+//!   running), one row per target with whether any of its containers in
+//!   scope runs.
 //!
 //! Counts come from `image_summary` (per-image counts kept by the writers),
 //! so no query scans findings except an image's own list and a text search
@@ -169,11 +171,18 @@ fn scope_ctes(sql: &mut Sql, filter: &ReportFilter, now: i64) {
     }
     let now = sql.int(now);
     sql.push(&format!(
-        "), st AS MATERIALIZED (SELECT t.id, t.repository, t.status, t.image_id, \
-         MAX(CASE WHEN sc.running THEN 1 ELSE 0 END) AS running \
-         FROM sc JOIN scan_target t ON t.id = sc.target_id{} \
+        "), st AS MATERIALIZED (SELECT t.id, t.repository, t.status, t.image_id, g.running \
+         FROM (SELECT target_id, MAX(CASE WHEN running THEN 1 ELSE 0 END) AS running \
+         FROM sc GROUP BY target_id{}) g \
+         JOIN scan_target t ON t.id = g.target_id{} \
          WHERE t.repository {}IN (SELECT e.repository FROM exception e \
          WHERE e.scope = 'repository' AND {})",
+        // Running: any of the target's containers in scope runs.
+        match filter.image_status {
+            Some(ImageStatus::Running) => " HAVING MAX(CASE WHEN running THEN 1 ELSE 0 END) = 1",
+            Some(ImageStatus::NotRunning) => " HAVING MAX(CASE WHEN running THEN 1 ELSE 0 END) = 0",
+            None => "",
+        },
         // Only the severity and fixable conditions read the summaries.
         if filter.severities.is_empty() && !filter.fixable_only {
             ""
@@ -212,16 +221,6 @@ fn scope_ctes(sql: &mut Sql, filter: &ReportFilter, now: i64) {
              OR t.image_id IN (SELECT f.image_id FROM finding f WHERE f.vulnerability_id IN \
                (SELECT id FROM vulnerability WHERE LOWER(name) LIKE {p} ESCAPE '\\')))"
         ));
-    }
-    sql.push(" GROUP BY t.id, t.repository, t.status, t.image_id");
-    match filter.image_status {
-        Some(ImageStatus::Running) => {
-            sql.push(" HAVING MAX(CASE WHEN sc.running THEN 1 ELSE 0 END) = 1");
-        }
-        Some(ImageStatus::NotRunning) => {
-            sql.push(" HAVING MAX(CASE WHEN sc.running THEN 1 ELSE 0 END) = 0");
-        }
-        None => {}
     }
     sql.push(")");
 }
