@@ -139,7 +139,10 @@ fn count_columns(filter: &ReportFilter) -> String {
 /// Appends `WITH sc AS (…), st AS (…)` for `filter` at `now`.
 fn scope_ctes(sql: &mut Sql, filter: &ReportFilter, now: i64) {
     sql.push(
-        "WITH sc AS MATERIALIZED (SELECT c.workload_id, c.cluster_id, c.running, c.target_id \
+        // `sc` is not materialized: each use reads the covering index
+        // `container_scope` (by target, in order), which is cheaper than a
+        // copy without an index.
+        "WITH sc AS (SELECT c.workload_id, c.cluster_id, c.running, c.target_id \
          FROM container c WHERE c.target_id IS NOT NULL",
     );
     if !filter.clusters.is_empty() {
@@ -369,30 +372,86 @@ pub(crate) async fn repositories(
         RepositorySortField::Resources => format!("resources {dir}"),
         RepositorySortField::LastScanned => format!("last_scanned {dir}"),
     };
+    // Clusters and resources (distinct counts over the containers) are the
+    // dear part: unless the sort needs them for every repository, they are
+    // counted for the page's repositories only.
+    let usage_sort = matches!(
+        sort.field,
+        RepositorySortField::Clusters | RepositorySortField::Resources
+    );
     let build = |page: Page| {
         let mut sql = Sql::default();
         scope_ctes(&mut sql, filter, now);
+        // CTEs only name earlier ones (PostgreSQL's rule): `usage` comes
+        // before `page` when the sort reads it, after it when it reads the page.
+        let usage = |restriction: &str| {
+            format!(
+                "usage AS (SELECT st.repository, COUNT(DISTINCT sc.cluster_id) AS clusters, \
+                 COUNT(DISTINCT sc.workload_id) AS resources \
+                 FROM st JOIN sc ON sc.target_id = st.id {restriction} GROUP BY st.repository)"
+            )
+        };
         sql.push(&format!(
             ", ri AS (SELECT DISTINCT repository, image_id FROM st WHERE image_id IS NOT NULL), \
              agg AS (SELECT ri.repository, COUNT(*) AS images, {}, MAX(i.scanned_at) AS last_scanned \
                FROM ri JOIN image_summary s ON s.image_id = ri.image_id \
                JOIN image i ON i.id = ri.image_id GROUP BY ri.repository), \
-             rt AS (SELECT st.repository, MIN(CASE st.status WHEN 'failed' THEN 0 WHEN 'scanning' THEN 1 \
-               WHEN 'pending' THEN 2 WHEN 'unsupported' THEN 3 ELSE 4 END) AS worst, \
-               COUNT(DISTINCT sc.cluster_id) AS clusters, COUNT(DISTINCT sc.workload_id) AS resources \
-               FROM sc JOIN st ON st.id = sc.target_id GROUP BY st.repository) \
-             SELECT rt.repository AS repository, COALESCE(agg.images, 0) AS images, \
-             COALESCE(agg.critical, 0) AS critical, COALESCE(agg.high, 0) AS high, \
-             COALESCE(agg.medium, 0) AS medium, COALESCE(agg.low, 0) AS low, \
-             COALESCE(agg.negligible, 0) AS negligible, COALESCE(agg.unknown, 0) AS unknown, \
-             COALESCE(agg.fixable, 0) AS fixable, rt.clusters AS clusters, rt.resources AS resources, \
-             COALESCE(agg.last_scanned, -1) AS last_scanned, rt.worst, COUNT(*) OVER () \
-             FROM rt LEFT JOIN agg ON agg.repository = rt.repository \
-             ORDER BY {order}, repository ASC",
-            count_columns(filter)
+             {} \
+             rt AS (SELECT repository, MIN(CASE status WHEN 'failed' THEN 0 WHEN 'scanning' THEN 1 \
+               WHEN 'pending' THEN 2 WHEN 'unsupported' THEN 3 ELSE 4 END) AS worst \
+               FROM st GROUP BY repository), \
+             page AS (SELECT rt.repository AS repository, COALESCE(agg.images, 0) AS images, \
+               COALESCE(agg.critical, 0) AS critical, COALESCE(agg.high, 0) AS high, \
+               COALESCE(agg.medium, 0) AS medium, COALESCE(agg.low, 0) AS low, \
+               COALESCE(agg.negligible, 0) AS negligible, COALESCE(agg.unknown, 0) AS unknown, \
+               COALESCE(agg.fixable, 0) AS fixable, {} \
+               COALESCE(agg.last_scanned, -1) AS last_scanned, rt.worst AS worst, \
+               COUNT(*) OVER () AS total \
+               FROM rt LEFT JOIN agg ON agg.repository = rt.repository {} \
+               ORDER BY {order}, repository ASC",
+            count_columns(filter),
+            if usage_sort {
+                format!("{},", usage(""))
+            } else {
+                String::new()
+            },
+            if usage_sort {
+                "COALESCE(usage.clusters, 0) AS clusters, COALESCE(usage.resources, 0) AS resources,"
+            } else {
+                ""
+            },
+            if usage_sort {
+                "LEFT JOIN usage ON usage.repository = rt.repository"
+            } else {
+                ""
+            },
         ));
         let limit = page_params(&mut sql, page);
         sql.push(&limit);
+        sql.push(")");
+        if !usage_sort {
+            sql.push(&format!(
+                ", {}",
+                usage("WHERE st.repository IN (SELECT repository FROM page)")
+            ));
+        }
+        sql.push(&format!(
+            " SELECT page.repository AS repository, page.images, page.critical AS critical, \
+             page.high AS high, page.medium AS medium, page.low AS low, \
+             page.negligible AS negligible, page.unknown AS unknown, page.fixable AS fixable, \
+             {} page.last_scanned AS last_scanned, page.worst, page.total \
+             FROM page {} ORDER BY {order}, repository ASC",
+            if usage_sort {
+                "page.clusters AS clusters, page.resources AS resources,"
+            } else {
+                "COALESCE(usage.clusters, 0) AS clusters, COALESCE(usage.resources, 0) AS resources,"
+            },
+            if usage_sort {
+                ""
+            } else {
+                "LEFT JOIN usage ON usage.repository = page.repository"
+            },
+        ));
         sql
     };
     let (total, rows) = paged_rows(conn, build, page, 13).await?;
