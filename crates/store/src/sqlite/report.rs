@@ -862,9 +862,13 @@ pub(crate) async fn remediation(
         ));
     }
     sql.push(&format!(
+        // From the upgrades' package rows (index `image_package_fixes`) to
+        // their images' containers; CROSS JOIN keeps SQLite's planner from
+        // starting at the containers (the result is the same on any backend).
         " SELECT p.kind, p.name, p.fix_all_version, COUNT(DISTINCT sc.workload_id) \
-         FROM sc JOIN st ON st.id = sc.target_id JOIN image_package p ON p.image_id = st.image_id \
-         WHERE p.vulnerabilities > 0 AND ({}) GROUP BY p.kind, p.name, p.fix_all_version",
+         FROM image_package p CROSS JOIN st CROSS JOIN sc \
+         WHERE st.image_id = p.image_id AND sc.target_id = st.id \
+         AND p.vulnerabilities > 0 AND ({}) GROUP BY p.kind, p.name, p.fix_all_version",
         pairs.join(" OR ")
     ));
     let rows = sql.query().fetch_all(&mut *conn).await?;
