@@ -876,6 +876,7 @@ fn message(cluster: &str, sequence: u64, body: MessageBody) -> Vec<u8> {
     serde_json::to_vec(&AgentMessage {
         version: PROTOCOL_VERSION,
         cluster: cluster.to_owned(),
+        run: "test-run".to_owned(),
         sequence,
         body,
     })

@@ -93,10 +93,14 @@ fn manifest(label: &str) -> Option<(Digest, DigestKind)> {
     Some((d(label), DigestKind::Manifest))
 }
 
+/// The agent run the conformance messages come from.
+const AGENT_RUN: &str = "conformance-run";
+
 fn snapshot_message(cluster: &str, sequence: u64, inventory: ClusterInventory) -> AgentMessage {
     AgentMessage {
         version: PROTOCOL_VERSION,
         cluster: cluster.to_owned(),
+        run: AGENT_RUN.to_owned(),
         sequence,
         body: MessageBody::Snapshot(Snapshot { inventory }),
     }
@@ -111,6 +115,7 @@ fn delta_message(
     AgentMessage {
         version: PROTOCOL_VERSION,
         cluster: cluster.to_owned(),
+        run: AGENT_RUN.to_owned(),
         sequence,
         body: MessageBody::Delta(Delta { follows, changes }),
     }
@@ -609,6 +614,10 @@ mod cases {
                 }],
             )
         };
+        let restarted = |mut message: AgentMessage| {
+            message.run = "after-restart".to_owned();
+            message
+        };
         enum Want {
             Accepted(u64),
             Resnapshot,
@@ -671,6 +680,27 @@ mod cases {
                 Want::Accepted(7),
                 Some(true),
                 Some(7),
+            ),
+            (
+                "a restarted agent's delta needs its snapshot first",
+                restarted(stop(2, 1)),
+                Want::Resnapshot,
+                Some(true),
+                Some(7),
+            ),
+            (
+                "a restarted agent's snapshot applies, its sequence starting again",
+                restarted(snap(1, false)),
+                Want::Accepted(1),
+                Some(false),
+                Some(1),
+            ),
+            (
+                "and its deltas follow",
+                restarted(again(2, 1)),
+                Want::Accepted(2),
+                Some(true),
+                Some(2),
             ),
         ];
         for (case, message, want, running, sequence) in table {

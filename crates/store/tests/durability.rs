@@ -38,6 +38,7 @@ fn message(sequence: u64) -> AgentMessage {
     AgentMessage {
         version: PROTOCOL_VERSION,
         cluster: "durable".into(),
+        run: "durable-run".into(),
         sequence,
         body: MessageBody::Snapshot(Snapshot {
             inventory: inventory("durable", at(sequence as i64), ClusterStatus::Ok, workloads),

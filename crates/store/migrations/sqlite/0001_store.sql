@@ -12,6 +12,8 @@ CREATE TABLE cluster (
     -- serde JSON of k8s::ClusterStatus.
     status TEXT NOT NULL,
     last_sequence INTEGER,
+    -- The agent run last_sequence counts in (k8s::wire: a restarted agent is a new run).
+    agent_run TEXT,
     -- Bumped by every snapshot: containers not stamped with the current
     -- generation were absent from the last snapshot.
     generation INTEGER NOT NULL DEFAULT 0,

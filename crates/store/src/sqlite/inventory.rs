@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 
 use k8s::state::{Change, ImageKey};
-use k8s::wire::{AgentMessage, IngestResponse, MessageBody, SequenceCheck, check_sequence};
+use k8s::wire::{
+    AgentMessage, Applied, IngestResponse, MessageBody, SequenceCheck, check_sequence,
+};
 use k8s::{ClusterInventory, ClusterStatus, ContainerImage, DigestKind, LabelMap, WorkloadKey};
 use model::Digest;
 use sqlx::{Row, SqliteConnection};
@@ -471,14 +473,17 @@ pub(crate) async fn apply_snapshot(
     Ok(outcome)
 }
 
-/// The cluster's stored last sequence (`None`: never applied one).
-async fn last_sequence(conn: &mut SqliteConnection, cluster: &str) -> Result<Option<u64>> {
-    let stored: Option<Option<i64>> =
-        sqlx::query_scalar("SELECT last_sequence FROM cluster WHERE name = $1")
+/// The cluster's last applied agent run and sequence (`None`: never applied one).
+async fn last_applied(conn: &mut SqliteConnection, cluster: &str) -> Result<Option<(String, u64)>> {
+    let stored: Option<(Option<String>, Option<i64>)> =
+        sqlx::query_as("SELECT agent_run, last_sequence FROM cluster WHERE name = $1")
             .bind(cluster)
             .fetch_optional(&mut *conn)
             .await?;
-    Ok(stored.flatten().and_then(|s| u64::try_from(s).ok()))
+    Ok(match stored {
+        Some((Some(run), Some(sequence))) => u64::try_from(sequence).ok().map(|s| (run, s)),
+        _ => None,
+    })
 }
 
 fn sequence_value(sequence: u64) -> Result<i64> {
@@ -492,8 +497,13 @@ pub(crate) async fn apply_agent_message(
     now: OffsetDateTime,
 ) -> Result<IngestResponse> {
     let sequence = sequence_value(message.sequence)?;
-    let last = last_sequence(conn, &message.cluster).await?;
-    match check_sequence(last, message) {
+    let stored = last_applied(conn, &message.cluster).await?;
+    let applied = stored.as_ref().map(|(run, sequence)| Applied {
+        run,
+        sequence: *sequence,
+    });
+    let last = applied.filter(|a| a.run == message.run).map(|a| a.sequence);
+    match check_sequence(applied, message) {
         SequenceCheck::Duplicate => {
             return Ok(IngestResponse::Accepted {
                 sequence: message.sequence,
@@ -502,7 +512,7 @@ pub(crate) async fn apply_agent_message(
         SequenceCheck::Gap => {
             let reason = match last {
                 None => format!(
-                    "no snapshot of cluster {:?} is stored; send a snapshot",
+                    "no snapshot of cluster {:?} from this agent run is stored; send a snapshot",
                     message.cluster
                 ),
                 Some(last) => format!(
@@ -552,8 +562,9 @@ pub(crate) async fn apply_agent_message(
                 .await?;
         }
     }
-    sqlx::query("UPDATE cluster SET last_sequence = $1 WHERE name = $2")
+    sqlx::query("UPDATE cluster SET last_sequence = $1, agent_run = $2 WHERE name = $3")
         .bind(sequence)
+        .bind(&message.run)
         .bind(&message.cluster)
         .execute(&mut *conn)
         .await?;
