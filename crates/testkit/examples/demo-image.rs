@@ -9,13 +9,16 @@
 //! layer does (the packages already there keep layer 0), and the next layers
 //! add Python, npm and Ruby packages in their real file formats, then delete
 //! one again with a whiteout.
+//!
+//! It uses the same builders (`imagebuild`, re-exported by the kit) as the
+//! whole demo fleet of `serve --demo` (`crates/demo`).
 
 #![allow(clippy::print_stderr)] // a command-line example: stderr is its interface
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use testkit::{Compression, ImageBuilder, LayerBuilder, LayoutWriter};
+use imagebuild::{Compression, ImageBuilder, LayerBuilder, LayoutWriter};
 
 const OS_RELEASE: &str = r#"PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
 NAME="Debian GNU/Linux"

@@ -5,7 +5,7 @@ use base64::Engine as _;
 use model::Digest;
 use ureq::http;
 
-use crate::image::Artifact;
+use crate::Artifact;
 use crate::{TestkitError, media_type, sha256_digest};
 
 /// Largest response body the client reads; the registry under test only

@@ -53,95 +53,24 @@
 pub mod chart;
 mod client;
 pub mod feed_server;
-mod image;
 pub mod ingest;
 pub mod kube;
-mod layer;
-mod layout;
 mod registry;
-mod tar;
 mod token;
 
 use std::path::PathBuf;
 
-use model::DigestAlgorithm;
-use sha2::{Digest as _, Sha256};
-
 pub use client::{Challenge, HttpResponse, RegistryClient};
-pub use image::{
-    Artifact, BlobRef, BuiltImage, BuiltIndex, ImageBuilder, IndexBuilder, ManifestBlob,
-    RawManifest,
+// The image builders live in `imagebuild` (the demo fleet builds images at run
+// time); tests keep reaching them through the kit.
+pub use imagebuild::{
+    Artifact, BlobRef, BuiltImage, BuiltIndex, BuiltLayer, Compression, Corruption, DEFAULT_MTIME,
+    DiffId, Digest, Flavor, ImageBuildError, ImageBuilder, IndexBuilder, LayerBuilder,
+    LayoutWriter, ManifestBlob, Platform, RawEntry, RawManifest, media_type, sha256_digest,
+    type_flag,
 };
-pub use layer::{BuiltLayer, Compression, LayerBuilder};
-pub use layout::{Corruption, LayoutWriter};
-pub use model::{DiffId, Digest, Platform};
 pub use registry::{RegistryAuth, TestRegistry};
-pub use tar::{DEFAULT_MTIME, RawEntry, type_flag};
 pub use token::{Grant, Subject, TokenPolicy, TokenRequest};
-
-/// Which family of media types an image uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Flavor {
-    /// `application/vnd.oci.image.*`.
-    Oci,
-    /// Docker v2 schema 2 (`application/vnd.docker.*`).
-    Docker,
-}
-
-/// Media type strings, by flavour.
-pub mod media_type {
-    use crate::{Compression, Flavor};
-
-    pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-    pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-    pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-    pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
-    pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-    pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
-    pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-    pub const DOCKER_MANIFEST_LIST: &str =
-        "application/vnd.docker.distribution.manifest.list.v2+json";
-    pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-    pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
-    pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
-    /// containerd's name for zstd layers in Docker manifests.
-    pub const DOCKER_LAYER_ZSTD: &str = "application/vnd.docker.image.rootfs.diff.tar.zstd";
-
-    /// Every manifest media type, for an `Accept` header.
-    pub const ALL_MANIFESTS: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
-
-    pub fn manifest(flavor: Flavor) -> &'static str {
-        match flavor {
-            Flavor::Oci => OCI_MANIFEST,
-            Flavor::Docker => DOCKER_MANIFEST,
-        }
-    }
-
-    pub fn index(flavor: Flavor) -> &'static str {
-        match flavor {
-            Flavor::Oci => OCI_INDEX,
-            Flavor::Docker => DOCKER_MANIFEST_LIST,
-        }
-    }
-
-    pub fn config(flavor: Flavor) -> &'static str {
-        match flavor {
-            Flavor::Oci => OCI_CONFIG,
-            Flavor::Docker => DOCKER_CONFIG,
-        }
-    }
-
-    pub fn layer(flavor: Flavor, compression: Compression) -> &'static str {
-        match (flavor, compression) {
-            (Flavor::Oci, Compression::None) => OCI_LAYER,
-            (Flavor::Oci, Compression::Gzip) => OCI_LAYER_GZIP,
-            (Flavor::Oci, Compression::Zstd) => OCI_LAYER_ZSTD,
-            (Flavor::Docker, Compression::None) => DOCKER_LAYER,
-            (Flavor::Docker, Compression::Gzip) => DOCKER_LAYER_GZIP,
-            (Flavor::Docker, Compression::Zstd) => DOCKER_LAYER_ZSTD,
-        }
-    }
-}
 
 /// Everything that can go wrong in the kit.
 #[derive(Debug, thiserror::Error)]
@@ -176,6 +105,8 @@ pub enum TestkitError {
     Protocol(String),
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Build(#[from] ImageBuildError),
     #[error("docker-registry did not start: {0}")]
     RegistryStart(String),
     #[error("crypto: {0}")]
@@ -184,9 +115,4 @@ pub enum TestkitError {
     KubeStart(String),
     #[error("timed out waiting for {0}")]
     Timeout(String),
-}
-
-/// sha256 of `bytes` as a [`Digest`].
-pub fn sha256_digest(bytes: &[u8]) -> Digest {
-    Digest::from_raw(DigestAlgorithm::Sha256, &Sha256::digest(bytes))
 }

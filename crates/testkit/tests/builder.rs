@@ -281,7 +281,7 @@ fn file_from_host_copies_content_and_mode() {
     let missing = LayerBuilder::new()
         .file_from_host("x", dir.path().join("absent"))
         .build(Flavor::Oci);
-    assert!(matches!(missing, Err(testkit::TestkitError::Io { .. })));
+    assert!(matches!(missing, Err(testkit::ImageBuildError::Io { .. })));
 }
 
 fn two_layer_image(flavor: Flavor) -> ImageBuilder {
@@ -343,7 +343,7 @@ fn image_config_and_manifest() {
             "history": [
                 {"created": "2024-05-01T12:00:00Z", "created_by": "/bin/sh -c #(nop) ADD file:abc in / "},
                 {"created": "2024-05-01T12:00:00Z", "created_by": "/bin/sh -c #(nop)  CMD [\"bash\"]", "empty_layer": true},
-                {"created": "2024-05-01T12:00:00Z", "created_by": "testkit: layer 1"},
+                {"created": "2024-05-01T12:00:00Z", "created_by": "imagebuild: layer 1"},
             ],
         });
         assert_eq!(config, expected_config);

@@ -4,7 +4,7 @@ use model::{Digest, Platform};
 use serde::Serialize;
 
 use crate::layer::{BuiltLayer, LayerBuilder};
-use crate::{Flavor, TestkitError, media_type, sha256_digest};
+use crate::{Flavor, ImageBuildError, media_type, sha256_digest};
 
 /// A manifest-like document (image manifest, index, manifest list, or any
 /// JSON a test wants to push): its bytes, their digest and its media type.
@@ -58,7 +58,7 @@ pub trait Artifact {
 /// Any manifest bytes (valid or not) with a chosen media type; no blobs.
 ///
 /// ```
-/// use testkit::{Artifact, RawManifest};
+/// use imagebuild::{Artifact, RawManifest};
 /// let broken = RawManifest::new("application/vnd.oci.image.manifest.v1+json", br#"{"schemaVersion": 2, "layers": "nope"}"#.to_vec());
 /// assert!(broken.blobs().is_empty());
 /// ```
@@ -97,7 +97,7 @@ enum Step {
 /// manifest, in the OCI or Docker v2 schema 2 flavour.
 ///
 /// ```
-/// use testkit::{Flavor, ImageBuilder, LayerBuilder};
+/// use imagebuild::{Flavor, ImageBuilder, LayerBuilder};
 /// let image = ImageBuilder::new(Flavor::Docker)
 ///     .platform("linux/arm64/v8".parse().unwrap())
 ///     .env("PATH", "/usr/local/bin:/usr/bin:/bin")
@@ -114,7 +114,7 @@ enum Step {
 /// let config: serde_json::Value = serde_json::from_slice(&image.config.bytes).unwrap();
 /// assert_eq!(config["history"][1]["empty_layer"], true);
 /// assert_eq!(config["rootfs"]["diff_ids"][0], image.layers[0].diff_id.to_string());
-/// # Ok::<(), testkit::TestkitError>(())
+/// # Ok::<(), imagebuild::ImageBuildError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct ImageBuilder {
@@ -305,7 +305,7 @@ impl ImageBuilder {
     }
 
     /// Appends a layer; its history entry uses the layer's `created_by`, or
-    /// `"testkit: layer N"`.
+    /// `"imagebuild: layer N"`.
     pub fn layer(mut self, layer: LayerBuilder) -> ImageBuilder {
         self.steps.push(Step::Layer(layer));
         self
@@ -350,7 +350,7 @@ impl ImageBuilder {
     }
 
     /// Builds layers, config and manifest.
-    pub fn build(&self) -> Result<BuiltImage, TestkitError> {
+    pub fn build(&self) -> Result<BuiltImage, ImageBuildError> {
         let mut layers = Vec::new();
         let mut history = Vec::new();
         for step in &self.steps {
@@ -359,7 +359,7 @@ impl ImageBuilder {
                     let created_by = builder
                         .history_created_by()
                         .map(str::to_owned)
-                        .unwrap_or_else(|| format!("testkit: layer {}", layers.len()));
+                        .unwrap_or_else(|| format!("imagebuild: layer {}", layers.len()));
                     layers.push(builder.build(self.flavor)?);
                     history.push(HistoryJson {
                         created: self.created.clone(),
@@ -481,7 +481,7 @@ impl Artifact for BuiltImage {
 /// Builds a multi-platform OCI index or Docker manifest list.
 ///
 /// ```
-/// use testkit::{Artifact, Flavor, ImageBuilder, IndexBuilder, LayerBuilder};
+/// use imagebuild::{Artifact, Flavor, ImageBuilder, IndexBuilder, LayerBuilder};
 /// let amd64 = ImageBuilder::oci().layer(LayerBuilder::new().file("a", "amd64", 0o644)).build()?;
 /// let arm64 = ImageBuilder::oci()
 ///     .platform("linux/arm64/v8".parse().unwrap())
@@ -491,7 +491,7 @@ impl Artifact for BuiltImage {
 /// assert_eq!(index.manifests().len(), 3); // two images, then the index
 /// let json: serde_json::Value = serde_json::from_slice(&index.index.bytes).unwrap();
 /// assert_eq!(json["manifests"][1]["platform"]["variant"], "v8");
-/// # Ok::<(), testkit::TestkitError>(())
+/// # Ok::<(), imagebuild::ImageBuildError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct IndexBuilder {
@@ -540,7 +540,7 @@ impl IndexBuilder {
     }
 
     /// Serializes the index.
-    pub fn build(self) -> Result<BuiltIndex, TestkitError> {
+    pub fn build(self) -> Result<BuiltIndex, ImageBuildError> {
         let media_type = media_type::index(self.flavor);
         let json = IndexJson {
             schema_version: 2,

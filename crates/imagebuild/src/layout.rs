@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 use model::Digest;
 use serde_json::{Value, json};
 
-use crate::TestkitError;
+use crate::ImageBuildError;
 use crate::image::Artifact;
 
 /// How [`LayoutWriter::corrupt_blob`] damages a blob.
@@ -22,14 +22,14 @@ pub enum Corruption {
 /// [`add`](Self::add), so the directory is always complete.
 ///
 /// ```
-/// use testkit::{Corruption, ImageBuilder, LayerBuilder, LayoutWriter};
+/// use imagebuild::{Corruption, ImageBuilder, LayerBuilder, LayoutWriter};
 /// let dir = tempfile::tempdir().unwrap();
 /// let image = ImageBuilder::oci().layer(LayerBuilder::new().file("a", "x", 0o644)).build()?;
 /// let mut layout = LayoutWriter::create(dir.path())?;
 /// layout.add(&image, Some("demo:1.0"))?;
 /// assert!(layout.blob_path(&image.layers[0].digest).exists());
 /// layout.corrupt_blob(&image.layers[0].digest, Corruption::Truncate(10))?;
-/// # Ok::<(), testkit::TestkitError>(())
+/// # Ok::<(), imagebuild::ImageBuildError>(())
 /// ```
 #[derive(Debug)]
 pub struct LayoutWriter {
@@ -37,8 +37,8 @@ pub struct LayoutWriter {
     descriptors: Vec<Value>,
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TestkitError + '_ {
-    move |source| TestkitError::Io {
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ImageBuildError + '_ {
+    move |source| ImageBuildError::Io {
         path: path.to_owned(),
         source,
     }
@@ -46,7 +46,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TestkitError + '_ {
 
 impl LayoutWriter {
     /// Creates (or reuses) `root` and writes `oci-layout` and an empty `index.json`.
-    pub fn create(root: impl AsRef<Path>) -> Result<LayoutWriter, TestkitError> {
+    pub fn create(root: impl AsRef<Path>) -> Result<LayoutWriter, ImageBuildError> {
         let root = root.as_ref().to_owned();
         let blobs = root.join("blobs").join("sha256");
         std::fs::create_dir_all(&blobs).map_err(io_err(&blobs))?;
@@ -80,7 +80,7 @@ impl LayoutWriter {
         &mut self,
         artifact: &dyn Artifact,
         ref_name: Option<&str>,
-    ) -> Result<(), TestkitError> {
+    ) -> Result<(), ImageBuildError> {
         for blob in artifact.blobs() {
             self.write_blob(blob.digest, blob.bytes)?;
         }
@@ -102,7 +102,7 @@ impl LayoutWriter {
 
     /// Writes one blob under its digest (content is not checked, so a test
     /// can store a blob under the wrong name).
-    pub fn write_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), TestkitError> {
+    pub fn write_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), ImageBuildError> {
         let path = self.blob_path(digest);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(io_err(parent))?;
@@ -111,7 +111,7 @@ impl LayoutWriter {
     }
 
     /// Damages a written blob, so its content no longer matches its digest.
-    pub fn corrupt_blob(&self, digest: &Digest, how: Corruption) -> Result<(), TestkitError> {
+    pub fn corrupt_blob(&self, digest: &Digest, how: Corruption) -> Result<(), ImageBuildError> {
         let path = self.blob_path(digest);
         let mut bytes = std::fs::read(&path).map_err(io_err(&path))?;
         match how {
@@ -129,18 +129,18 @@ impl LayoutWriter {
     }
 
     /// Deletes a written blob (a layout with a dangling reference).
-    pub fn remove_blob(&self, digest: &Digest) -> Result<(), TestkitError> {
+    pub fn remove_blob(&self, digest: &Digest) -> Result<(), ImageBuildError> {
         let path = self.blob_path(digest);
         std::fs::remove_file(&path).map_err(io_err(&path))
     }
 
     /// Replaces `index.json` with arbitrary bytes.
-    pub fn write_raw_index(&self, bytes: &[u8]) -> Result<(), TestkitError> {
+    pub fn write_raw_index(&self, bytes: &[u8]) -> Result<(), ImageBuildError> {
         let path = self.root.join("index.json");
         std::fs::write(&path, bytes).map_err(io_err(&path))
     }
 
-    fn write_index(&self) -> Result<(), TestkitError> {
+    fn write_index(&self) -> Result<(), ImageBuildError> {
         let index = json!({
             "schemaVersion": 2,
             "mediaType": crate::media_type::OCI_INDEX,

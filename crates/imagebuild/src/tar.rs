@@ -1,6 +1,6 @@
 //! A deliberately small tar writer.
 //!
-//! The kit writes headers itself instead of using the `tar` crate because the
+//! This crate writes headers itself instead of using the `tar` crate because the
 //! readers under test use the `tar` crate: an independent writer catches
 //! mistakes that a shared library would hide on both sides, and it lets tests
 //! emit names (`../../etc/passwd`, `/abs`) and sizes that `tar` refuses.
@@ -39,7 +39,7 @@ const NAME_LEN: usize = 100;
 /// test needs a header no well-behaved tool would write.
 ///
 /// ```
-/// use testkit::{RawEntry, type_flag};
+/// use imagebuild::{RawEntry, type_flag};
 /// let escape = RawEntry::file("../../etc/passwd", b"root::0:0::/:/bin/sh\n".to_vec());
 /// let absolute = RawEntry::new("/abs/path", type_flag::DIRECTORY).mode(0o700);
 /// let liar = RawEntry::file("big", b"short".to_vec()).declared_size(1 << 40);

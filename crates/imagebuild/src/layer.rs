@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use model::{DiffId, Digest};
 
 use crate::tar::{self, RawEntry, type_flag};
-use crate::{Flavor, TestkitError, media_type, sha256_digest};
+use crate::{Flavor, ImageBuildError, media_type, sha256_digest};
 
 /// How a layer blob is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -35,7 +35,7 @@ enum Item {
 /// the same digests.
 ///
 /// ```
-/// use testkit::{Compression, Flavor, LayerBuilder};
+/// use imagebuild::{Compression, Flavor, LayerBuilder};
 /// let layer = LayerBuilder::new()
 ///     .dir("etc")
 ///     .file("etc/os-release", b"ID=debian\nVERSION_ID=\"12\"\n", 0o644)
@@ -47,7 +47,7 @@ enum Item {
 ///     .build(Flavor::Oci)?;
 /// assert_eq!(layer.media_type, "application/vnd.oci.image.layer.v1.tar+zstd");
 /// assert_ne!(layer.digest, layer.diff_id.0); // compressed blob vs. tar stream
-/// # Ok::<(), testkit::TestkitError>(())
+/// # Ok::<(), imagebuild::ImageBuildError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct LayerBuilder {
@@ -231,7 +231,7 @@ impl LayerBuilder {
     }
 
     /// The uncompressed tar stream.
-    pub fn tar_bytes(&self) -> Result<Vec<u8>, TestkitError> {
+    pub fn tar_bytes(&self) -> Result<Vec<u8>, ImageBuildError> {
         if let Some(raw) = &self.raw_tar {
             return Ok(raw.clone());
         }
@@ -243,7 +243,7 @@ impl LayerBuilder {
                     path_in_image,
                     host_path,
                 } => {
-                    let io_err = |source| TestkitError::Io {
+                    let io_err = |source| ImageBuildError::Io {
                         path: host_path.clone(),
                         source,
                     };
@@ -265,7 +265,7 @@ impl LayerBuilder {
     }
 
     /// Builds the tar stream, compresses it and computes both digests.
-    pub fn build(&self, flavor: Flavor) -> Result<BuiltLayer, TestkitError> {
+    pub fn build(&self, flavor: Flavor) -> Result<BuiltLayer, ImageBuildError> {
         let tar = self.tar_bytes()?;
         let blob = match &self.blob_override {
             Some(blob) => blob.clone(),
@@ -289,8 +289,8 @@ impl LayerBuilder {
     }
 }
 
-fn compress(tar: &[u8], compression: Compression) -> Result<Vec<u8>, TestkitError> {
-    let io_err = |source| TestkitError::Io {
+fn compress(tar: &[u8], compression: Compression) -> Result<Vec<u8>, ImageBuildError> {
+    let io_err = |source| ImageBuildError::Io {
         path: PathBuf::from("<layer compression>"),
         source,
     };
