@@ -299,20 +299,42 @@ async fn excepted_vulnerabilities(
     Ok(names.into_iter().collect())
 }
 
-async fn vulnerability_id(conn: &mut SqliteConnection, name: &str) -> Result<i64> {
-    if let Some(id) = sqlx::query_scalar("SELECT id FROM vulnerability WHERE name = $1")
-        .bind(name)
-        .fetch_optional(&mut *conn)
-        .await?
-    {
-        return Ok(id);
+/// Ids of vulnerability names, creating the missing ones: one query per
+/// batch of names rather than one per finding.
+async fn vulnerability_ids<'a>(
+    conn: &mut SqliteConnection,
+    names: &[&'a str],
+) -> Result<HashMap<&'a str, i64>> {
+    let mut ids = HashMap::with_capacity(names.len());
+    for batch in names.chunks(INSERT_BATCH) {
+        let mut sql = String::from("SELECT name, id FROM vulnerability WHERE name IN (");
+        for i in 0..batch.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(i + 1).to_string());
+        }
+        sql.push(')');
+        let mut query = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql.as_str()));
+        for name in batch {
+            query = query.bind(*name);
+        }
+        let found: HashMap<String, i64> = query.fetch_all(&mut *conn).await?.into_iter().collect();
+        for name in batch {
+            let id = match found.get(*name) {
+                Some(id) => *id,
+                None => {
+                    sqlx::query_scalar("INSERT INTO vulnerability (name) VALUES ($1) RETURNING id")
+                        .bind(*name)
+                        .fetch_one(&mut *conn)
+                        .await?
+                }
+            };
+            ids.insert(*name, id);
+        }
     }
-    Ok(
-        sqlx::query_scalar("INSERT INTO vulnerability (name) VALUES ($1) RETURNING id")
-            .bind(name)
-            .fetch_one(&mut *conn)
-            .await?,
-    )
+    Ok(ids)
 }
 
 /// Replaces an image's findings and packages and refreshes its summary.
@@ -344,13 +366,10 @@ pub(crate) async fn write_findings(
     .into_iter()
     .collect();
     let excepted = excepted_vulnerabilities(conn, &repository, now).await?;
-    let mut vulnerability_ids: HashMap<&str, i64> = HashMap::new();
-    for finding in findings {
-        if !vulnerability_ids.contains_key(finding.id.as_str()) {
-            let id = vulnerability_id(conn, &finding.id).await?;
-            vulnerability_ids.insert(&finding.id, id);
-        }
-    }
+    let mut names: Vec<&str> = findings.iter().map(|f| f.id.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let vulnerability_ids = vulnerability_ids(conn, &names).await?;
     sqlx::query("DELETE FROM finding WHERE image_id = $1")
         .bind(image)
         .execute(&mut *conn)

@@ -171,10 +171,15 @@ fn scope_ctes(sql: &mut Sql, filter: &ReportFilter, now: i64) {
     sql.push(&format!(
         "), st AS MATERIALIZED (SELECT t.id, t.repository, t.status, t.image_id, \
          MAX(CASE WHEN sc.running THEN 1 ELSE 0 END) AS running \
-         FROM sc JOIN scan_target t ON t.id = sc.target_id \
-         LEFT JOIN image_summary s ON s.image_id = t.image_id \
+         FROM sc JOIN scan_target t ON t.id = sc.target_id{} \
          WHERE t.repository {}IN (SELECT e.repository FROM exception e \
          WHERE e.scope = 'repository' AND {})",
+        // Only the severity and fixable conditions read the summaries.
+        if filter.severities.is_empty() && !filter.fixable_only {
+            ""
+        } else {
+            " LEFT JOIN image_summary s ON s.image_id = t.image_id"
+        },
         if filter.excepted { "" } else { "NOT " },
         active_sql("e", &now)
     ));
@@ -373,20 +378,17 @@ pub(crate) async fn repositories(
              agg AS (SELECT ri.repository, COUNT(*) AS images, {}, MAX(i.scanned_at) AS last_scanned \
                FROM ri JOIN image_summary s ON s.image_id = ri.image_id \
                JOIN image i ON i.id = ri.image_id GROUP BY ri.repository), \
-             rt AS (SELECT repository, MIN(CASE status WHEN 'failed' THEN 0 WHEN 'scanning' THEN 1 \
-               WHEN 'pending' THEN 2 WHEN 'unsupported' THEN 3 ELSE 4 END) AS worst \
-               FROM st GROUP BY repository), \
-             rc AS (SELECT st.repository, COUNT(DISTINCT sc.cluster_id) AS clusters, \
-               COUNT(DISTINCT sc.workload_id) AS resources \
+             rt AS (SELECT st.repository, MIN(CASE st.status WHEN 'failed' THEN 0 WHEN 'scanning' THEN 1 \
+               WHEN 'pending' THEN 2 WHEN 'unsupported' THEN 3 ELSE 4 END) AS worst, \
+               COUNT(DISTINCT sc.cluster_id) AS clusters, COUNT(DISTINCT sc.workload_id) AS resources \
                FROM sc JOIN st ON st.id = sc.target_id GROUP BY st.repository) \
              SELECT rt.repository AS repository, COALESCE(agg.images, 0) AS images, \
              COALESCE(agg.critical, 0) AS critical, COALESCE(agg.high, 0) AS high, \
              COALESCE(agg.medium, 0) AS medium, COALESCE(agg.low, 0) AS low, \
              COALESCE(agg.negligible, 0) AS negligible, COALESCE(agg.unknown, 0) AS unknown, \
-             COALESCE(agg.fixable, 0) AS fixable, rc.clusters AS clusters, rc.resources AS resources, \
+             COALESCE(agg.fixable, 0) AS fixable, rt.clusters AS clusters, rt.resources AS resources, \
              COALESCE(agg.last_scanned, -1) AS last_scanned, rt.worst, COUNT(*) OVER () \
              FROM rt LEFT JOIN agg ON agg.repository = rt.repository \
-             JOIN rc ON rc.repository = rt.repository \
              ORDER BY {order}, repository ASC",
             count_columns(filter)
         ));
