@@ -666,3 +666,94 @@ impl<S: Store, L: ImageLocator> Inner<S, L> {
         Ok(loaded)
     }
 }
+
+/// Where the periodic database update gets its data and what it does after.
+#[derive(Debug, Clone)]
+pub struct UpdateSchedule {
+    /// The data directory holding `advisories.sqlite`.
+    pub data_dir: std::path::PathBuf,
+    pub feeds: feeds::FeedsConfig,
+    pub options: crate::update::UpdateOptions,
+    /// Time between the end of one cycle and the start of the next.
+    pub interval: Duration,
+    pub rematch: crate::rematch::RematchConfig,
+}
+
+/// One update → re-match cycle.
+#[derive(Debug)]
+pub struct UpdateCycle {
+    pub update: crate::update::UpdateSummary,
+    /// `None` when the update committed nothing (nothing to re-match).
+    pub rematch: Option<crate::rematch::RematchSummary>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CycleError {
+    #[error("advisory database update: {0}")]
+    Update(#[from] crate::update::UpdateError),
+    #[error("re-match: {0}")]
+    Rematch(#[from] crate::rematch::RematchError),
+}
+
+/// Updates the advisory database, then, when a new version was committed,
+/// re-matches every stored inventory against it. Feed failures are in the
+/// update summary (the other feeds are still committed and re-matched).
+pub async fn update_and_rematch<S: Store>(
+    store: &S,
+    db: &VulnDb,
+    schedule: &UpdateSchedule,
+) -> Result<UpdateCycle, CycleError> {
+    let update = crate::update::update_database(
+        &schedule.data_dir,
+        &schedule.feeds,
+        &schedule.options,
+        &feeds::NoProgress,
+    )
+    .await?;
+    for failed in update.failed() {
+        if let Err(reason) = &failed.result {
+            tracing::warn!(feed = %failed.feed, %reason, "feed not updated");
+        }
+    }
+    let rematch = match update.committed {
+        Some(_) => Some(crate::rematch::rematch_all(store, db, &schedule.rematch).await?),
+        None => None,
+    };
+    Ok(UpdateCycle { update, rematch })
+}
+
+/// Runs [`update_and_rematch`] now and then every `schedule.interval` until
+/// `shutdown` turns `true`; each cycle's result goes to `on_cycle` (the
+/// server's status page). A failed cycle is retried at the next interval.
+/// Before the first update, inventories not matched against the current
+/// database (stored by an older version, or while an update was killed)
+/// are re-matched.
+pub async fn run_updates<S: Store>(
+    store: &S,
+    db: &VulnDb,
+    schedule: &UpdateSchedule,
+    mut shutdown: watch::Receiver<bool>,
+    on_cycle: impl Fn(&Result<UpdateCycle, CycleError>) + Send + Sync,
+) {
+    let mut receiver = Some(shutdown.clone());
+    if let Err(error) = crate::rematch::rematch_all(store, db, &schedule.rematch).await {
+        tracing::warn!(%error, "catching up the re-match failed");
+    }
+    loop {
+        if *shutdown.borrow_and_update() {
+            return;
+        }
+        let cycle = tokio::select! {
+            cycle = update_and_rematch(store, db, schedule) => cycle,
+            () = stopped(&mut receiver) => return,
+        };
+        if let Err(error) = &cycle {
+            tracing::warn!(%error, "advisory database update failed");
+        }
+        on_cycle(&cycle);
+        tokio::select! {
+            () = tokio::time::sleep(schedule.interval) => {}
+            () = stopped(&mut receiver) => return,
+        }
+    }
+}
