@@ -125,7 +125,9 @@ pub async fn run(args: UpdateArgs, data_dir: &Path) -> anyhow::Result<ExitCode> 
     let summary = match result {
         Ok(summary) => summary,
         Err(error @ UpdateError::Import(_)) => {
-            return Err(anyhow::Error::new(error).context("update failed; the database is unchanged"));
+            return Err(
+                anyhow::Error::new(error).context("update failed; the database is unchanged")
+            );
         }
         Err(error) => return Err(error.into()),
     };

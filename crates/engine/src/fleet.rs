@@ -188,7 +188,9 @@ pub enum Disposition {
 pub fn disposition(error: &JobError, attempts_before: u32, config: &FleetConfig) -> Disposition {
     let backoff = &config.backoff;
     let oci = match error {
-        JobError::Locate(LocateError::InvalidRepository { .. } | LocateError::NotInLayout { .. }) => {
+        JobError::Locate(
+            LocateError::InvalidRepository { .. } | LocateError::NotInLayout { .. },
+        ) => {
             return Disposition::Unsupported;
         }
         JobError::ConfigMismatch { .. } => return Disposition::Retry(backoff.long()),
@@ -523,11 +525,11 @@ impl<S: Store, L: ImageLocator> Inner<S, L> {
     async fn process(self: Arc<Self>, job: ScanJob) -> Outcome {
         self.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
-        let result =
-            match tokio::time::timeout(self.config.scan_timeout, self.scan_job(&job)).await {
-                Ok(result) => result,
-                Err(_) => Err(JobError::TimedOut(self.config.scan_timeout)),
-            };
+        let result = match tokio::time::timeout(self.config.scan_timeout, self.scan_job(&job)).await
+        {
+            Ok(result) => result,
+            Err(_) => Err(JobError::TimedOut(self.config.scan_timeout)),
+        };
         let target = job.target.id;
         let now = OffsetDateTime::now_utc();
         let (outcome, written) = match result {
@@ -558,7 +560,9 @@ impl<S: Store, L: ImageLocator> Inner<S, L> {
                         tracing::warn!(%target, %reason, retry_in_s = after.as_secs(), "scan failed");
                         (
                             Outcome::Failed,
-                            self.store.fail_scan(target, &reason, now + after, now).await,
+                            self.store
+                                .fail_scan(target, &reason, now + after, now)
+                                .await,
                         )
                     }
                 }
@@ -754,6 +758,156 @@ pub async fn run_updates<S: Store>(
         tokio::select! {
             () = tokio::time::sleep(schedule.interval) => {}
             () = stopped(&mut receiver) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(byte: u8) -> model::Digest {
+        model::Digest::from_raw(model::DigestAlgorithm::Sha256, &[byte; 32])
+    }
+
+    fn oci(error: OciError) -> JobError {
+        JobError::Scan(ScanError::Source(error))
+    }
+
+    #[test]
+    fn backoff_doubles_from_a_minute_to_six_hours_with_jitter() {
+        let backoff = Backoff::default();
+        // (failures before, base delay in seconds)
+        let cases = [
+            (0, 60),
+            (1, 120),
+            (2, 240),
+            (5, 1920),
+            (9, 21_600),
+            (40, 21_600),
+        ];
+        for (attempts, base) in cases {
+            for _ in 0..50 {
+                let delay = backoff.transient(attempts).as_secs_f64();
+                let base = f64::from(base);
+                assert!(
+                    (base * 0.8..=base * 1.2).contains(&delay),
+                    "{attempts}: {delay}"
+                );
+            }
+        }
+        let long = backoff.long().as_secs_f64();
+        assert!((86_400.0 * 0.8..=86_400.0 * 1.2).contains(&long), "{long}");
+    }
+
+    #[test]
+    fn failures_are_classified() {
+        let config = FleetConfig {
+            backoff: Backoff {
+                jitter: 0.0,
+                ..Backoff::default()
+            },
+            ..FleetConfig::default()
+        };
+        let minute = Disposition::Retry(Duration::from_secs(60));
+        let four_minutes = Disposition::Retry(Duration::from_secs(240));
+        let day = Disposition::Retry(Duration::from_secs(86_400));
+        let unknown = || {
+            oci(OciError::ManifestUnknown {
+                reference: "r".into(),
+                message: None,
+            })
+        };
+        // (error, failures before, expected)
+        let cases: Vec<(JobError, u32, Disposition)> = vec![
+            (
+                oci(OciError::Connection {
+                    registry: "r".into(),
+                    detail: "refused".into(),
+                }),
+                0,
+                minute,
+            ),
+            (
+                oci(OciError::UnexpectedStatus {
+                    registry: "r".into(),
+                    status: 503,
+                    what: "manifest".into(),
+                    message: None,
+                }),
+                2,
+                four_minutes,
+            ),
+            (
+                oci(OciError::Unauthorized {
+                    registry: "r".into(),
+                    message: None,
+                }),
+                0,
+                minute,
+            ),
+            (unknown(), 0, minute),
+            (unknown(), 1, Disposition::Retry(Duration::from_secs(120))),
+            (unknown(), 2, day),
+            (
+                oci(OciError::DigestMismatch {
+                    what: "blob".into(),
+                    expected: digest(1),
+                    actual: digest(2),
+                }),
+                0,
+                day,
+            ),
+            (
+                JobError::ConfigMismatch {
+                    reference: "r:1".into(),
+                    expected: digest(1),
+                    actual: digest(2),
+                },
+                0,
+                day,
+            ),
+            (
+                oci(OciError::PlatformNotFound {
+                    reference: "r".into(),
+                    wanted: Platform::linux_amd64(),
+                    available: Vec::new(),
+                }),
+                0,
+                Disposition::Unsupported,
+            ),
+            (
+                oci(OciError::UnsupportedMediaType {
+                    reference: "r".into(),
+                    media_type: "text/html".into(),
+                }),
+                0,
+                Disposition::Unsupported,
+            ),
+            (
+                oci(OciError::Schema1 {
+                    reference: "r".into(),
+                }),
+                0,
+                Disposition::Unsupported,
+            ),
+            (
+                JobError::Locate(LocateError::NotInLayout { what: "x".into() }),
+                0,
+                Disposition::Unsupported,
+            ),
+            (
+                JobError::TimedOut(Duration::from_secs(1)),
+                1,
+                Disposition::Retry(Duration::from_secs(120)),
+            ),
+        ];
+        for (error, attempts, expected) in cases {
+            assert_eq!(
+                disposition(&error, attempts, &config),
+                expected,
+                "{error} after {attempts}"
+            );
         }
     }
 }

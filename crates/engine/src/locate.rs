@@ -18,14 +18,14 @@ pub enum LocateError {
     InvalidRepository {
         repository: String,
         #[source]
-        source: oci::OciError,
+        source: Box<oci::OciError>,
     },
     /// The layout has no image for the target.
     #[error("no image for {what} in the OCI layout")]
     NotInLayout { what: String },
     /// Building the client failed (TLS set-up): a configuration problem.
     #[error(transparent)]
-    Client(oci::OciError),
+    Client(Box<oci::OciError>),
 }
 
 /// A located image: where to read it and how to name it in the store.
@@ -57,7 +57,7 @@ pub fn target_reference(target: &ScanTarget) -> Result<Reference, LocateError> {
     text.parse()
         .map_err(|source| LocateError::InvalidRepository {
             repository: target.repository.clone(),
-            source,
+            source: Box::new(source),
         })
 }
 
@@ -165,9 +165,9 @@ impl CredentialProvider for ClusterPullSecrets {
                 let mut store = CredentialStore::new();
                 store
                     .insert(registry, credentials.clone())
-                    .map_err(LocateError::Client)?;
-                let client = RegistryClient::new(self.config.clone(), store)
-                    .map_err(LocateError::Client)?;
+                    .map_err(|e| LocateError::Client(Box::new(e)))?;
+                let client =
+                    RegistryClient::new(self.config.clone(), store).map_err(|e| LocateError::Client(Box::new(e)))?;
                 return Ok(Arc::new(client));
             }
         }

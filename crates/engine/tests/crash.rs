@@ -96,7 +96,12 @@ async fn kill_9_leaves_a_consistent_store_and_the_next_run_finishes() {
     ingest(&store, &fleet_snapshot("prod", &running)).await;
 
     let mut worker = Command::new(std::env::current_exe().expect("test binary"))
-        .args(["fleet_worker_process", "--exact", "--ignored", "--nocapture"])
+        .args([
+            "fleet_worker_process",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
         .env(STORE_ENV, &store_dir)
         .env(DATA_ENV, &data_dir)
         .stdin(Stdio::null())
@@ -112,8 +117,14 @@ async fn kill_9_leaves_a_consistent_store_and_the_next_run_finishes() {
         if count(ScanStatus::Scanned) >= 2 && count(ScanStatus::Scanning) >= 1 {
             break;
         }
-        assert!(Instant::now() < deadline, "the worker made no progress: {states:#?}");
-        assert!(worker.try_wait().expect("wait").is_none(), "the worker exited");
+        assert!(
+            Instant::now() < deadline,
+            "the worker made no progress: {states:#?}"
+        );
+        assert!(
+            worker.try_wait().expect("wait").is_none(),
+            "the worker exited"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     worker.kill().expect("SIGKILL");

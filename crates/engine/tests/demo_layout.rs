@@ -11,7 +11,7 @@ use std::sync::Arc;
 use engine::fleet::{FleetConfig, FleetScanner};
 use engine::locate::{LayoutImage, LayoutLocator};
 use k8s::DigestKind;
-use store::{Page, ScanStatus, SqliteStore, Sort, Store, VulnerabilitySortField};
+use store::{Page, ScanStatus, Sort, SqliteStore, Store, VulnerabilitySortField};
 use support::*;
 use time::OffsetDateTime;
 use vulndb::VulnDb;
@@ -35,7 +35,11 @@ fn demo_snapshot() -> Vec<serde_json::Value> {
 async fn every_demo_image_scans_through_the_layout_with_the_demo_findings() {
     let dir = tempfile::tempdir().expect("tempdir");
     let set = demo::build(&dir.path().join("demo"), demo_now()).expect("demo builds");
-    let store = Arc::new(SqliteStore::open(&dir.path().join("store")).await.expect("store"));
+    let store = Arc::new(
+        SqliteStore::open(&dir.path().join("store"))
+            .await
+            .expect("store"),
+    );
     let db = VulnDb::open(&dir.path().join("data")).await.expect("db");
     let db_version = import(&db, &set.advisory_files).await;
 
@@ -111,7 +115,9 @@ async fn every_demo_image_scans_through_the_layout_with_the_demo_findings() {
             .items;
         let mut by_severity: BTreeMap<&str, u64> = BTreeMap::new();
         for row in &rows {
-            *by_severity.entry(row.finding.severity.as_str()).or_default() += 1;
+            *by_severity
+                .entry(row.finding.severity.as_str())
+                .or_default() += 1;
         }
         let mut kev: Vec<&str> = rows
             .iter()

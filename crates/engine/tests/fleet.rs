@@ -13,7 +13,7 @@ use engine::locate::{RegistryLocator, StaticCredentials};
 use engine::rematch::{RematchConfig, rematch_all};
 use k8s::DigestKind;
 use model::Digest;
-use store::{Page, ScanStatus, SqliteStore, Sort, Store, TargetState, VulnerabilitySortField};
+use store::{Page, ScanStatus, Sort, SqliteStore, Store, TargetState, VulnerabilitySortField};
 use support::*;
 use testkit::{IndexBuilder, TestRegistry};
 use time::OffsetDateTime;
@@ -52,7 +52,11 @@ struct Setup {
 async fn setup(feeds: &[&str]) -> Setup {
     install_crypto();
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Arc::new(SqliteStore::open(&dir.path().join("store")).await.expect("store"));
+    let store = Arc::new(
+        SqliteStore::open(&dir.path().join("store"))
+            .await
+            .expect("store"),
+    );
     let db = VulnDb::open(&dir.path().join("data")).await.expect("db");
     let files = demo_advisories(dir.path(), feeds);
     assert_eq!(files.len(), feeds.len(), "{files:?}");
@@ -118,9 +122,15 @@ async fn snapshot_targets_are_scanned_matched_and_stored_with_fix_all_versions()
     assert_eq!(new_targets, 2);
 
     let scanner = scanner(&setup.store, &setup.db, config());
-    assert_eq!(scanner.start_up().await.expect("start-up"), Default::default());
+    assert_eq!(
+        scanner.start_up().await.expect("start-up"),
+        Default::default()
+    );
     let summary = scanner.run_until_idle().await;
-    assert_eq!((summary.scanned, summary.failed, summary.unsupported), (2, 0, 0));
+    assert_eq!(
+        (summary.scanned, summary.failed, summary.unsupported),
+        (2, 0, 0)
+    );
     assert_eq!(scanner.metrics().counts().scanned, 2);
 
     for state in targets(&setup.store).await {
@@ -146,14 +156,21 @@ async fn snapshot_targets_are_scanned_matched_and_stored_with_fix_all_versions()
         u64::try_from(old_findings.len()).unwrap(),
         details.counts.total()
     );
-    assert!(old_findings.iter().all(|row| row.first_seen_db_version == setup.db_version));
+    assert!(
+        old_findings
+            .iter()
+            .all(|row| row.first_seen_db_version == setup.db_version)
+    );
 
     let current_packages = packages(&setup.store, &current.manifest.digest).await;
     let openssl = current_packages
         .iter()
         .find(|p| p.name == "openssl")
         .expect("openssl listed");
-    assert_eq!((openssl.vulnerabilities, openssl.fix_all_version.as_deref()), (0, None));
+    assert_eq!(
+        (openssl.vulnerabilities, openssl.fix_all_version.as_deref()),
+        (0, None)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -221,7 +238,12 @@ async fn failing_images_back_off_or_are_unsupported_and_never_block_the_others()
     for name in ["ok/first", "ok/second", "broken/server"] {
         let image = debian_image(name, "3.0.9-1");
         let digest = client.push(name, "1.0", &image).expect("push");
-        add(format!("{host}/{name}:1.0"), digest, DigestKind::Manifest, "linux/amd64");
+        add(
+            format!("{host}/{name}:1.0"),
+            digest,
+            DigestKind::Manifest,
+            "linux/amd64",
+        );
     }
     proxy.fail("broken/server", 500);
 
@@ -257,7 +279,9 @@ async fn failing_images_back_off_or_are_unsupported_and_never_block_the_others()
         .image(debian_image("amd64 only", "3.0.9-1"))
         .build()
         .expect("index");
-    let index_digest = client.push("multi/amd64-only", "1.0", &index).expect("push");
+    let index_digest = client
+        .push("multi/amd64-only", "1.0", &index)
+        .expect("push");
     add(
         format!("{host}/multi/amd64-only:1.0"),
         index_digest,
@@ -276,16 +300,23 @@ async fn failing_images_back_off_or_are_unsupported_and_never_block_the_others()
     );
     let states = targets(&setup.store).await;
     for name in ["ok/first", "ok/second", "local/good"] {
-        assert_eq!(state_of(&states, name).status, ScanStatus::Scanned, "{name}");
+        assert_eq!(
+            state_of(&states, name).status,
+            ScanStatus::Scanned,
+            "{name}"
+        );
     }
-    let retry_in = |state: &TargetState| {
-        (state.next_attempt.expect("next attempt") - before).whole_seconds()
-    };
+    let retry_in =
+        |state: &TargetState| (state.next_attempt.expect("next attempt") - before).whole_seconds();
     // (target, reason contains, retry window in seconds)
     let failed: [(&str, &str, std::ops::RangeInclusive<i64>); 3] = [
         ("broken/server", "500", 45..=75),
         ("gone/image", "manifest unknown", 45..=75),
-        ("local/moved", "not the running image's", 19 * 3600..=29 * 3600),
+        (
+            "local/moved",
+            "not the running image's",
+            19 * 3600..=29 * 3600,
+        ),
     ];
     for (name, reason, window) in failed {
         let state = state_of(&states, name);
@@ -293,12 +324,20 @@ async fn failing_images_back_off_or_are_unsupported_and_never_block_the_others()
         assert_eq!(state.attempts, 1, "{name}");
         let text = state.reason.as_deref().unwrap_or_default();
         assert!(text.contains(reason), "{name}: {text}");
-        assert!(window.contains(&retry_in(state)), "{name}: {}", retry_in(state));
+        assert!(
+            window.contains(&retry_in(state)),
+            "{name}: {}",
+            retry_in(state)
+        );
     }
     let unsupported = state_of(&states, "multi/amd64-only");
     assert_eq!(unsupported.status, ScanStatus::Unsupported);
     assert!(
-        unsupported.reason.as_deref().unwrap_or_default().contains("linux/s390x"),
+        unsupported
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("linux/s390x"),
         "{unsupported:?}"
     );
 
@@ -404,7 +443,9 @@ async fn rematch_reports_findings_new_with_the_database_without_the_registry() {
         digests.push(digest);
     }
     ingest(&setup.store, &fleet_snapshot("prod", &running)).await;
-    let summary = scanner(&setup.store, &setup.db, config()).run_until_idle().await;
+    let summary = scanner(&setup.store, &setup.db, config())
+        .run_until_idle()
+        .await;
     assert_eq!(summary.scanned, 2);
     for digest in &digests {
         assert!(findings(&setup.store, digest).await.is_empty());
@@ -450,5 +491,8 @@ async fn rematch_reports_findings_new_with_the_database_without_the_registry() {
     let again = rematch_all(&*setup.store, &setup.db, &RematchConfig::default())
         .await
         .expect("re-match");
-    assert_eq!((again.images, again.skipped, again.findings_added), (0, 2, 0));
+    assert_eq!(
+        (again.images, again.skipped, again.findings_added),
+        (0, 2, 0)
+    );
 }

@@ -33,7 +33,11 @@ async fn stored_image(store: &SqliteStore) -> model::Digest {
     );
     ingest(store, &snapshot).await;
     let now = OffsetDateTime::now_utc();
-    let job = store.claim_scan_jobs(1, now).await.expect("claim").remove(0);
+    let job = store
+        .claim_scan_jobs(1, now)
+        .await
+        .expect("claim")
+        .remove(0);
     let mut package = Package::new(PackageKind::Deb, "openssl", "3.0.9-1");
     package.evidence.path = "var/lib/dpkg/status".to_owned();
     package.evidence.layer_index = Some(0);
@@ -73,7 +77,11 @@ async fn an_update_that_commits_is_followed_by_a_rematch_and_one_that_does_not_i
     std::fs::copy(&tracker[0], root.join("debian-tracker/json")).expect("copy");
     let server = FeedServer::start(&root);
 
-    let store = Arc::new(SqliteStore::open(&dir.path().join("store")).await.expect("store"));
+    let store = Arc::new(
+        SqliteStore::open(&dir.path().join("store"))
+            .await
+            .expect("store"),
+    );
     let data_dir = dir.path().join("data");
     let db = VulnDb::open(&data_dir).await.expect("db");
     let digest = stored_image(&store).await;

@@ -17,9 +17,10 @@ use bytes::Bytes;
 use model::{Digest, Severity};
 use serde::{Deserialize, Serialize};
 use store::{
-    Direction, ExceptionId, ExceptionListFilter, ExceptionScope, FilterError, ImageStatus, NewException,
-    NewToken, NewUser, Page, Paged, ReportFilter, RepositorySortField, Role, ScanStatus, SearchText, Sort,
-    Store, StoreError, TokenId, VulnerabilitySortField, parse_selector,
+    Direction, ExceptionId, ExceptionListFilter, ExceptionScope, FilterError, ImageStatus,
+    NewException, NewToken, NewUser, Page, Paged, ReportFilter, RepositorySortField, Role,
+    ScanStatus, SearchText, Sort, Store, StoreError, TokenId, VulnerabilitySortField,
+    parse_selector,
 };
 use time::OffsetDateTime;
 
@@ -46,12 +47,21 @@ pub fn routes<S: Store>(state: Arc<AppState<S>>) -> Router {
         .route("/api/v1/statistics", get(statistics::<S>))
         .route("/api/v1/repositories", get(repositories::<S>))
         .route("/api/v1/images/{digest}", get(image::<S>))
-        .route("/api/v1/images/{digest}/vulnerabilities", get(image_vulnerabilities::<S>))
+        .route(
+            "/api/v1/images/{digest}/vulnerabilities",
+            get(image_vulnerabilities::<S>),
+        )
         .route("/api/v1/images/{digest}/packages", get(image_packages::<S>))
-        .route("/api/v1/images/{digest}/resources", get(image_resources::<S>))
+        .route(
+            "/api/v1/images/{digest}/resources",
+            get(image_resources::<S>),
+        )
         .route("/api/v1/remediation", get(remediation::<S>))
         .route("/api/v1/clusters", get(clusters::<S>))
-        .route("/api/v1/exceptions", get(exceptions::<S>).post(create_exceptions::<S>))
+        .route(
+            "/api/v1/exceptions",
+            get(exceptions::<S>).post(create_exceptions::<S>),
+        )
         .route("/api/v1/exceptions/cancel", post(cancel_exceptions::<S>))
         .route("/api/v1/exceptions/history", get(exception_history::<S>))
         .route("/api/v1/exceptions/stale", get(stale_exceptions::<S>))
@@ -104,7 +114,9 @@ async fn count_requests<S: Store>(
         .to_owned();
     let started = Instant::now();
     let response = next.run(request).await;
-    state.metrics.record_request(&method, &route, response.status().as_u16());
+    state
+        .metrics
+        .record_request(&method, &route, response.status().as_u16());
     tracing::debug!(%method, %route, status = response.status().as_u16(), elapsed = ?started.elapsed(), "request");
     response
 }
@@ -152,8 +164,14 @@ async fn metrics<S: Store>(
             name: "shipshape_scan_targets",
             help: "Scan targets, and how many are scanned.",
             values: vec![
-                (vec![("state", "all".to_owned())], stats.scan_coverage.targets as f64),
-                (vec![("state", "scanned".to_owned())], stats.scan_coverage.scanned as f64),
+                (
+                    vec![("state", "all".to_owned())],
+                    stats.scan_coverage.targets as f64,
+                ),
+                (
+                    vec![("state", "scanned".to_owned())],
+                    stats.scan_coverage.scanned as f64,
+                ),
             ],
         },
         Gauge {
@@ -178,13 +196,19 @@ async fn metrics<S: Store>(
                 .iter()
                 .map(|c| {
                     let up = matches!(c.status, k8s::ClusterStatus::Ok);
-                    (vec![("cluster", c.name.clone())], if up { 1.0 } else { 0.0 })
+                    (
+                        vec![("cluster", c.name.clone())],
+                        if up { 1.0 } else { 0.0 },
+                    )
                 })
                 .collect(),
         },
     ];
     Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.render(&gauges),
     )
         .into_response())
@@ -200,7 +224,9 @@ impl Query {
     fn parse(raw: Option<String>, allowed: &[&str]) -> Result<Query, ApiError> {
         let raw = raw.unwrap_or_default();
         if raw.len() > 8192 {
-            return Err(ApiError::bad_request("the query string is longer than 8192 bytes"));
+            return Err(ApiError::bad_request(
+                "the query string is longer than 8192 bytes",
+            ));
         }
         let pairs: Vec<(String, String)> = url::form_urlencoded::parse(raw.as_bytes())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -225,7 +251,11 @@ impl Query {
     }
 
     fn one(&self, name: &str) -> Result<Option<&str>, ApiError> {
-        let mut values = self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let mut values = self
+            .0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str());
         let first = values.next();
         if values.next().is_some() {
             return Err(ApiError::bad_request(format!("{name} may be given once")));
@@ -362,7 +392,11 @@ const FILTER_PARAMS: &[&str] = &[
 ];
 
 fn with<'a>(extra: &[&'a str]) -> Vec<&'a str> {
-    FILTER_PARAMS.iter().copied().chain(extra.iter().copied()).collect()
+    FILTER_PARAMS
+        .iter()
+        .copied()
+        .chain(extra.iter().copied())
+        .collect()
 }
 
 fn severity_from_str(s: &str) -> Option<Severity> {
@@ -449,9 +483,16 @@ async fn image<S: Store>(
     principal.require(Role::Viewer)?;
     Query::parse(raw, &[])?;
     let digest = parse_digest(&digest)?;
-    match state.store.image(&digest, state.now()).await.map_err(store_error)? {
+    match state
+        .store
+        .image(&digest, state.now())
+        .await
+        .map_err(store_error)?
+    {
         Some(details) => Ok(Json(details).into_response()),
-        None => Err(ApiError::not_found(format!("no image {digest} in the report"))),
+        None => Err(ApiError::not_found(format!(
+            "no image {digest} in the report"
+        ))),
     }
 }
 
@@ -480,7 +521,10 @@ async fn image_vulnerabilities<S: Store>(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     principal.require(Role::Viewer)?;
-    let query = Query::parse(raw, &["layers", "sort", "limit", "offset", "include_excepted"])?;
+    let query = Query::parse(
+        raw,
+        &["layers", "sort", "limit", "offset", "include_excepted"],
+    )?;
     let digest = parse_digest(&digest)?;
     let page = query.page()?;
     let rows = state
@@ -667,7 +711,12 @@ async fn cancel_exceptions<S: Store>(
     }
     state
         .store
-        .cancel_exceptions(&request.ids, &request.reason, &principal.display_name(), state.now())
+        .cancel_exceptions(
+            &request.ids,
+            &request.reason,
+            &principal.display_name(),
+            state.now(),
+        )
         .await
         .map_err(store_error)?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -945,5 +994,6 @@ async fn users<S: Store>(
 /// Parses a JSON body with a 400 that says what is wrong (axum's `Json`
 /// rejection would answer 422 with its own words).
 pub(crate) fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("malformed JSON body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("malformed JSON body: {e}")))
 }

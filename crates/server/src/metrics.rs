@@ -31,7 +31,9 @@ impl Metrics {
     /// The counters, followed by `gauges` (name, help, labelled values).
     pub fn render(&self, gauges: &[Gauge]) -> String {
         let mut out = String::new();
-        out.push_str("# HELP shipshape_http_requests_total HTTP requests by method, route and status.\n");
+        out.push_str(
+            "# HELP shipshape_http_requests_total HTTP requests by method, route and status.\n",
+        );
         out.push_str("# TYPE shipshape_http_requests_total counter\n");
         if let Ok(map) = self.requests.lock() {
             for ((method, route, status), count) in map.iter() {
@@ -43,7 +45,9 @@ impl Metrics {
                 );
             }
         }
-        out.push_str("# HELP shipshape_ingest_messages_total Agent messages by cluster and result.\n");
+        out.push_str(
+            "# HELP shipshape_ingest_messages_total Agent messages by cluster and result.\n",
+        );
         out.push_str("# TYPE shipshape_ingest_messages_total counter\n");
         if let Ok(map) = self.ingest.lock() {
             for ((cluster, result), count) in map.iter() {
@@ -109,6 +113,10 @@ mod tests {
         assert!(text.contains(
             "shipshape_ingest_messages_total{cluster=\"prod \\\"eu\\\"\",result=\"accepted\"} 1\n"
         ));
-        assert!(text.contains("# TYPE shipshape_images gauge\nshipshape_images{status=\"scanned\"} 3\n"));
+        assert!(
+            text.contains(
+                "# TYPE shipshape_images gauge\nshipshape_images{status=\"scanned\"} 3\n"
+            )
+        );
     }
 }

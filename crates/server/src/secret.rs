@@ -163,7 +163,12 @@ mod tests {
 
     #[test]
     fn constant_time_comparison() {
-        for (a, b, equal) in [("abc", "abc", true), ("abc", "abd", false), ("abc", "ab", false), ("", "", true)] {
+        for (a, b, equal) in [
+            ("abc", "abc", true),
+            ("abc", "abd", false),
+            ("abc", "ab", false),
+            ("", "", true),
+        ] {
             assert_eq!(constant_time_eq(a, b), equal, "{a} vs {b}");
         }
     }

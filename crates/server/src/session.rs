@@ -51,7 +51,9 @@ pub async fn login<S: Store>(
     body: bytes::Bytes,
 ) -> Result<Response, ApiError> {
     let request: LoginRequest = crate::api::json_body(&body)?;
-    if request.name.is_empty() || request.name.len() > MAX_NAME || request.password.len() > MAX_PASSWORD
+    if request.name.is_empty()
+        || request.name.len() > MAX_NAME
+        || request.password.len() > MAX_PASSWORD
     {
         return Err(ApiError::bad_request(format!(
             "name must be 1 to {MAX_NAME} bytes and password at most {MAX_PASSWORD}"
@@ -70,9 +72,9 @@ pub async fn login<S: Store>(
         Some(stored) => secret::verify_password(&password, &stored),
         None => dummy_hash().and_then(|dummy| secret::verify_password(&password, dummy)),
     })
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-        .map_err(|e| ApiError::internal(&e))?;
+    .await
+    .map_err(|e| ApiError::internal(&e))?
+    .map_err(|e| ApiError::internal(&e))?;
     let Some(user) = user.filter(|u| matches && !u.disabled) else {
         return Err(refused());
     };
@@ -98,7 +100,11 @@ pub async fn login<S: Store>(
         "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
         session_id.expose(),
         state.settings.session_ttl.as_secs(),
-        if state.settings.secure_cookies { "; Secure" } else { "" }
+        if state.settings.secure_cookies {
+            "; Secure"
+        } else {
+            ""
+        }
     );
     let answer = LoginAnswer {
         name: user.name,
@@ -128,7 +134,9 @@ pub async fn logout<S: Store>(
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
-        HeaderValue::from_static("shipshape_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+        HeaderValue::from_static(
+            "shipshape_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
+        ),
     );
     Ok(response)
 }

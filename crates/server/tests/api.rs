@@ -205,7 +205,11 @@ impl App {
                 .unwrap();
         }
         let f = fixtures::finding;
-        let jobs = self.store.claim_scan_jobs(100, at(NOW - 500)).await.unwrap();
+        let jobs = self
+            .store
+            .claim_scan_jobs(100, at(NOW - 500))
+            .await
+            .unwrap();
         assert_eq!(jobs.len(), 4);
         for job in jobs {
             let store::TargetReference::Digest { digest } = &job.target.reference else {
@@ -215,23 +219,72 @@ impl App {
                 (
                     "1.25",
                     vec![
-                        f("CVE-2023-4911", Severity::High, Some(7.8), ("glibc", "2.36-9"), 0, Some("2.36-9+deb12u3")),
-                        f("CVE-2024-2961", Severity::High, Some(8.8), ("glibc", "2.36-9"), 0, Some("2.36-9+deb12u7")),
-                        f("CVE-2023-44487", Severity::Critical, Some(9.8), ("nghttp2", "1.52.0-1"), 1, Some("1.52.0-1+deb12u1")),
-                        f("CVE-2022-0563", Severity::Low, Some(5.5), ("util-linux", "2.38.1-5"), 0, None),
+                        f(
+                            "CVE-2023-4911",
+                            Severity::High,
+                            Some(7.8),
+                            ("glibc", "2.36-9"),
+                            0,
+                            Some("2.36-9+deb12u3"),
+                        ),
+                        f(
+                            "CVE-2024-2961",
+                            Severity::High,
+                            Some(8.8),
+                            ("glibc", "2.36-9"),
+                            0,
+                            Some("2.36-9+deb12u7"),
+                        ),
+                        f(
+                            "CVE-2023-44487",
+                            Severity::Critical,
+                            Some(9.8),
+                            ("nghttp2", "1.52.0-1"),
+                            1,
+                            Some("1.52.0-1+deb12u1"),
+                        ),
+                        f(
+                            "CVE-2022-0563",
+                            Severity::Low,
+                            Some(5.5),
+                            ("util-linux", "2.38.1-5"),
+                            0,
+                            None,
+                        ),
                     ],
                 )
             } else if *digest == nginx_new {
                 (
                     "1.27",
-                    vec![f("CVE-2022-0563", Severity::Low, Some(5.5), ("util-linux", "2.38.1-5"), 0, None)],
+                    vec![f(
+                        "CVE-2022-0563",
+                        Severity::Low,
+                        Some(5.5),
+                        ("util-linux", "2.38.1-5"),
+                        0,
+                        None,
+                    )],
                 )
             } else if *digest == api {
                 (
                     "2.0",
                     vec![
-                        f("CVE-2024-6345", Severity::High, Some(8.8), ("setuptools", "65.5.0"), 2, Some("70.0.0")),
-                        f("CVE-2023-5678", Severity::Medium, Some(5.3), ("openssl", "3.0.11-1"), 0, Some("3.0.13-1")),
+                        f(
+                            "CVE-2024-6345",
+                            Severity::High,
+                            Some(8.8),
+                            ("setuptools", "65.5.0"),
+                            2,
+                            Some("70.0.0"),
+                        ),
+                        f(
+                            "CVE-2023-5678",
+                            Severity::Medium,
+                            Some(5.3),
+                            ("openssl", "3.0.11-1"),
+                            0,
+                            Some("3.0.13-1"),
+                        ),
                     ],
                 )
             } else {
@@ -262,11 +315,18 @@ async fn health_is_public_and_everything_else_needs_a_caller() {
     let ready = app.request(Method::GET, "/readyz", &[], None).await;
     assert_eq!(ready.status, StatusCode::OK);
     for uri in ENDPOINTS.iter().map(|e| e.1) {
-        let uri = uri.replace("{digest}", &digest_of("x")).replace("{id}", "1");
+        let uri = uri
+            .replace("{digest}", &digest_of("x"))
+            .replace("{id}", "1");
         for method in [Method::GET, Method::POST, Method::DELETE] {
-            let answer = app.request(method.clone(), &uri, &[], Some(b"{}".to_vec())).await;
+            let answer = app
+                .request(method.clone(), &uri, &[], Some(b"{}".to_vec()))
+                .await;
             assert!(
-                matches!(answer.status, StatusCode::UNAUTHORIZED | StatusCode::METHOD_NOT_ALLOWED),
+                matches!(
+                    answer.status,
+                    StatusCode::UNAUTHORIZED | StatusCode::METHOD_NOT_ALLOWED
+                ),
                 "{method} {uri} anonymously: {} {}",
                 answer.status,
                 answer.text
@@ -274,12 +334,22 @@ async fn health_is_public_and_everything_else_needs_a_caller() {
         }
     }
     let bad = app
-        .request(Method::GET, "/api/v1/statistics", &[("authorization", "Bearer ssp_nope")], None)
+        .request(
+            Method::GET,
+            "/api/v1/statistics",
+            &[("authorization", "Bearer ssp_nope")],
+            None,
+        )
         .await;
     assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
     assert_eq!(bad.body["error"]["code"], "unauthorized");
     let basic = app
-        .request(Method::GET, "/api/v1/statistics", &[("authorization", "Basic Zm9vOmJhcg==")], None)
+        .request(
+            Method::GET,
+            "/api/v1/statistics",
+            &[("authorization", "Basic Zm9vOmJhcg==")],
+            None,
+        )
         .await;
     assert_eq!(basic.status, StatusCode::UNAUTHORIZED);
 }
@@ -298,20 +368,52 @@ const ENDPOINTS: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/me", Access::Anyone),
     ("GET", "/api/v1/statistics", Access::AtLeast(Role::Viewer)),
     ("GET", "/api/v1/repositories", Access::AtLeast(Role::Viewer)),
-    ("GET", "/api/v1/images/{digest}", Access::AtLeast(Role::Viewer)),
-    ("GET", "/api/v1/images/{digest}/vulnerabilities", Access::AtLeast(Role::Viewer)),
-    ("GET", "/api/v1/images/{digest}/packages", Access::AtLeast(Role::Viewer)),
-    ("GET", "/api/v1/images/{digest}/resources", Access::AtLeast(Role::Viewer)),
+    (
+        "GET",
+        "/api/v1/images/{digest}",
+        Access::AtLeast(Role::Viewer),
+    ),
+    (
+        "GET",
+        "/api/v1/images/{digest}/vulnerabilities",
+        Access::AtLeast(Role::Viewer),
+    ),
+    (
+        "GET",
+        "/api/v1/images/{digest}/packages",
+        Access::AtLeast(Role::Viewer),
+    ),
+    (
+        "GET",
+        "/api/v1/images/{digest}/resources",
+        Access::AtLeast(Role::Viewer),
+    ),
     ("GET", "/api/v1/remediation", Access::AtLeast(Role::Viewer)),
     ("GET", "/api/v1/clusters", Access::AtLeast(Role::Viewer)),
     ("GET", "/api/v1/exceptions", Access::AtLeast(Role::Viewer)),
     ("POST", "/api/v1/exceptions", Access::AtLeast(Role::Editor)),
-    ("POST", "/api/v1/exceptions/cancel", Access::AtLeast(Role::Editor)),
-    ("GET", "/api/v1/exceptions/history", Access::AtLeast(Role::Viewer)),
-    ("GET", "/api/v1/exceptions/stale", Access::AtLeast(Role::Viewer)),
+    (
+        "POST",
+        "/api/v1/exceptions/cancel",
+        Access::AtLeast(Role::Editor),
+    ),
+    (
+        "GET",
+        "/api/v1/exceptions/history",
+        Access::AtLeast(Role::Viewer),
+    ),
+    (
+        "GET",
+        "/api/v1/exceptions/stale",
+        Access::AtLeast(Role::Viewer),
+    ),
     ("GET", "/api/v1/tokens", Access::AtLeast(Role::Admin)),
     ("POST", "/api/v1/tokens", Access::AtLeast(Role::Admin)),
-    ("DELETE", "/api/v1/tokens/{id}", Access::AtLeast(Role::Admin)),
+    (
+        "DELETE",
+        "/api/v1/tokens/{id}",
+        Access::AtLeast(Role::Admin),
+    ),
     ("GET", "/api/v1/users", Access::AtLeast(Role::Admin)),
     ("POST", "/api/v1/users", Access::AtLeast(Role::Admin)),
     ("POST", "/api/v1/agents/ingest", Access::Agents),
@@ -344,11 +446,25 @@ async fn every_endpoint_by_every_role() {
             // refused as a body (400) by every endpoint that takes one.
             let body = (*method == "POST").then(|| b"{}".to_vec());
             let answer = app
-                .request(method.parse().unwrap(), &uri, &[("authorization", &auth)], body)
+                .request(
+                    method.parse().unwrap(),
+                    &uri,
+                    &[("authorization", &auth)],
+                    body,
+                )
                 .await;
             if allowed {
-                assert_ne!(answer.status, StatusCode::FORBIDDEN, "{who} {method} {uri}: {}", answer.text);
-                assert_ne!(answer.status, StatusCode::UNAUTHORIZED, "{who} {method} {uri}");
+                assert_ne!(
+                    answer.status,
+                    StatusCode::FORBIDDEN,
+                    "{who} {method} {uri}: {}",
+                    answer.text
+                );
+                assert_ne!(
+                    answer.status,
+                    StatusCode::UNAUTHORIZED,
+                    "{who} {method} {uri}"
+                );
                 assert!(
                     answer.status.is_success()
                         || answer.status == StatusCode::BAD_REQUEST
@@ -358,7 +474,12 @@ async fn every_endpoint_by_every_role() {
                     answer.text
                 );
             } else {
-                assert_eq!(answer.status, StatusCode::FORBIDDEN, "{who} {method} {uri}: {}", answer.text);
+                assert_eq!(
+                    answer.status,
+                    StatusCode::FORBIDDEN,
+                    "{who} {method} {uri}: {}",
+                    answer.text
+                );
                 assert_eq!(answer.body["error"]["code"], "forbidden");
             }
         }
@@ -373,37 +494,65 @@ async fn report_follows_the_filter() {
     assert_eq!(all.status, StatusCode::OK, "{}", all.text);
     insta::assert_json_snapshot!("statistics_all", all.body);
 
-    let staging = app.get("/api/v1/statistics?cluster=staging", "viewer").await;
+    let staging = app
+        .get("/api/v1/statistics?cluster=staging", "viewer")
+        .await;
     assert_eq!(staging.body["images"], 1);
     assert_eq!(staging.body["vulnerabilities"]["critical"], 1);
-    let payments = app.get("/api/v1/statistics?labels=team%3Dpayments", "viewer").await;
+    let payments = app
+        .get("/api/v1/statistics?labels=team%3Dpayments", "viewer")
+        .await;
     assert_eq!(payments.status, StatusCode::OK, "{}", payments.text);
     assert_eq!(payments.body["images"], 2);
     assert_eq!(payments.body["vulnerabilities"]["critical"], 0);
 
-    let repos = app.get("/api/v1/repositories?sort=-critical", "viewer").await;
+    let repos = app
+        .get("/api/v1/repositories?sort=-critical", "viewer")
+        .await;
     assert_eq!(repos.status, StatusCode::OK, "{}", repos.text);
     insta::assert_json_snapshot!("repositories_by_critical", repos.body);
     assert_eq!(repos.body["total"], 3);
-    assert_eq!(repos.body["items"][0]["repository"], "docker.io/library/nginx");
+    assert_eq!(
+        repos.body["items"][0]["repository"],
+        "docker.io/library/nginx"
+    );
 
-    let paged = app.get("/api/v1/repositories?sort=repository&limit=1&offset=1", "viewer").await;
+    let paged = app
+        .get(
+            "/api/v1/repositories?sort=repository&limit=1&offset=1",
+            "viewer",
+        )
+        .await;
     assert_eq!(paged.body["total"], 3);
     assert_eq!(paged.body["items"].as_array().unwrap().len(), 1);
     assert_eq!(paged.body["items"][0]["repository"], "ghcr.io/acme/api");
 
-    let fixable = app.get("/api/v1/repositories?fixable=true&severity=critical", "viewer").await;
+    let fixable = app
+        .get(
+            "/api/v1/repositories?fixable=true&severity=critical",
+            "viewer",
+        )
+        .await;
     assert_eq!(fixable.body["total"], 1, "{}", fixable.text);
 
     let image = app
-        .get(&format!("/api/v1/images/{}", digest_of("nginx-1.25")), "viewer")
+        .get(
+            &format!("/api/v1/images/{}", digest_of("nginx-1.25")),
+            "viewer",
+        )
         .await;
     assert_eq!(image.status, StatusCode::OK, "{}", image.text);
     assert_eq!(image.body["repository"], "docker.io/library/nginx");
-    assert_eq!(image.body["other_digests"][0]["digest"], digest_of("nginx-1.27"));
+    assert_eq!(
+        image.body["other_digests"][0]["digest"],
+        digest_of("nginx-1.27")
+    );
 
     let vulns = app
-        .get(&format!("/api/v1/images/{}/vulnerabilities", digest_of("nginx-1.25")), "viewer")
+        .get(
+            &format!("/api/v1/images/{}/vulnerabilities", digest_of("nginx-1.25")),
+            "viewer",
+        )
         .await;
     let ids: Vec<&str> = vulns.body["items"]
         .as_array()
@@ -412,24 +561,42 @@ async fn report_follows_the_filter() {
         .map(|row| row["finding"]["id"].as_str().unwrap())
         .collect();
     // Sorted by CVSS, highest first.
-    assert_eq!(ids, ["CVE-2023-44487", "CVE-2024-2961", "CVE-2023-4911", "CVE-2022-0563"]);
+    assert_eq!(
+        ids,
+        [
+            "CVE-2023-44487",
+            "CVE-2024-2961",
+            "CVE-2023-4911",
+            "CVE-2022-0563"
+        ]
+    );
     let layer1 = app
         .get(
-            &format!("/api/v1/images/{}/vulnerabilities?layers=1", digest_of("nginx-1.25")),
+            &format!(
+                "/api/v1/images/{}/vulnerabilities?layers=1",
+                digest_of("nginx-1.25")
+            ),
             "viewer",
         )
         .await;
     assert_eq!(layer1.body["total"], 1);
 
     let resources = app
-        .get(&format!("/api/v1/images/{}/resources", digest_of("nginx-1.27")), "viewer")
+        .get(
+            &format!("/api/v1/images/{}/resources", digest_of("nginx-1.27")),
+            "viewer",
+        )
         .await;
     assert_eq!(resources.body["items"][0]["cluster"], "prod");
     assert_eq!(resources.body["items"][0]["namespace"], "web");
 
     let remediation = app.get("/api/v1/remediation", "viewer").await;
     assert_eq!(remediation.status, StatusCode::OK, "{}", remediation.text);
-    assert_eq!(remediation.body["items"][0]["name"], "glibc", "{}", remediation.text);
+    assert_eq!(
+        remediation.body["items"][0]["name"], "glibc",
+        "{}",
+        remediation.text
+    );
 }
 
 #[tokio::test]
@@ -438,35 +605,64 @@ async fn bad_queries_are_clear_400s() {
     let long_selector = format!("labels={}", "a=b,".repeat(400));
     let huge_query = format!("q={}", "x".repeat(9000));
     let cases: &[(&str, &str)] = &[
-        ("/api/v1/statistics?clustre=prod", "unknown query parameter \"clustre\""),
+        (
+            "/api/v1/statistics?clustre=prod",
+            "unknown query parameter \"clustre\"",
+        ),
         ("/api/v1/statistics?labels=%3D%3D", "label selector"),
-        (&format!("/api/v1/statistics?{long_selector}"), "label selector"),
+        (
+            &format!("/api/v1/statistics?{long_selector}"),
+            "label selector",
+        ),
         ("/api/v1/statistics?severity=urgent", "severity \"urgent\""),
         ("/api/v1/statistics?status=maybe", "status must be"),
-        ("/api/v1/statistics?fixable=yes", "fixable must be true or false"),
+        (
+            "/api/v1/statistics?fixable=yes",
+            "fixable must be true or false",
+        ),
         ("/api/v1/statistics?view=both", "view must be"),
         ("/api/v1/repositories?sort=-password", "unknown sort field"),
-        ("/api/v1/repositories?limit=ten", "limit must be a whole number"),
+        (
+            "/api/v1/repositories?limit=ten",
+            "limit must be a whole number",
+        ),
         ("/api/v1/repositories?offset=99999999999", "offset"),
-        ("/api/v1/repositories?sort=images&sort=-images", "sort may be given once"),
+        (
+            "/api/v1/repositories?sort=images&sort=-images",
+            "sort may be given once",
+        ),
         ("/api/v1/images/latest", "is not a digest"),
         ("/api/v1/images/sha256:abc/packages", "is not a digest"),
-        (&format!("/api/v1/repositories?{huge_query}"), "longer than 8192"),
+        (
+            &format!("/api/v1/repositories?{huge_query}"),
+            "longer than 8192",
+        ),
         ("/api/v1/exceptions?state=sleeping", "state must be"),
     ];
     for (uri, expected) in cases {
         let answer = app.get(uri, "viewer").await;
-        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{uri}: {}", answer.text);
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{uri}: {}",
+            answer.text
+        );
         assert_eq!(answer.body["error"]["code"], "bad-request", "{uri}");
         let message = answer.body["error"]["message"].as_str().unwrap_or_default();
-        assert!(message.contains(expected), "{uri}: {message:?} lacks {expected:?}");
+        assert!(
+            message.contains(expected),
+            "{uri}: {message:?} lacks {expected:?}"
+        );
     }
     // A huge limit is capped, not refused.
     let capped = app.get("/api/v1/repositories?limit=100000", "viewer").await;
     assert_eq!(capped.status, StatusCode::OK);
     assert_eq!(capped.body["limit"], 500);
     let missing = app
-        .get(&format!("/api/v1/images/{}", digest_of("never-seen")), "viewer")
+        .get(
+            &format!("/api/v1/images/{}", digest_of("never-seen")),
+            "viewer",
+        )
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     let nowhere = app.get("/api/v1/nothing-here", "viewer").await;
@@ -496,10 +692,15 @@ async fn exceptions_leave_the_report_and_keep_their_history() {
 
     let active = app.get("/api/v1/repositories", "viewer").await;
     assert_eq!(active.body["total"], 1, "{}", active.text);
-    let excepted = app.get("/api/v1/repositories?view=excepted", "viewer").await;
+    let excepted = app
+        .get("/api/v1/repositories?view=excepted", "viewer")
+        .await;
     assert_eq!(excepted.body["total"], 2);
     let row = &excepted.body["items"][0];
-    assert_eq!(row["exception"]["reason"], "base images replaced next sprint (JIRA-42)");
+    assert_eq!(
+        row["exception"]["reason"],
+        "base images replaced next sprint (JIRA-42)"
+    );
     assert_eq!(row["exception"]["author"], "token:editor");
     let stats = app.get("/api/v1/statistics", "viewer").await;
     assert_eq!(stats.body["repositories"], 1);
@@ -549,7 +750,11 @@ async fn exceptions_leave_the_report_and_keep_their_history() {
     ] {
         let answer = app.post("/api/v1/exceptions", "editor", body).await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.text);
-        assert!(answer.text.contains(expected), "{} lacks {expected}", answer.text);
+        assert!(
+            answer.text.contains(expected),
+            "{} lacks {expected}",
+            answer.text
+        );
     }
     let too_long = app
         .post(
@@ -558,7 +763,12 @@ async fn exceptions_leave_the_report_and_keep_their_history() {
             json!({"scopes": [{"scope": "repository", "repository": "r"}], "reason": "x".repeat(5000)}),
         )
         .await;
-    assert_eq!(too_long.status, StatusCode::BAD_REQUEST, "{}", too_long.text);
+    assert_eq!(
+        too_long.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        too_long.text
+    );
 }
 
 #[tokio::test]
@@ -601,9 +811,14 @@ async fn sessions_log_in_check_csrf_and_log_out() {
     let csrf = ok.body["csrf_token"].as_str().unwrap().to_owned();
     assert_eq!(ok.body["role"], "editor");
 
-    let me = app.request(Method::GET, "/api/v1/me", &[("cookie", &cookie)], None).await;
+    let me = app
+        .request(Method::GET, "/api/v1/me", &[("cookie", &cookie)], None)
+        .await;
     assert_eq!(me.status, StatusCode::OK);
-    assert_eq!(me.body, json!({"name": "ada", "role": "editor", "via": "session"}));
+    assert_eq!(
+        me.body,
+        json!({"name": "ada", "role": "editor", "via": "session"})
+    );
 
     let body = serde_json::to_vec(&json!({
         "scopes": [{"scope": "vulnerability", "vulnerability": "CVE-2022-0563", "repository": null}],
@@ -611,7 +826,12 @@ async fn sessions_log_in_check_csrf_and_log_out() {
     }))
     .unwrap();
     let no_csrf = app
-        .request(Method::POST, "/api/v1/exceptions", &[("cookie", &cookie)], Some(body.clone()))
+        .request(
+            Method::POST,
+            "/api/v1/exceptions",
+            &[("cookie", &cookie)],
+            Some(body.clone()),
+        )
         .await;
     assert_eq!(no_csrf.status, StatusCode::FORBIDDEN);
     let wrong_csrf = app
@@ -639,7 +859,9 @@ async fn sessions_log_in_check_csrf_and_log_out() {
         .request(Method::POST, "/api/v1/logout", &[("cookie", &cookie)], None)
         .await;
     assert_eq!(out.status, StatusCode::NO_CONTENT);
-    let after = app.request(Method::GET, "/api/v1/me", &[("cookie", &cookie)], None).await;
+    let after = app
+        .request(Method::GET, "/api/v1/me", &[("cookie", &cookie)], None)
+        .await;
     assert_eq!(after.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -671,8 +893,13 @@ async fn agents_ingest_only_for_their_cluster() {
         let auth = auth.clone();
         let app = &app;
         async move {
-            app.request(Method::POST, "/api/v1/agents/ingest", &[("authorization", &auth)], Some(bytes))
-                .await
+            app.request(
+                Method::POST,
+                "/api/v1/agents/ingest",
+                &[("authorization", &auth)],
+                Some(bytes),
+            )
+            .await
         }
     };
     let accepted = send(snapshot("prod", 1)).await;
@@ -680,7 +907,15 @@ async fn agents_ingest_only_for_their_cluster() {
     assert_eq!(accepted.body, json!({"result": "accepted", "sequence": 1}));
     let again = send(snapshot("prod", 1)).await;
     assert_eq!(again.body, json!({"result": "accepted", "sequence": 1}));
-    let gap = send(message("prod", 5, MessageBody::Delta(Delta { follows: 3, changes: vec![] }))).await;
+    let gap = send(message(
+        "prod",
+        5,
+        MessageBody::Delta(Delta {
+            follows: 3,
+            changes: vec![],
+        }),
+    ))
+    .await;
     assert_eq!(gap.body["result"], "resnapshot", "{}", gap.text);
 
     let other = send(snapshot("staging", 2)).await;
@@ -689,14 +924,24 @@ async fn agents_ingest_only_for_their_cluster() {
     newer["version"] = json!(99);
     let version = send(serde_json::to_vec(&newer).unwrap()).await;
     assert_eq!(version.status, StatusCode::BAD_REQUEST);
-    assert!(version.text.contains("version 99 is not supported"), "{}", version.text);
+    assert!(
+        version.text.contains("version 99 is not supported"),
+        "{}",
+        version.text
+    );
     let garbage = send(b"{\"version\": 1, \"cluster\": \"prod\"".to_vec()).await;
     assert_eq!(garbage.status, StatusCode::BAD_REQUEST);
     let huge = send(vec![b' '; 300 * 1024]).await;
     assert_eq!(huge.status, StatusCode::PAYLOAD_TOO_LARGE);
 
     // A viewer token is not an agent token.
-    let viewer = app.post("/api/v1/agents/ingest", "viewer", serde_json::from_slice(&snapshot("prod", 9)).unwrap()).await;
+    let viewer = app
+        .post(
+            "/api/v1/agents/ingest",
+            "viewer",
+            serde_json::from_slice(&snapshot("prod", 9)).unwrap(),
+        )
+        .await;
     assert_eq!(viewer.status, StatusCode::FORBIDDEN);
     let clusters = app.get("/api/v1/clusters", "viewer").await;
     assert_eq!(clusters.body[0]["name"], "prod");
@@ -708,40 +953,74 @@ async fn agents_ingest_only_for_their_cluster() {
 async fn admins_issue_tokens_shown_once() {
     let app = app().await;
     let created = app
-        .post("/api/v1/tokens", "admin", json!({"name": "ci", "role": "editor"}))
+        .post(
+            "/api/v1/tokens",
+            "admin",
+            json!({"name": "ci", "role": "editor"}),
+        )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
     let token = created.body["token"].as_str().unwrap().to_owned();
     assert!(token.starts_with("ssp_"));
     let me = app
-        .request(Method::GET, "/api/v1/me", &[("authorization", &format!("Bearer {token}"))], None)
+        .request(
+            Method::GET,
+            "/api/v1/me",
+            &[("authorization", &format!("Bearer {token}"))],
+            None,
+        )
         .await;
     assert_eq!(me.body["role"], "editor");
     let listed = app.get("/api/v1/tokens", "admin").await;
-    assert!(!listed.text.contains(&token), "a token list never shows token values");
+    assert!(
+        !listed.text.contains(&token),
+        "a token list never shows token values"
+    );
     assert!(!listed.text.contains("hash"), "nor their hashes");
     let id = created.body["id"].as_i64().unwrap();
     let auth = format!("Bearer {}", app.tokens["admin"]);
     let revoked = app
-        .request(Method::DELETE, &format!("/api/v1/tokens/{id}"), &[("authorization", &auth)], None)
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/tokens/{id}"),
+            &[("authorization", &auth)],
+            None,
+        )
         .await;
     assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{}", revoked.text);
     let after = app
-        .request(Method::GET, "/api/v1/me", &[("authorization", &format!("Bearer {token}"))], None)
+        .request(
+            Method::GET,
+            "/api/v1/me",
+            &[("authorization", &format!("Bearer {token}"))],
+            None,
+        )
         .await;
     assert_eq!(after.status, StatusCode::UNAUTHORIZED);
 
     let agent = app
-        .post("/api/v1/tokens", "admin", json!({"name": "prod-agent", "cluster": "prod", "role": "admin"}))
+        .post(
+            "/api/v1/tokens",
+            "admin",
+            json!({"name": "prod-agent", "cluster": "prod", "role": "admin"}),
+        )
         .await;
-    assert_eq!(agent.status, StatusCode::BAD_REQUEST, "an agent token has no role");
+    assert_eq!(
+        agent.status,
+        StatusCode::BAD_REQUEST,
+        "an agent token has no role"
+    );
 }
 
 #[tokio::test]
 async fn metrics_count_requests_by_route() {
     let app = app().await;
     app.seed().await;
-    app.get(&format!("/api/v1/images/{}", digest_of("nginx-1.27")), "viewer").await;
+    app.get(
+        &format!("/api/v1/images/{}", digest_of("nginx-1.27")),
+        "viewer",
+    )
+    .await;
     let metrics = app.get("/metrics", "viewer").await;
     assert_eq!(metrics.status, StatusCode::OK);
     assert!(
@@ -751,6 +1030,14 @@ async fn metrics_count_requests_by_route() {
         "{}",
         metrics.text
     );
-    assert!(metrics.text.contains("shipshape_images 4"), "{}", metrics.text);
-    assert!(metrics.text.contains("shipshape_cluster_up{cluster=\"prod\"} 1"));
+    assert!(
+        metrics.text.contains("shipshape_images 4"),
+        "{}",
+        metrics.text
+    );
+    assert!(
+        metrics
+            .text
+            .contains("shipshape_cluster_up{cluster=\"prod\"} 1")
+    );
 }

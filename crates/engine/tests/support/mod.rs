@@ -175,10 +175,16 @@ async fn handle(state: &ProxyState, request: Request<Incoming>) -> Response<Full
     response
 }
 
-async fn forward(state: &ProxyState, request: Request<Incoming>, path: &str) -> Response<Full<Bytes>> {
+async fn forward(
+    state: &ProxyState,
+    request: Request<Incoming>,
+    path: &str,
+) -> Response<Full<Bytes>> {
     let method = reqwest::Method::from_bytes(request.method().as_str().as_bytes())
         .unwrap_or(reqwest::Method::GET);
-    let mut upstream = state.client.request(method.clone(), format!("{}{path}", state.upstream));
+    let mut upstream = state
+        .client
+        .request(method.clone(), format!("{}{path}", state.upstream));
     for (name, value) in request.headers() {
         if name != "host" && name != "connection" {
             upstream = upstream.header(name.as_str(), value.as_bytes());
@@ -269,7 +275,11 @@ pub async fn import(db: &vulndb::VulnDb, files: &[std::path::PathBuf]) -> i64 {
     let summary = vulndb::import_paths(db, files, &mut |_| {})
         .await
         .expect("advisories import");
-    assert!(summary.skipped_paths.is_empty(), "{:?}", summary.skipped_paths);
+    assert!(
+        summary.skipped_paths.is_empty(),
+        "{:?}",
+        summary.skipped_paths
+    );
     db.version().await.expect("version").database_version
 }
 
@@ -296,7 +306,12 @@ pub fn fleet_snapshot(
             )
         })
         .collect();
-    inventory(cluster, OffsetDateTime::now_utc(), ClusterStatus::Ok, workloads)
+    inventory(
+        cluster,
+        OffsetDateTime::now_utc(),
+        ClusterStatus::Ok,
+        workloads,
+    )
 }
 
 pub async fn ingest(store: &SqliteStore, snapshot: &k8s::ClusterInventory) -> u64 {
