@@ -104,11 +104,15 @@ async fn main() -> Result<(), BoxError> {
     let first = rematch_all(&store, &db, &config).await?;
     println!(
         "FIGURE (issue #5, target < 60 s): re-matched {} stored inventories in {:.1} s; \
-         {} findings new since the previous database, {} gone; peak RSS {:.0} MiB",
+         {} findings new since the previous database, {} gone (index load {:.1} s, matching {:.1} s, \
+         store writes {:.1} s); peak RSS {:.0} MiB",
         first.images,
         first.elapsed.as_secs_f64(),
         first.findings_added,
         first.findings_removed,
+        first.loading.as_secs_f64(),
+        first.matching.as_secs_f64(),
+        first.writing.as_secs_f64(),
         peak_rss_mib()
     );
     let second = rematch_all(&store, &db, &config).await?;

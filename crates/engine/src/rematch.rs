@@ -53,8 +53,16 @@ pub struct RematchSummary {
     pub findings_added: u64,
     /// Findings the new database no longer reports.
     pub findings_removed: u64,
+    /// Wall time in total, and spent loading the index, matching (on the
+    /// workers) and writing to the store.
     #[serde(skip)]
     pub elapsed: Duration,
+    #[serde(skip)]
+    pub loading: Duration,
+    #[serde(skip)]
+    pub matching: Duration,
+    #[serde(skip)]
+    pub writing: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +86,7 @@ pub async fn rematch_all<S: Store>(
     let db_version = loaded.database_version;
     let mut summary = RematchSummary {
         db_version,
+        loading: started.elapsed(),
         ..RematchSummary::default()
     };
     let mut after: Option<ImageId> = None;
@@ -98,9 +107,12 @@ pub async fn rematch_all<S: Store>(
         }
         let index = loaded.clone();
         let workers = config.workers.max(1);
+        let matching_started = Instant::now();
         let matched = tokio::task::spawn_blocking(move || match_batch(stale, &index, workers))
             .await
             .map_err(|e| RematchError::Worker(e.to_string()))??;
+        summary.matching += matching_started.elapsed();
+        let writing_started = Instant::now();
         let now = OffsetDateTime::now_utc();
         for (image, findings, packages) in matched {
             let outcome = store
@@ -110,6 +122,7 @@ pub async fn rematch_all<S: Store>(
             summary.findings_added += outcome.added;
             summary.findings_removed += outcome.removed;
         }
+        summary.writing += writing_started.elapsed();
     }
     summary.elapsed = started.elapsed();
     tracing::info!(
