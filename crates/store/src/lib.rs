@@ -123,7 +123,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<()>> + Send;
 
     /// The target cannot be scanned (e.g. no manifest for its platform);
-    /// never claimed again unless the analyzers change.
+    /// never claimed again.
     fn mark_unsupported(
         &self,
         target: TargetId,
@@ -135,8 +135,11 @@ pub trait Store: Send + Sync + 'static {
     /// pending, so a restart resumes the queue. Returns how many.
     fn requeue_interrupted(&self) -> impl Future<Output = Result<u64>> + Send;
 
-    /// Scanned and unsupported targets whose image was scanned with other
-    /// analyzer versions than `current` go back to pending. Returns how many.
+    /// Scanned targets whose image was scanned with other analyzer versions
+    /// than `current` go back to pending (their stored results stay until
+    /// the rescan completes). Unsupported targets stay unsupported: their
+    /// reason is the image's (no manifest for the platform), not the
+    /// analyzers'. Returns how many.
     fn requeue_stale_analyzers(
         &self,
         current: &AnalyzerVersions,

@@ -113,6 +113,9 @@ CREATE TABLE container (
     UNIQUE (workload_id, container, digest, platform)
 );
 CREATE INDEX container_by_cluster ON container (cluster_id, namespace);
+-- Covers the report's scope scan (container rows are wide: labels, secrets).
+CREATE INDEX container_scope ON container (target_id, running, cluster_id, workload_id, namespace)
+    WHERE target_id IS NOT NULL;
 CREATE INDEX container_by_target ON container (target_id);
 
 -- ---- Images and findings ------------------------------------------------------
@@ -127,17 +130,19 @@ CREATE TABLE image (
     os TEXT,
     size INTEGER NOT NULL,
     created TEXT,
-    -- zstd JSON of model::ImageMetadata (layers, history, config).
-    metadata BLOB NOT NULL,
-    -- zstd JSON of model::ImageInventory (the SBOM, for re-matching).
-    inventory BLOB NOT NULL,
     status TEXT NOT NULL,
     scanned_at INTEGER,
     scan_error TEXT,
     -- serde JSON of {name: version}.
     analyzer_versions TEXT NOT NULL,
     db_version INTEGER,
-    first_seen INTEGER NOT NULL
+    first_seen INTEGER NOT NULL,
+    -- The bodies last: a column after a big value is read through its
+    -- overflow pages.
+    -- zstd JSON of model::ImageMetadata (layers, history, config).
+    metadata BLOB NOT NULL,
+    -- zstd JSON of model::ImageInventory (the SBOM, for re-matching).
+    inventory BLOB NOT NULL
 );
 CREATE INDEX image_by_repository ON image (repository, first_seen);
 

@@ -2,9 +2,11 @@
 //! built by [`scope_ctes`]:
 //!
 //! - `sc`: the containers in scope (cluster, namespace, labels), with a target;
-//! - `st`: their targets after the target/image conditions (repository
-//!   exceptions, scan status, severities, fixable, text, running), one row
-//!   per target with whether any of its containers in scope runs.
+//! - `st`: their targets (the containers grouped by target first, so each
+//!   target is looked up once) after the target/image conditions
+//!   (repository exceptions, scan status, severities, fixable, text,
+//!   running), one row per target with whether any of its containers in
+//!   scope runs.
 //!
 //! Counts come from `image_summary` (per-image counts kept by the writers),
 //! so no query scans findings except an image's own list and a text search
@@ -137,7 +139,10 @@ fn count_columns(filter: &ReportFilter) -> String {
 /// Appends `WITH sc AS (…), st AS (…)` for `filter` at `now`.
 fn scope_ctes(sql: &mut Sql, filter: &ReportFilter, now: i64) {
     sql.push(
-        "WITH sc AS MATERIALIZED (SELECT c.workload_id, c.cluster_id, c.running, c.target_id \
+        // `sc` is not materialized: each use reads the covering index
+        // `container_scope` (by target, in order), which is cheaper than a
+        // copy without an index.
+        "WITH sc AS (SELECT c.workload_id, c.cluster_id, c.running, c.target_id \
          FROM container c WHERE c.target_id IS NOT NULL",
     );
     if !filter.clusters.is_empty() {
@@ -169,11 +174,18 @@ fn scope_ctes(sql: &mut Sql, filter: &ReportFilter, now: i64) {
     }
     let now = sql.int(now);
     sql.push(&format!(
-        "), st AS MATERIALIZED (SELECT t.id, t.repository, t.status, t.image_id, \
-         MAX(CASE WHEN sc.running THEN 1 ELSE 0 END) AS running \
-         FROM sc JOIN scan_target t ON t.id = sc.target_id{} \
+        "), st AS MATERIALIZED (SELECT t.id, t.repository, t.status, t.image_id, g.running \
+         FROM (SELECT target_id, MAX(CASE WHEN running THEN 1 ELSE 0 END) AS running \
+         FROM sc GROUP BY target_id{}) g \
+         JOIN scan_target t ON t.id = g.target_id{} \
          WHERE t.repository {}IN (SELECT e.repository FROM exception e \
          WHERE e.scope = 'repository' AND {})",
+        // Running: any of the target's containers in scope runs.
+        match filter.image_status {
+            Some(ImageStatus::Running) => " HAVING MAX(CASE WHEN running THEN 1 ELSE 0 END) = 1",
+            Some(ImageStatus::NotRunning) => " HAVING MAX(CASE WHEN running THEN 1 ELSE 0 END) = 0",
+            None => "",
+        },
         // Only the severity and fixable conditions read the summaries.
         if filter.severities.is_empty() && !filter.fixable_only {
             ""
@@ -212,16 +224,6 @@ fn scope_ctes(sql: &mut Sql, filter: &ReportFilter, now: i64) {
              OR t.image_id IN (SELECT f.image_id FROM finding f WHERE f.vulnerability_id IN \
                (SELECT id FROM vulnerability WHERE LOWER(name) LIKE {p} ESCAPE '\\')))"
         ));
-    }
-    sql.push(" GROUP BY t.id, t.repository, t.status, t.image_id");
-    match filter.image_status {
-        Some(ImageStatus::Running) => {
-            sql.push(" HAVING MAX(CASE WHEN sc.running THEN 1 ELSE 0 END) = 1");
-        }
-        Some(ImageStatus::NotRunning) => {
-            sql.push(" HAVING MAX(CASE WHEN sc.running THEN 1 ELSE 0 END) = 0");
-        }
-        None => {}
     }
     sql.push(")");
 }
@@ -370,30 +372,86 @@ pub(crate) async fn repositories(
         RepositorySortField::Resources => format!("resources {dir}"),
         RepositorySortField::LastScanned => format!("last_scanned {dir}"),
     };
+    // Clusters and resources (distinct counts over the containers) are the
+    // dear part: unless the sort needs them for every repository, they are
+    // counted for the page's repositories only.
+    let usage_sort = matches!(
+        sort.field,
+        RepositorySortField::Clusters | RepositorySortField::Resources
+    );
     let build = |page: Page| {
         let mut sql = Sql::default();
         scope_ctes(&mut sql, filter, now);
+        // CTEs only name earlier ones (PostgreSQL's rule): `usage` comes
+        // before `page` when the sort reads it, after it when it reads the page.
+        let usage = |restriction: &str| {
+            format!(
+                "usage AS (SELECT st.repository, COUNT(DISTINCT sc.cluster_id) AS clusters, \
+                 COUNT(DISTINCT sc.workload_id) AS resources \
+                 FROM st JOIN sc ON sc.target_id = st.id {restriction} GROUP BY st.repository)"
+            )
+        };
         sql.push(&format!(
             ", ri AS (SELECT DISTINCT repository, image_id FROM st WHERE image_id IS NOT NULL), \
              agg AS (SELECT ri.repository, COUNT(*) AS images, {}, MAX(i.scanned_at) AS last_scanned \
                FROM ri JOIN image_summary s ON s.image_id = ri.image_id \
                JOIN image i ON i.id = ri.image_id GROUP BY ri.repository), \
-             rt AS (SELECT st.repository, MIN(CASE st.status WHEN 'failed' THEN 0 WHEN 'scanning' THEN 1 \
-               WHEN 'pending' THEN 2 WHEN 'unsupported' THEN 3 ELSE 4 END) AS worst, \
-               COUNT(DISTINCT sc.cluster_id) AS clusters, COUNT(DISTINCT sc.workload_id) AS resources \
-               FROM sc JOIN st ON st.id = sc.target_id GROUP BY st.repository) \
-             SELECT rt.repository AS repository, COALESCE(agg.images, 0) AS images, \
-             COALESCE(agg.critical, 0) AS critical, COALESCE(agg.high, 0) AS high, \
-             COALESCE(agg.medium, 0) AS medium, COALESCE(agg.low, 0) AS low, \
-             COALESCE(agg.negligible, 0) AS negligible, COALESCE(agg.unknown, 0) AS unknown, \
-             COALESCE(agg.fixable, 0) AS fixable, rt.clusters AS clusters, rt.resources AS resources, \
-             COALESCE(agg.last_scanned, -1) AS last_scanned, rt.worst, COUNT(*) OVER () \
-             FROM rt LEFT JOIN agg ON agg.repository = rt.repository \
-             ORDER BY {order}, repository ASC",
-            count_columns(filter)
+             {} \
+             rt AS (SELECT repository, MIN(CASE status WHEN 'failed' THEN 0 WHEN 'scanning' THEN 1 \
+               WHEN 'pending' THEN 2 WHEN 'unsupported' THEN 3 ELSE 4 END) AS worst \
+               FROM st GROUP BY repository), \
+             page AS (SELECT rt.repository AS repository, COALESCE(agg.images, 0) AS images, \
+               COALESCE(agg.critical, 0) AS critical, COALESCE(agg.high, 0) AS high, \
+               COALESCE(agg.medium, 0) AS medium, COALESCE(agg.low, 0) AS low, \
+               COALESCE(agg.negligible, 0) AS negligible, COALESCE(agg.unknown, 0) AS unknown, \
+               COALESCE(agg.fixable, 0) AS fixable, {} \
+               COALESCE(agg.last_scanned, -1) AS last_scanned, rt.worst AS worst, \
+               COUNT(*) OVER () AS total \
+               FROM rt LEFT JOIN agg ON agg.repository = rt.repository {} \
+               ORDER BY {order}, repository ASC",
+            count_columns(filter),
+            if usage_sort {
+                format!("{},", usage(""))
+            } else {
+                String::new()
+            },
+            if usage_sort {
+                "COALESCE(usage.clusters, 0) AS clusters, COALESCE(usage.resources, 0) AS resources,"
+            } else {
+                ""
+            },
+            if usage_sort {
+                "LEFT JOIN usage ON usage.repository = rt.repository"
+            } else {
+                ""
+            },
         ));
         let limit = page_params(&mut sql, page);
         sql.push(&limit);
+        sql.push(")");
+        if !usage_sort {
+            sql.push(&format!(
+                ", {}",
+                usage("WHERE st.repository IN (SELECT repository FROM page)")
+            ));
+        }
+        sql.push(&format!(
+            " SELECT page.repository AS repository, page.images, page.critical AS critical, \
+             page.high AS high, page.medium AS medium, page.low AS low, \
+             page.negligible AS negligible, page.unknown AS unknown, page.fixable AS fixable, \
+             {} page.last_scanned AS last_scanned, page.worst, page.total \
+             FROM page {} ORDER BY {order}, repository ASC",
+            if usage_sort {
+                "page.clusters AS clusters, page.resources AS resources,"
+            } else {
+                "COALESCE(usage.clusters, 0) AS clusters, COALESCE(usage.resources, 0) AS resources,"
+            },
+            if usage_sort {
+                ""
+            } else {
+                "LEFT JOIN usage ON usage.repository = page.repository"
+            },
+        ));
         sql
     };
     let (total, rows) = paged_rows(conn, build, page, 13).await?;
@@ -804,9 +862,13 @@ pub(crate) async fn remediation(
         ));
     }
     sql.push(&format!(
+        // From the upgrades' package rows (index `image_package_fixes`) to
+        // their images' containers; CROSS JOIN keeps SQLite's planner from
+        // starting at the containers (the result is the same on any backend).
         " SELECT p.kind, p.name, p.fix_all_version, COUNT(DISTINCT sc.workload_id) \
-         FROM sc JOIN st ON st.id = sc.target_id JOIN image_package p ON p.image_id = st.image_id \
-         WHERE p.vulnerabilities > 0 AND ({}) GROUP BY p.kind, p.name, p.fix_all_version",
+         FROM image_package p CROSS JOIN st CROSS JOIN sc \
+         WHERE st.image_id = p.image_id AND sc.target_id = st.id \
+         AND p.vulnerabilities > 0 AND ({}) GROUP BY p.kind, p.name, p.fix_all_version",
         pairs.join(" OR ")
     ));
     let rows = sql.query().fetch_all(&mut *conn).await?;
