@@ -6,6 +6,7 @@
 //! Settings come from flags, then `SHIPSHAPE_*` environment variables, then
 //! the TOML file given with `--config`, then defaults.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,10 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
+use engine::fleet::{FleetConfig, FleetScanner};
+use engine::locate::{
+    ClusterPullSecrets, LayoutImage, LayoutLocator, RegistryLocator, StaticCredentials,
+};
 use k8s::collector::{self, ClusterHandle, ClusterSource};
 use serde::Deserialize;
 use server::{AppState, Settings};
@@ -172,19 +177,42 @@ pub async fn run(args: ServeArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
     let mut tasks = tokio::task::JoinSet::new();
 
     if settings.demo {
-        seed_demo(store.as_ref(), &data_dir).await?;
+        seed_demo(store.clone(), &data_dir).await?;
     }
+    let mut resolvers = HashMap::new();
+    let mut handles = Vec::new();
     for (name, source) in &settings.clusters {
         let config = collector::client_config(source)
             .await
             .with_context(|| format!("cluster {name}"))?;
         let handle = collector::connect(name, config).await?;
-        tasks.spawn(keep_inventory(
-            store.clone(),
-            handle,
-            settings.inventory_interval,
-            stop_rx.clone(),
-        ));
+        resolvers.insert(
+            name.clone(),
+            Arc::new(k8s::PullSecretResolver::new(handle.client().clone())),
+        );
+        handles.push(handle);
+    }
+    if !settings.demo {
+        // Images of local clusters and of agents are pulled from their
+        // registries: with the pod's pull secrets where this server can read
+        // them, else with the docker config of the user running it.
+        let scanner = registry_scanner(store.clone(), data_dir.as_path(), resolvers).await?;
+        scanner.start_up().await?;
+        let waker = scanner.waker();
+        for handle in handles {
+            tasks.spawn(keep_inventory(
+                store.clone(),
+                handle,
+                settings.inventory_interval,
+                waker.clone(),
+                stop_rx.clone(),
+            ));
+        }
+        let stop = stop_rx.clone();
+        tasks.spawn(async move {
+            let summary = scanner.run(stop).await;
+            tracing::info!(?summary, "scanner stopped");
+        });
     }
     tasks.spawn(housekeeping(store.clone(), stop_rx.clone()));
 
@@ -221,6 +249,53 @@ async fn axum_serve(
         .context("serving HTTP")
 }
 
+/// The fleet scanner for registry images, matching against the data
+/// directory's advisory database.
+async fn registry_scanner(
+    store: Arc<SqliteStore>,
+    data_dir: &Path,
+    resolvers: HashMap<String, Arc<k8s::PullSecretResolver>>,
+) -> anyhow::Result<FleetScanner<SqliteStore, RegistryLocator<ClusterPullSecrets>>> {
+    let mut credentials = oci::CredentialStore::default();
+    if let Some(path) = crate::scan::default_docker_config().filter(|p| p.is_file()) {
+        credentials
+            .add_docker_config_file(&path)
+            .with_context(|| format!("reading registry credentials from {}", path.display()))?;
+    }
+    let config = oci::ClientConfig::default();
+    let fallback = StaticCredentials::new(config.clone(), credentials)
+        .context("creating the registry client")?;
+    let locator = RegistryLocator::new(ClusterPullSecrets::new(resolvers, config, fallback));
+    let db = vulndb::VulnDb::open(data_dir)
+        .await
+        .context("opening the advisory database")?;
+    // A layer shared by many images is analysed once.
+    let cache = match crate::default_cache_dir() {
+        Some(dir) => match engine::LayerCache::open(&dir) {
+            Ok(cache) => Some(cache),
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "no layer cache: every layer is analysed");
+                None
+            }
+        },
+        None => None,
+    };
+    let fleet = FleetConfig {
+        scan: engine::ScanOptions {
+            cache,
+            ..engine::ScanOptions::default()
+        },
+        ..FleetConfig::default()
+    };
+    Ok(FleetScanner::new(
+        store,
+        Arc::new(locator),
+        db,
+        Arc::new(analyze::default_analyzers()),
+        fleet,
+    ))
+}
+
 /// Prints the first admin's one-time password to the terminal (stderr), once.
 /// `SHIPSHAPE_INITIAL_ADMIN_PASSWORD` sets it instead (for automation).
 async fn announce_first_admin(store: &SqliteStore) -> anyhow::Result<()> {
@@ -255,6 +330,7 @@ async fn keep_inventory<S: Store>(
     store: Arc<S>,
     handle: ClusterHandle,
     interval: Duration,
+    new_targets: Arc<tokio::sync::Notify>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut stored_generation = None;
@@ -270,6 +346,9 @@ async fn keep_inventory<S: Store>(
             {
                 Ok(outcome) => {
                     tracing::debug!(cluster = handle.name(), ?outcome, "inventory stored");
+                    if outcome.new_targets > 0 {
+                        new_targets.notify_one();
+                    }
                     stored_generation = Some(generation);
                     last_store = tokio::time::Instant::now();
                 }
@@ -305,8 +384,71 @@ async fn housekeeping<S: Store>(store: Arc<S>, mut stop: watch::Receiver<bool>) 
     }
 }
 
-async fn seed_demo(_store: &SqliteStore, _data_dir: &Path) -> anyhow::Result<()> {
-    bail!("--demo needs the fleet scanner (being wired)")
+/// Builds the demo fleet into `<data-dir>/demo`, imports its advisories,
+/// stores its three clusters and scans every image through the layout: the
+/// report is complete before the server answers. Prints the report.
+async fn seed_demo(store: Arc<SqliteStore>, data_dir: &Path) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let now = OffsetDateTime::now_utc();
+    let set = demo::build(&data_dir.join("demo"), now).context("building the demo fleet")?;
+    let db = vulndb::VulnDb::open(data_dir)
+        .await
+        .context("opening the advisory database")?;
+    let imported = vulndb::import_paths(&db, &set.advisory_files, &mut |_| {})
+        .await
+        .context("importing the demo advisories")?;
+    tracing::debug!(?imported, "demo advisories imported");
+    for cluster in &set.clusters {
+        store
+            .apply_snapshot(cluster, InventorySource::Local, now)
+            .await
+            .with_context(|| format!("storing the demo cluster {}", cluster.cluster))?;
+    }
+    let layout = oci::OciLayout::open(&set.layout)
+        .await
+        .context("opening the demo images")?;
+    let images = set
+        .images
+        .iter()
+        .map(|image| LayoutImage {
+            repository: image.repository.clone(),
+            tag: image.tag.clone(),
+            manifest_digest: image.manifest_digest.clone(),
+            ref_name: image.ref_name.clone(),
+        })
+        .collect();
+    let scanner = FleetScanner::new(
+        store.clone(),
+        Arc::new(LayoutLocator::new(layout, images)),
+        db,
+        Arc::new(analyze::default_analyzers()),
+        FleetConfig::default(),
+    );
+    scanner.start_up().await?;
+    let summary = scanner.run_until_idle().await;
+    if summary.failed + summary.unsupported > 0 {
+        bail!("the demo images did not all scan: {summary:?}");
+    }
+    let statistics = store
+        .statistics(&store::ReportFilter::default(), OffsetDateTime::now_utc())
+        .await?;
+    let v = &statistics.vulnerabilities;
+    let mut err = std::io::stderr().lock();
+    writeln!(
+        err,
+        "Demo fleet ready in {:.1} s: {} clusters, {} running resources, {} images in {} repositories scanned;",
+        started.elapsed().as_secs_f64(),
+        statistics.clusters,
+        statistics.running_resources,
+        statistics.images,
+        statistics.repositories,
+    )?;
+    writeln!(
+        err,
+        "  vulnerabilities: {} critical, {} high, {} medium, {} low ({} fixable).",
+        v.critical, v.high, v.medium, v.low, statistics.fixable
+    )?;
+    Ok(())
 }
 
 async fn shutdown_signal() {

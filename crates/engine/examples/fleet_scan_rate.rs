@@ -92,7 +92,8 @@ async fn main() -> Result<(), BoxError> {
         )
         .await?;
 
-    let credentials = StaticCredentials::new(oci::ClientConfig::default(), oci::CredentialStore::new())?;
+    let credentials =
+        StaticCredentials::new(oci::ClientConfig::default(), oci::CredentialStore::new())?;
     let scanner = FleetScanner::new(
         store.clone(),
         Arc::new(RegistryLocator::new(credentials)),
