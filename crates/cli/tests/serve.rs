@@ -70,6 +70,8 @@ fn serve(data_dir: Option<&Path>, args: &[&str]) -> Server {
         }
         lines.push(line);
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("serve did not start in 60 s: {lines:#?}");
 }
 
