@@ -64,8 +64,8 @@ async fn main() -> Result<(), BoxError> {
     let images: usize = args.next().map_or(Ok(10_000), |n| n.parse())?;
     let vulndata = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vulndata");
 
-    let data_dir = std::env::var_os("REMATCH_ADVISORY_DIR")
-        .map_or_else(|| dir.join("data"), PathBuf::from);
+    let data_dir =
+        std::env::var_os("REMATCH_ADVISORY_DIR").map_or_else(|| dir.join("data"), PathBuf::from);
     let db = match vulndb::VulnDb::open_existing(&data_dir).await? {
         Some(db) if db.version().await?.database_version > 0 => db,
         _ => {
@@ -297,9 +297,24 @@ impl Base {
 
     fn os(self) -> OsInfo {
         let (family, id, version, codename) = match self {
-            Base::Debian11 => (OsFamily::Debian, "debian", "11".to_owned(), Some("bullseye")),
-            Base::Debian12 => (OsFamily::Debian, "debian", "12".to_owned(), Some("bookworm")),
-            Base::Ubuntu2204 => (OsFamily::Ubuntu, "ubuntu", "22.04".to_owned(), Some("jammy")),
+            Base::Debian11 => (
+                OsFamily::Debian,
+                "debian",
+                "11".to_owned(),
+                Some("bullseye"),
+            ),
+            Base::Debian12 => (
+                OsFamily::Debian,
+                "debian",
+                "12".to_owned(),
+                Some("bookworm"),
+            ),
+            Base::Ubuntu2204 => (
+                OsFamily::Ubuntu,
+                "ubuntu",
+                "22.04".to_owned(),
+                Some("jammy"),
+            ),
             Base::Alpine(minor) => (OsFamily::Alpine, "alpine", format!("3.{minor}.2"), None),
             Base::AlmaLinux(major) => {
                 (OsFamily::AlmaLinux, "almalinux", format!("{major}.4"), None)
@@ -379,10 +394,38 @@ fn inventory(rng: &mut fastrand::Rng, pools: &Pools) -> ImageInventory {
         for _ in 0..rng.usize(1..=2) {
             let count = rng.usize(20..=200);
             match rng.u8(0..6) {
-                0 => language(rng, pools, &mut packages, "PyPI", PackageKind::Python, count),
-                1 => language(rng, pools, &mut packages, "Go", PackageKind::GoModule, count),
-                2 => language(rng, pools, &mut packages, "crates.io", PackageKind::Cargo, count),
-                3 => language(rng, pools, &mut packages, "RubyGems", PackageKind::Gem, count),
+                0 => language(
+                    rng,
+                    pools,
+                    &mut packages,
+                    "PyPI",
+                    PackageKind::Python,
+                    count,
+                ),
+                1 => language(
+                    rng,
+                    pools,
+                    &mut packages,
+                    "Go",
+                    PackageKind::GoModule,
+                    count,
+                ),
+                2 => language(
+                    rng,
+                    pools,
+                    &mut packages,
+                    "crates.io",
+                    PackageKind::Cargo,
+                    count,
+                ),
+                3 => language(
+                    rng,
+                    pools,
+                    &mut packages,
+                    "RubyGems",
+                    PackageKind::Gem,
+                    count,
+                ),
                 4 => fixed_list(&mut packages, PackageKind::Npm, &NPM),
                 _ => fixed_list(&mut packages, PackageKind::Maven, &MAVEN),
             }

@@ -166,8 +166,8 @@ impl CredentialProvider for ClusterPullSecrets {
                 store
                     .insert(registry, credentials.clone())
                     .map_err(|e| LocateError::Client(Box::new(e)))?;
-                let client =
-                    RegistryClient::new(self.config.clone(), store).map_err(|e| LocateError::Client(Box::new(e)))?;
+                let client = RegistryClient::new(self.config.clone(), store)
+                    .map_err(|e| LocateError::Client(Box::new(e)))?;
                 return Ok(Arc::new(client));
             }
         }
