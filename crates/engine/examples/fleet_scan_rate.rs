@@ -4,15 +4,18 @@
 //! (the demo's advisory set) → store, no layer cache (every layer is pulled
 //! and walked).
 //!
-//! `cargo run -p engine --example fleet_scan_rate [--release] -- [IMAGES] [CONCURRENCY] [PER_REGISTRY]`
-//! (defaults 60, 4, 4).
+//! `cargo run -p engine --example fleet_scan_rate [--release] -- [IMAGES] [CONCURRENCY] [PER_REGISTRY] [per-image|shared]`
+//! (defaults 60, 4, 4, per-image: the advisory index each scan matches
+//! against, `engine::fleet::IndexMode`). `REMATCH_ADVISORY_DIR` (a data
+//! directory with a full database, e.g. the `rematch_fleet` example's)
+//! replaces the demo's small advisory set.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a benchmark: stdout is its report
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use engine::fleet::{FleetConfig, FleetScanner};
+use engine::fleet::{FleetConfig, FleetScanner, IndexMode};
 use engine::locate::{RegistryLocator, StaticCredentials};
 use k8s::{ClusterStatus, DigestKind};
 use store::fixtures::{container, inventory, workload};
@@ -39,13 +42,26 @@ async fn main() -> Result<(), BoxError> {
     let images: usize = args.next().map_or(Ok(60), |n| n.parse())?;
     let concurrency: usize = args.next().map_or(Ok(4), |n| n.parse())?;
     let per_registry: usize = args.next().map_or(Ok(4), |n| n.parse())?;
+    let index = match args.next().as_deref() {
+        None | Some("per-image") => IndexMode::PerImage,
+        Some("shared") => IndexMode::Shared,
+        Some(other) => return Err(format!("unknown index mode {other:?}").into()),
+    };
     let Some(registry) = TestRegistry::start() else {
         return Ok(());
     };
     let dir = tempfile::tempdir()?;
-    let set = demo::build(&dir.path().join("demo"), OffsetDateTime::now_utc())?;
-    let db = vulndb::VulnDb::open(&dir.path().join("data")).await?;
-    vulndb::import_paths(&db, &set.advisory_files, &mut |_| {}).await?;
+    let db = match std::env::var_os("REMATCH_ADVISORY_DIR") {
+        Some(data_dir) => vulndb::VulnDb::open_existing(std::path::Path::new(&data_dir))
+            .await?
+            .ok_or("no advisory database in REMATCH_ADVISORY_DIR")?,
+        None => {
+            let set = demo::build(&dir.path().join("demo"), OffsetDateTime::now_utc())?;
+            let db = vulndb::VulnDb::open(&dir.path().join("data")).await?;
+            vulndb::import_paths(&db, &set.advisory_files, &mut |_| {}).await?;
+            db
+        }
+    };
 
     let status: String = PACKAGES
         .iter()
@@ -102,6 +118,7 @@ async fn main() -> Result<(), BoxError> {
         FleetConfig {
             concurrency,
             per_registry,
+            index,
             ..FleetConfig::default()
         },
     );
@@ -111,7 +128,7 @@ async fn main() -> Result<(), BoxError> {
     println!(
         "FIGURE (issue #5): {} small images ({} layers each, {:.1} KiB of layers on average) \
          scanned, matched and stored in {elapsed:.1} s at concurrency {concurrency} \
-         ({per_registry} per registry): {:.0} scans per minute; {} failed",
+         ({per_registry} per registry, {index:?} index): {:.0} scans per minute; {} failed",
         summary.scanned,
         2,
         bytes as f64 / images.max(1) as f64 / 1024.0,

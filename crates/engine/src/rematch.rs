@@ -54,7 +54,7 @@ pub struct RematchSummary {
     /// Findings the new database no longer reports.
     pub findings_removed: u64,
     /// Wall time in total, and spent loading the index, matching (on the
-    /// workers) and writing to the store.
+    /// workers, overlapping the writes) and writing to the store.
     #[serde(skip)]
     pub elapsed: Duration,
     #[serde(skip)]
@@ -89,40 +89,52 @@ pub async fn rematch_all<S: Store>(
         loading: started.elapsed(),
         ..RematchSummary::default()
     };
+    // Matching of the next batch (worker threads) overlaps the store
+    // writes of the previous one (the store's single writer).
     let mut after: Option<ImageId> = None;
+    let mut exhausted = false;
+    let mut in_flight: Option<Matching> = None;
     loop {
-        let batch = store
-            .inventories_for_rematch(after, config.batch.max(1))
-            .await?;
-        let Some(last) = batch.last() else {
-            break;
-        };
-        after = Some(last.image);
-        let (stale, current): (Vec<StoredInventory>, Vec<StoredInventory>) = batch
-            .into_iter()
-            .partition(|stored| config.force || stored.db_version != Some(db_version));
-        summary.skipped += current.len() as u64;
-        if stale.is_empty() {
-            continue;
-        }
-        let index = loaded.clone();
-        let workers = config.workers.max(1);
-        let matching_started = Instant::now();
-        let matched = tokio::task::spawn_blocking(move || match_batch(stale, &index, workers))
-            .await
-            .map_err(|e| RematchError::Worker(e.to_string()))??;
-        summary.matching += matching_started.elapsed();
-        let writing_started = Instant::now();
-        let now = OffsetDateTime::now_utc();
-        for (image, findings, packages) in matched {
-            let outcome = store
-                .replace_findings(image, &findings, &packages, db_version, now)
+        let next = if exhausted {
+            None
+        } else {
+            let batch = store
+                .inventories_for_rematch(after, config.batch.max(1))
                 .await?;
-            summary.images += 1;
-            summary.findings_added += outcome.added;
-            summary.findings_removed += outcome.removed;
+            match batch.last() {
+                None => {
+                    exhausted = true;
+                    None
+                }
+                Some(last) => {
+                    after = Some(last.image);
+                    let (stale, current): (Vec<StoredInventory>, Vec<StoredInventory>) = batch
+                        .into_iter()
+                        .partition(|stored| config.force || stored.db_version != Some(db_version));
+                    summary.skipped += current.len() as u64;
+                    (!stale.is_empty()).then(|| Matching::start(stale, &loaded, config))
+                }
+            }
+        };
+        if let Some(matching) = in_flight.take() {
+            let (matched, took) = matching.finish().await?;
+            summary.matching += took;
+            let writing_started = Instant::now();
+            let now = OffsetDateTime::now_utc();
+            for (image, findings, packages) in matched {
+                let outcome = store
+                    .replace_findings(image, &findings, &packages, db_version, now)
+                    .await?;
+                summary.images += 1;
+                summary.findings_added += outcome.added;
+                summary.findings_removed += outcome.removed;
+            }
+            summary.writing += writing_started.elapsed();
         }
-        summary.writing += writing_started.elapsed();
+        in_flight = next;
+        if exhausted && in_flight.is_none() {
+            break;
+        }
     }
     summary.elapsed = started.elapsed();
     tracing::info!(
@@ -137,6 +149,35 @@ pub async fn rematch_all<S: Store>(
 }
 
 type Matched = (ImageId, Vec<Finding>, Vec<PackageSummary>);
+
+/// One batch being matched on a blocking thread.
+struct Matching {
+    task: tokio::task::JoinHandle<Result<(Vec<Matched>, Duration), RematchError>>,
+}
+
+impl Matching {
+    fn start(
+        batch: Vec<StoredInventory>,
+        loaded: &Arc<vulndb::LoadedIndex>,
+        config: &RematchConfig,
+    ) -> Matching {
+        let index = loaded.clone();
+        let workers = config.workers.max(1);
+        Matching {
+            task: tokio::task::spawn_blocking(move || {
+                let started = Instant::now();
+                let matched = match_batch(batch, &index, workers)?;
+                Ok((matched, started.elapsed()))
+            }),
+        }
+    }
+
+    async fn finish(self) -> Result<(Vec<Matched>, Duration), RematchError> {
+        self.task
+            .await
+            .map_err(|e| RematchError::Worker(e.to_string()))?
+    }
+}
 
 /// Matches a batch on `workers` threads, keeping the batch order.
 fn match_batch(
