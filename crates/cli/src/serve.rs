@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
-use engine::fleet::{FleetConfig, FleetScanner};
+use engine::fleet::{FleetConfig, FleetScanner, UpdateSchedule, run_updates};
 use engine::locate::{
     ClusterPullSecrets, LayoutImage, LayoutLocator, RegistryLocator, StaticCredentials,
 };
@@ -55,6 +55,13 @@ pub struct ServeArgs {
     /// Mark the session cookie Secure (when users reach the server over HTTPS).
     #[arg(long)]
     secure_cookies: bool,
+    /// Hours between advisory database updates (then a re-match of every stored
+    /// image); 0 turns them off [default: 24; never with --demo].
+    #[arg(long, value_name = "HOURS")]
+    db_update_hours: Option<u64>,
+    /// One base URL serving every advisory feed's layout (an internal mirror).
+    #[arg(long, env = "SHIPSHAPE_MIRROR", value_name = "URL")]
+    mirror: Option<url::Url>,
 }
 
 /// The `--config` file. Every key is optional.
@@ -71,6 +78,10 @@ struct ConfigFile {
     session_hours: Option<u64>,
     /// How often the local clusters' inventory is stored, in seconds (default 30).
     inventory_interval_seconds: Option<u64>,
+    /// Hours between advisory database updates; 0 turns them off (default 24).
+    db_update_hours: Option<u64>,
+    /// One base URL serving every advisory feed's layout.
+    mirror: Option<String>,
 }
 
 /// The settings after merging flags, environment and file.
@@ -81,6 +92,9 @@ struct ServeSettings {
     demo: bool,
     router: Settings,
     inventory_interval: Duration,
+    /// `None`: no periodic update.
+    db_update: Option<Duration>,
+    mirror: Option<url::Url>,
 }
 
 fn settings(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
@@ -130,7 +144,20 @@ fn settings(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
     if !(5..=3600).contains(&interval) {
         bail!("inventory_interval_seconds must be between 5 and 3600, not {interval}");
     }
+    let update_hours = args.db_update_hours.or(file.db_update_hours).unwrap_or(24);
+    if update_hours > 24 * 365 {
+        bail!("db_update_hours must be at most 8760, not {update_hours}");
+    }
     Ok(ServeSettings {
+        db_update: (update_hours > 0 && !args.demo)
+            .then(|| Duration::from_secs(update_hours * 3600)),
+        mirror: match (&args.mirror, file.mirror) {
+            (Some(mirror), _) => Some(mirror.clone()),
+            (None, Some(text)) => Some(
+                url::Url::parse(&text).with_context(|| format!("mirror {text:?} is not a URL"))?,
+            ),
+            (None, None) => None,
+        },
         listen,
         clusters,
         demo: args.demo,
@@ -213,6 +240,38 @@ pub async fn run(args: ServeArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
             let summary = scanner.run(stop).await;
             tracing::info!(?summary, "scanner stopped");
         });
+        if let Some(interval) = settings.db_update {
+            let feeds = match &settings.mirror {
+                Some(mirror) => feeds::FeedsConfig::with_mirror(mirror)
+                    .with_context(|| format!("the mirror URL {mirror}"))?,
+                None => feeds::FeedsConfig::default(),
+            };
+            let schedule = UpdateSchedule {
+                data_dir: data_dir.clone(),
+                feeds,
+                options: engine::update::UpdateOptions::default(),
+                interval,
+                rematch: engine::rematch::RematchConfig::default(),
+            };
+            let db = vulndb::VulnDb::open(&data_dir)
+                .await
+                .context("opening the advisory database")?;
+            let store = store.clone();
+            let stop = stop_rx.clone();
+            // The update's future is not provably `Send` (a stream of borrowed
+            // feed ids inside `engine::update`), so it runs on a blocking
+            // thread of its own, driven by this runtime.
+            let runtime = tokio::runtime::Handle::current();
+            tasks.spawn_blocking(move || {
+                runtime.block_on(run_updates(
+                    store.as_ref(),
+                    &db,
+                    &schedule,
+                    stop,
+                    log_update_cycle,
+                ));
+            });
+        }
     }
     tasks.spawn(housekeeping(store.clone(), stop_rx.clone()));
 
@@ -247,6 +306,13 @@ async fn axum_serve(
         .with_graceful_shutdown(shutdown)
         .await
         .context("serving HTTP")
+}
+
+fn log_update_cycle(cycle: &Result<engine::fleet::UpdateCycle, engine::fleet::CycleError>) {
+    match cycle {
+        Ok(cycle) => tracing::info!(?cycle, "advisory database updated"),
+        Err(e) => tracing::warn!(error = %e, "advisory database update failed"),
+    }
 }
 
 /// The fleet scanner for registry images, matching against the data

@@ -229,7 +229,8 @@ async fn serve_keeps_its_data_and_stops_cleanly_on_sigterm() {
     drop(server);
 
     // Restarted on the same data directory: the exception and the admin are there.
-    let server = serve(Some(dir.path()), &[]);
+    // (No feed downloads in tests: --db-update-hours 0.)
+    let server = serve(Some(dir.path()), &["--db-update-hours", "0"]);
     assert!(
         !server
             .stderr
