@@ -10,7 +10,10 @@ mod agent;
 mod db;
 mod inventory;
 mod progress;
+mod report;
 mod scan;
+mod serve;
+mod token;
 mod update;
 
 #[derive(Parser)]
@@ -49,6 +52,14 @@ enum Command {
     /// codes: 0 on SIGTERM/ctrl-c, 1 when the server refuses the token or a
     /// message, or the cluster cannot be configured.
     Agent(Box<agent::AgentArgs>),
+    /// Run the report server: REST API, agent ingest, scans of what the
+    /// watched clusters run. `--demo` shows a full report with no cluster.
+    Serve(Box<serve::ServeArgs>),
+    /// The fleet report in the terminal (table, JSON or CSV), from a running
+    /// server (--server) or the data directory.
+    Report(Box<report::ReportArgs>),
+    /// Issue, list and revoke API and agent tokens in the data directory.
+    Token(token::TokenArgs),
 }
 
 fn main() -> ExitCode {
@@ -86,6 +97,17 @@ fn main() -> ExitCode {
         }
         Command::Inventory(args) => runtime.block_on(inventory::run(args)),
         Command::Agent(args) => runtime.block_on(agent::run(*args)),
+        Command::Report(args) => {
+            let data_dir = cli.data_dir.or_else(default_data_dir);
+            runtime.block_on(report::run(*args, data_dir.as_deref()))
+        }
+        Command::Token(args) => match cli.data_dir.or_else(default_data_dir) {
+            Some(data_dir) => runtime.block_on(token::run(args, &data_dir)),
+            None => Err(anyhow::anyhow!(
+                "no data directory: set --data-dir, SHIPSHAPE_DATA_DIR or HOME"
+            )),
+        },
+        Command::Serve(args) => runtime.block_on(serve::run(*args, cli.data_dir)),
         Command::Db(args) => match cli.data_dir.or_else(default_data_dir) {
             Some(data_dir) => runtime.block_on(db::run(args, &data_dir)),
             None => Err(anyhow::anyhow!(

@@ -346,7 +346,7 @@ async fn build_source(args: &ScanArgs) -> Result<oci::ImageSource> {
     Ok(oci::ImageSource::registry(Arc::new(client), reference))
 }
 
-fn default_docker_config() -> Option<PathBuf> {
+pub(crate) fn default_docker_config() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("DOCKER_CONFIG").filter(|v| !v.is_empty()) {
         return Some(PathBuf::from(dir).join("config.json"));
     }

@@ -234,6 +234,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let message = k8s::wire::AgentMessage {
             version: k8s::wire::PROTOCOL_VERSION,
             cluster: "bench".into(),
+            run: k8s::wire::new_run_id(),
             sequence: 1,
             body: MessageBody::Snapshot(k8s::wire::Snapshot { inventory }),
         };

@@ -448,6 +448,8 @@ pub struct Outbox {
     queue: VecDeque<AgentMessage>,
     /// The sequence of the next message built.
     next_sequence: u64,
+    /// This process's run id (sequences count within it).
+    run: String,
     /// The next message must be a snapshot (start, overflow, the server asked).
     snapshot_due: bool,
     state: InventoryState,
@@ -462,6 +464,7 @@ impl Outbox {
             capacity: capacity.max(1),
             queue: VecDeque::new(),
             next_sequence: 1,
+            run: crate::wire::new_run_id(),
             snapshot_due: true,
             state: InventoryState::new(),
             overflows: 0,
@@ -490,6 +493,7 @@ impl Outbox {
         let count = changes.len();
         let sequence = self.take_sequence();
         self.queue.push_back(AgentMessage {
+            run: self.run.clone(),
             version: PROTOCOL_VERSION,
             cluster: self.cluster.clone(),
             sequence,
@@ -517,6 +521,7 @@ impl Outbox {
             self.state.apply(&inventory);
             let sequence = self.take_sequence();
             self.queue.push_back(AgentMessage {
+                run: self.run.clone(),
                 version: PROTOCOL_VERSION,
                 cluster: self.cluster.clone(),
                 sequence,

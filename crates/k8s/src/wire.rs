@@ -1,8 +1,10 @@
 //! The agent's wire format (version 1): JSON messages to the server's ingest
 //! endpoint, documented in `docs/agent-protocol.md`.
 //!
-//! An agent sends one [`Snapshot`] (sequence `n`), then [`Delta`]s with
-//! sequence `n+1, n+2, …` each naming the sequence it follows. The server
+//! An agent process (a *run*, named by a random id) sends one [`Snapshot`]
+//! (sequence `n`), then [`Delta`]s with sequence `n+1, n+2, …` each naming
+//! the sequence it follows. Sequences count within a run: a restarted agent
+//! is a new run and starts again at 1 with a snapshot. The server
 //! answers with an [`IngestResponse`]; on a gap (a lost or reordered delta,
 //! a server restart) it asks for a resnapshot, and the agent sends a fresh
 //! snapshot with the next sequence number.
@@ -15,6 +17,14 @@ use crate::types::ClusterInventory;
 /// The protocol version this crate writes and reads.
 pub const PROTOCOL_VERSION: u32 = 1;
 
+/// The longest run id accepted.
+pub const MAX_RUN_LEN: usize = 64;
+
+/// A fresh run id for an agent process: 128 random bits, hex.
+pub fn new_run_id() -> String {
+    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+}
+
 /// A message from an agent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentMessage {
@@ -22,6 +32,9 @@ pub struct AgentMessage {
     pub version: u32,
     /// The cluster the agent runs in (its `--cluster-name`).
     pub cluster: String,
+    /// The agent process's id: random, fixed for its lifetime (1 to
+    /// [`MAX_RUN_LEN`] characters `[A-Za-z0-9_-]`).
+    pub run: String,
     /// Increases by one per message from this agent run.
     pub sequence: u64,
     #[serde(flatten)]
@@ -67,6 +80,10 @@ pub enum WireError {
     UnsupportedVersion(u32),
     #[error("malformed agent message: {0}")]
     Malformed(#[from] serde_json::Error),
+    #[error(
+        "malformed agent message: the run id must be 1 to {MAX_RUN_LEN} characters of [A-Za-z0-9_-]"
+    )]
+    BadRun,
 }
 
 /// Decodes a message, checking the version before the body so that a newer
@@ -80,11 +97,30 @@ pub fn decode(bytes: &[u8]) -> Result<AgentMessage, WireError> {
     if version != PROTOCOL_VERSION {
         return Err(WireError::UnsupportedVersion(version));
     }
-    Ok(serde_json::from_slice(bytes)?)
+    let message: AgentMessage = serde_json::from_slice(bytes)?;
+    let run_ok = !message.run.is_empty()
+        && message.run.len() <= MAX_RUN_LEN
+        && message
+            .run
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !run_ok {
+        return Err(WireError::BadRun);
+    }
+    Ok(message)
 }
 
-/// What a receiver does with a message, given the last sequence it applied
-/// for this cluster (`None`: nothing yet).
+/// The last message a receiver applied for a cluster: which run, which sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Applied<'a> {
+    pub run: &'a str,
+    pub sequence: u64,
+}
+
+/// What a receiver does with a message, given the last message it applied
+/// for this cluster (`None`: nothing yet). Only messages of the same run are
+/// compared by sequence: another run (a restarted agent) starts afresh, so
+/// its snapshot applies and its deltas need one first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SequenceCheck {
     Apply,
@@ -94,7 +130,10 @@ pub enum SequenceCheck {
     Gap,
 }
 
-pub fn check_sequence(last_applied: Option<u64>, message: &AgentMessage) -> SequenceCheck {
+pub fn check_sequence(last_applied: Option<Applied<'_>>, message: &AgentMessage) -> SequenceCheck {
+    let last_applied = last_applied
+        .filter(|applied| applied.run == message.run)
+        .map(|applied| applied.sequence);
     match (&message.body, last_applied) {
         (_, Some(last)) if message.sequence <= last => SequenceCheck::Duplicate,
         (MessageBody::Snapshot(_), _) => SequenceCheck::Apply,

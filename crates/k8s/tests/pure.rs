@@ -572,6 +572,7 @@ fn golden_messages() -> (AgentMessage, AgentMessage) {
     let snapshot = AgentMessage {
         version: wire::PROTOCOL_VERSION,
         cluster: "prod-eu".into(),
+        run: "7f3a9c0e5b2d4e61a8c4f0b9d2e7a13c".into(),
         sequence: 1,
         body: MessageBody::Snapshot(Snapshot { inventory }),
     };
@@ -579,6 +580,7 @@ fn golden_messages() -> (AgentMessage, AgentMessage) {
     let delta = AgentMessage {
         version: wire::PROTOCOL_VERSION,
         cluster: "prod-eu".into(),
+        run: "7f3a9c0e5b2d4e61a8c4f0b9d2e7a13c".into(),
         sequence: 2,
         body: MessageBody::Delta(Delta {
             follows: 1,
@@ -609,8 +611,20 @@ fn wire_rejects_other_versions_and_garbage() {
         (br#"{"cluster":"c"}"#, "malformed"),
         (b"\xff\x00", "malformed"),
         (
-            br#"{"version":1,"cluster":"c","sequence":1,"type":"gossip"}"#,
+            br#"{"version":1,"cluster":"c","run":"r","sequence":1,"type":"gossip"}"#,
             "malformed",
+        ),
+        (
+            br#"{"version":1,"cluster":"c","sequence":1,"type":"delta","follows":0,"changes":[]}"#,
+            "missing field `run`",
+        ),
+        (
+            br#"{"version":1,"cluster":"c","run":"","sequence":1,"type":"delta","follows":0,"changes":[]}"#,
+            "the run id must be",
+        ),
+        (
+            br#"{"version":1,"cluster":"c","run":"a b\n","sequence":1,"type":"delta","follows":0,"changes":[]}"#,
+            "the run id must be",
         ),
     ];
     for (bytes, expected) in cases {
@@ -627,14 +641,26 @@ fn sequence_checks() {
     if let MessageBody::Delta(d) = &mut gap.body {
         d.follows = 3;
     }
+    let run = snapshot.run.as_str();
+    let same = |sequence| Some(wire::Applied { run, sequence });
+    // A restarted agent: another run, counting from 1 again.
+    let other = |sequence| {
+        Some(wire::Applied {
+            run: "previous-run",
+            sequence,
+        })
+    };
     let cases = [
         (None, &snapshot, SequenceCheck::Apply),
         (None, &delta, SequenceCheck::Gap),
-        (Some(1), &delta, SequenceCheck::Apply),
-        (Some(2), &delta, SequenceCheck::Duplicate),
-        (Some(1), &gap, SequenceCheck::Gap),
-        (Some(0), &snapshot, SequenceCheck::Apply),
-        (Some(5), &snapshot, SequenceCheck::Duplicate),
+        (same(1), &delta, SequenceCheck::Apply),
+        (same(2), &delta, SequenceCheck::Duplicate),
+        (same(1), &gap, SequenceCheck::Gap),
+        (same(0), &snapshot, SequenceCheck::Apply),
+        (same(5), &snapshot, SequenceCheck::Duplicate),
+        (other(5), &snapshot, SequenceCheck::Apply),
+        (other(1), &delta, SequenceCheck::Gap),
+        (other(0), &delta, SequenceCheck::Gap),
     ];
     for (last, message, expected) in cases {
         assert_eq!(

@@ -593,6 +593,47 @@ fn target<'p>(os: Option<&OsInfo>, package: &'p Package) -> Result<Target<'p>, U
     })
 }
 
+/// The version that fixes every finding of one package: the greatest of
+/// their fixed versions (each finding's `fixed_version`, the smallest fix
+/// above the installed version), compared in the order of the scheme the
+/// package is matched with — the same one matching used to choose them.
+/// `None` when no version is given. Pairwise maximum, never a sort
+/// (Maven's order is not transitive). A version that does not parse in the
+/// scheme is an error naming it (matching only reports parsed versions, so
+/// it means the findings did not come from this package's matcher).
+pub fn fix_all_version<'v>(
+    kind: PackageKind,
+    name: &str,
+    fixed_versions: impl IntoIterator<Item = &'v str>,
+) -> Result<Option<String>, version::VersionError> {
+    let versions = fixed_versions.into_iter();
+    match kind {
+        PackageKind::Deb => greatest::<scheme::Dpkg>(versions),
+        PackageKind::Apk => greatest::<scheme::Apk>(versions),
+        PackageKind::Rpm => greatest::<scheme::Rpm>(versions),
+        PackageKind::Python => greatest::<scheme::Pypi>(versions),
+        PackageKind::GoModule if name == "stdlib" => greatest::<scheme::GoToolchain>(versions),
+        PackageKind::GoModule => greatest::<scheme::GoModule>(versions),
+        PackageKind::Cargo => greatest::<scheme::Semver>(versions),
+        PackageKind::Npm => greatest::<scheme::Npm>(versions),
+        PackageKind::Maven => greatest::<scheme::Maven>(versions),
+        PackageKind::Gem => greatest::<scheme::Gem>(versions),
+    }
+}
+
+fn greatest<'v, S: VersionScheme>(
+    versions: impl Iterator<Item = &'v str>,
+) -> Result<Option<String>, version::VersionError> {
+    let mut best: Option<(&str, S::Version)> = None;
+    for text in versions {
+        let parsed = S::parse_advisory(text)?;
+        if best.as_ref().is_none_or(|(_, current)| parsed > *current) {
+            best = Some((text, parsed));
+        }
+    }
+    Ok(best.map(|(text, _)| text.to_owned()))
+}
+
 /// Every (ecosystem key, normalised name) that matching `inventory` looks
 /// up, as [`ecosystem_key`] and [`normalise_name`] spell them: the advisories
 /// an image can match are exactly those with an affected package under one

@@ -1197,3 +1197,84 @@ fn builder_in_any_order_matches_new() {
         serde_json::to_string(&expected.diagnostics).unwrap()
     );
 }
+
+#[test]
+fn fix_all_version_is_the_greatest_fix_in_the_package_scheme() {
+    // (kind, name, fixed versions, expected): string order would be wrong in
+    // every row but the last.
+    let cases: &[(PackageKind, &str, &[&str], Option<&str>)] = &[
+        (
+            PackageKind::Deb,
+            "openssl",
+            &["3.0.9-1", "3.0.11-1~deb12u2", "3.0.10-1"],
+            Some("3.0.11-1~deb12u2"),
+        ),
+        (
+            PackageKind::Deb,
+            "bash",
+            &["5.2-1", "5.2~rc1-1"],
+            Some("5.2-1"),
+        ),
+        (
+            PackageKind::Apk,
+            "busybox",
+            &["1.36.1-r10", "1.36.1-r9"],
+            Some("1.36.1-r10"),
+        ),
+        (
+            PackageKind::Rpm,
+            "glibc",
+            &["2.34-100.el9", "2.34-60.el9_2.7"],
+            Some("2.34-100.el9"),
+        ),
+        (
+            PackageKind::Python,
+            "django",
+            &["4.2.10", "4.2.9", "4.2.10rc1"],
+            Some("4.2.10"),
+        ),
+        (
+            PackageKind::Npm,
+            "lodash",
+            &["4.17.21", "4.17.9"],
+            Some("4.17.21"),
+        ),
+        (
+            PackageKind::GoModule,
+            "stdlib",
+            &["1.21.10", "1.21.9"],
+            Some("1.21.10"),
+        ),
+        (
+            PackageKind::GoModule,
+            "golang.org/x/net",
+            &["0.23.0", "0.7.0"],
+            Some("0.23.0"),
+        ),
+        (
+            PackageKind::Cargo,
+            "hyper",
+            &["0.14.10", "0.14.9"],
+            Some("0.14.10"),
+        ),
+        (
+            PackageKind::Maven,
+            "log4j-core",
+            &["2.17.1", "2.3.1", "2.12.4"],
+            Some("2.17.1"),
+        ),
+        (
+            PackageKind::Gem,
+            "rack",
+            &["2.2.10", "2.2.8.1"],
+            Some("2.2.10"),
+        ),
+        (PackageKind::Deb, "zlib", &[], None),
+    ];
+    for (kind, name, fixed, expected) in cases {
+        let got = fix_all_version(*kind, name, fixed.iter().copied()).unwrap();
+        assert_eq!(got.as_deref(), *expected, "{kind} {name} {fixed:?}");
+    }
+    let error = fix_all_version(PackageKind::Python, "x", ["1.0", "not a version!"]).unwrap_err();
+    assert!(error.to_string().contains("not a version!"), "{error}");
+}

@@ -78,7 +78,8 @@ impl Received {
 /// A cluster as the receiver rebuilt it.
 #[derive(Debug, Clone, Default)]
 pub struct ClusterView {
-    pub last_applied: Option<u64>,
+    /// The agent run and sequence of the last applied message.
+    pub last_applied: Option<(String, u64)>,
     /// Images running now: from the snapshot, then `appeared` / `running_again` /
     /// `no_longer_running`.
     pub running: BTreeSet<ImageKey>,
@@ -309,8 +310,14 @@ async fn handle(
     let last = s
         .clusters
         .get(&message.cluster)
-        .and_then(|c| c.last_applied);
-    let check = wire::check_sequence(last, &message);
+        .and_then(|c| c.last_applied.clone());
+    let check = wire::check_sequence(
+        last.as_ref().map(|(run, sequence)| wire::Applied {
+            run,
+            sequence: *sequence,
+        }),
+        &message,
+    );
     let (outcome, response) = match (check, &fault) {
         (SequenceCheck::Duplicate, _) => (
             Outcome::Duplicate,
@@ -357,7 +364,7 @@ async fn handle(
 }
 
 fn apply(view: &mut ClusterView, message: &AgentMessage) {
-    view.last_applied = Some(message.sequence);
+    view.last_applied = Some((message.run.clone(), message.sequence));
     match &message.body {
         MessageBody::Snapshot(snapshot) => {
             view.snapshots += 1;

@@ -1,0 +1,270 @@
+//! `shipshape serve`: the real binary, its real HTTP port, its store.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "serve-test-password";
+
+struct Server {
+    child: Child,
+    url: String,
+    stderr: Vec<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `shipshape serve ARGS --listen 127.0.0.1:0` and waits for its
+/// "serving" line (which carries the port the OS gave it).
+fn serve(data_dir: Option<&Path>, args: &[&str]) -> Server {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_shipshape"));
+    if let Some(dir) = data_dir {
+        command.arg("--data-dir").arg(dir);
+    }
+    let mut child = command
+        .arg("serve")
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("SHIPSHAPE_INITIAL_ADMIN_PASSWORD", PASSWORD)
+        .env("HOME", data_dir.unwrap_or(Path::new("/nonexistent")))
+        .env_remove("SHIPSHAPE_DATA_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn shipshape serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut lines = Vec::new();
+    while Instant::now() < deadline {
+        let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("serve exited with {status}: {lines:#?}");
+            }
+            continue;
+        };
+        if let Some(rest) = line.strip_prefix("Shipshape is serving the report on ") {
+            let url = rest.split_whitespace().next().expect("url").to_owned();
+            lines.push(line);
+            return Server {
+                child,
+                url,
+                stderr: lines,
+            };
+        }
+        lines.push(line);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("serve did not start in 60 s: {lines:#?}");
+}
+
+async fn login(client: &reqwest::Client, url: &str) -> (String, String) {
+    let response = client
+        .post(format!("{url}/api/v1/login"))
+        .header("content-type", "application/json")
+        .body(json!({"name": "admin", "password": PASSWORD}).to_string())
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(response.status(), 200);
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("cookie")
+        .to_owned();
+    let body: Value = serde_json::from_slice(&response.bytes().await.expect("body")).expect("json");
+    (
+        cookie,
+        body["csrf_token"].as_str().expect("csrf").to_owned(),
+    )
+}
+
+async fn get(client: &reqwest::Client, url: &str, cookie: &str) -> (u16, Value) {
+    let response = client
+        .get(url)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("get");
+    let status = response.status().as_u16();
+    let body =
+        serde_json::from_slice(&response.bytes().await.expect("body")).unwrap_or(Value::Null);
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_serves_a_full_report_with_no_cluster() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = serve(None, &["--demo"]);
+    assert!(
+        server
+            .stderr
+            .iter()
+            .any(|l| l.starts_with("Demo fleet ready")),
+        "{:#?}",
+        server.stderr
+    );
+    let client = reqwest::Client::new();
+    let health = client
+        .get(format!("{}/healthz", server.url))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(health.status(), 200);
+    let anonymous = client
+        .get(format!("{}/api/v1/statistics", server.url))
+        .send()
+        .await
+        .expect("anonymous");
+    assert_eq!(anonymous.status(), 401);
+
+    let (cookie, _csrf) = login(&client, &server.url).await;
+    let (status, stats) = get(
+        &client,
+        &format!("{}/api/v1/statistics", server.url),
+        &cookie,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(stats["clusters"], 3, "{stats}");
+    assert_eq!(stats["repositories"], 10, "{stats}");
+    assert_eq!(
+        stats["scan_coverage"]["scanned"], stats["scan_coverage"]["targets"],
+        "{stats}"
+    );
+    for severity in ["critical", "high", "medium", "low"] {
+        assert!(
+            stats["vulnerabilities"][severity].as_u64().unwrap_or(0) > 0,
+            "{severity}: {stats}"
+        );
+    }
+    let (_, prod) = get(
+        &client,
+        &format!("{}/api/v1/statistics?cluster=staging", server.url),
+        &cookie,
+    )
+    .await;
+    assert!(
+        prod["images"].as_u64().unwrap_or(0) < stats["images"].as_u64().unwrap_or(0),
+        "{prod}"
+    );
+    let (_, repos) = get(
+        &client,
+        &format!("{}/api/v1/repositories?sort=-critical", server.url),
+        &cookie,
+    )
+    .await;
+    let first = &repos["items"][0];
+    assert!(
+        first["vulnerabilities"]["critical"].as_u64().unwrap_or(0) > 0,
+        "{repos}"
+    );
+    assert_eq!(first["scan_status"], "scanned");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_keeps_its_data_and_stops_cleanly_on_sigterm() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server = serve(Some(dir.path()), &["--demo"]);
+    assert!(
+        server
+            .stderr
+            .iter()
+            .any(|l| l.contains("Created the first admin user.")),
+        "{:#?}",
+        server.stderr
+    );
+    let client = reqwest::Client::new();
+    let (cookie, csrf) = login(&client, &server.url).await;
+    let created = client
+        .post(format!("{}/api/v1/exceptions", server.url))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .header("content-type", "application/json")
+        .body(
+            json!({"scopes": [{"scope": "repository", "repository": "docker.io/library/redis"}],
+                   "reason": "cache only, not exposed"})
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("except");
+    assert_eq!(created.status(), 201);
+
+    let pid = server.child.id();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(exit) = server.child.try_wait().expect("wait") {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(exit.success(), "{exit}");
+    drop(server);
+
+    // Restarted on the same data directory: the exception and the admin are there.
+    // (No feed downloads in tests: --db-update-hours 0.)
+    let server = serve(Some(dir.path()), &["--db-update-hours", "0"]);
+    assert!(
+        !server
+            .stderr
+            .iter()
+            .any(|l| l.contains("Created the first admin")),
+        "{:#?}",
+        server.stderr
+    );
+    let (cookie, _) = login(&client, &server.url).await;
+    let (_, excepted) = get(
+        &client,
+        &format!("{}/api/v1/repositories?view=excepted", server.url),
+        &cookie,
+    )
+    .await;
+    assert_eq!(excepted["total"], 1, "{excepted}");
+    assert_eq!(excepted["items"][0]["exception"]["author"], "admin");
+}
+
+#[test]
+fn a_bad_config_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("shipshape.toml");
+    std::fs::write(&config, "listen = \"127.0.0.1:0\"\nsesion_hours = 3\n").expect("write");
+    let output = Command::new(env!("CARGO_BIN_EXE_shipshape"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("is not valid"), "{stderr}");
+    assert!(stderr.contains("unknown field `sesion_hours`"), "{stderr}");
+}

@@ -1,0 +1,214 @@
+//! Re-matching stored inventories when the advisory database changes,
+//! without pulling anything: matching is pure, so a stored SBOM and the new
+//! data give exactly the findings a fresh scan would.
+//!
+//! One full index is loaded; images are read in batches
+//! (`inventories_for_rematch`), matched on worker threads, and written one
+//! image per transaction (`replace_findings`), so scans recording their
+//! results interleave with a re-match instead of waiting for it. Images
+//! already matched against the current version are skipped, which makes an
+//! interrupted re-match cheap to resume.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use model::Finding;
+use serde::Serialize;
+use store::{ImageId, PackageSummary, Store, StoredInventory};
+use time::OffsetDateTime;
+use vulndb::VulnDb;
+
+use crate::summary::package_summaries;
+
+#[derive(Debug, Clone)]
+pub struct RematchConfig {
+    /// Inventories read (and held in memory) at once.
+    pub batch: u32,
+    /// Threads matching a batch.
+    pub workers: usize,
+    /// Re-match images already matched against the current version too.
+    pub force: bool,
+}
+
+impl Default for RematchConfig {
+    fn default() -> RematchConfig {
+        RematchConfig {
+            batch: 200,
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            force: false,
+        }
+    }
+}
+
+/// What a re-match changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RematchSummary {
+    /// The advisory database version matched against.
+    pub db_version: i64,
+    /// Images re-matched.
+    pub images: u64,
+    /// Images already at `db_version`, left alone.
+    pub skipped: u64,
+    /// Findings new since the previous database.
+    pub findings_added: u64,
+    /// Findings the new database no longer reports.
+    pub findings_removed: u64,
+    /// Wall time in total, and spent loading the index, matching (on the
+    /// workers, overlapping the writes) and writing to the store.
+    #[serde(skip)]
+    pub elapsed: Duration,
+    #[serde(skip)]
+    pub loading: Duration,
+    #[serde(skip)]
+    pub matching: Duration,
+    #[serde(skip)]
+    pub writing: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RematchError {
+    #[error("advisory database: {0}")]
+    Database(#[from] vulndb::VulnDbError),
+    #[error("store: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("a matching worker failed: {0}")]
+    Worker(String),
+}
+
+/// Re-matches every stored inventory against the current database.
+pub async fn rematch_all<S: Store>(
+    store: &S,
+    db: &VulnDb,
+    config: &RematchConfig,
+) -> Result<RematchSummary, RematchError> {
+    let started = Instant::now();
+    let loaded = Arc::new(db.load_index().await?);
+    let db_version = loaded.database_version;
+    let mut summary = RematchSummary {
+        db_version,
+        loading: started.elapsed(),
+        ..RematchSummary::default()
+    };
+    // Matching of the next batch (worker threads) overlaps the store
+    // writes of the previous one (the store's single writer).
+    let mut after: Option<ImageId> = None;
+    let mut exhausted = false;
+    let mut in_flight: Option<Matching> = None;
+    loop {
+        let next = if exhausted {
+            None
+        } else {
+            let batch = store
+                .inventories_for_rematch(after, config.batch.max(1))
+                .await?;
+            match batch.last() {
+                None => {
+                    exhausted = true;
+                    None
+                }
+                Some(last) => {
+                    after = Some(last.image);
+                    let (stale, current): (Vec<StoredInventory>, Vec<StoredInventory>) = batch
+                        .into_iter()
+                        .partition(|stored| config.force || stored.db_version != Some(db_version));
+                    summary.skipped += current.len() as u64;
+                    (!stale.is_empty()).then(|| Matching::start(stale, &loaded, config))
+                }
+            }
+        };
+        if let Some(matching) = in_flight.take() {
+            let (matched, took) = matching.finish().await?;
+            summary.matching += took;
+            let writing_started = Instant::now();
+            let now = OffsetDateTime::now_utc();
+            for (image, findings, packages) in matched {
+                let outcome = store
+                    .replace_findings(image, &findings, &packages, db_version, now)
+                    .await?;
+                summary.images += 1;
+                summary.findings_added += outcome.added;
+                summary.findings_removed += outcome.removed;
+            }
+            summary.writing += writing_started.elapsed();
+        }
+        in_flight = next;
+        if exhausted && in_flight.is_none() {
+            break;
+        }
+    }
+    summary.elapsed = started.elapsed();
+    tracing::info!(
+        db_version,
+        images = summary.images,
+        added = summary.findings_added,
+        removed = summary.findings_removed,
+        elapsed_ms = summary.elapsed.as_millis() as u64,
+        "re-matched stored inventories"
+    );
+    Ok(summary)
+}
+
+type Matched = (ImageId, Vec<Finding>, Vec<PackageSummary>);
+
+/// One batch being matched on a blocking thread.
+struct Matching {
+    task: tokio::task::JoinHandle<Result<(Vec<Matched>, Duration), RematchError>>,
+}
+
+impl Matching {
+    fn start(
+        batch: Vec<StoredInventory>,
+        loaded: &Arc<vulndb::LoadedIndex>,
+        config: &RematchConfig,
+    ) -> Matching {
+        let index = loaded.clone();
+        let workers = config.workers.max(1);
+        Matching {
+            task: tokio::task::spawn_blocking(move || {
+                let started = Instant::now();
+                let matched = match_batch(batch, &index, workers)?;
+                Ok((matched, started.elapsed()))
+            }),
+        }
+    }
+
+    async fn finish(self) -> Result<(Vec<Matched>, Duration), RematchError> {
+        self.task
+            .await
+            .map_err(|e| RematchError::Worker(e.to_string()))?
+    }
+}
+
+/// Matches a batch on `workers` threads, keeping the batch order.
+fn match_batch(
+    batch: Vec<StoredInventory>,
+    loaded: &vulndb::LoadedIndex,
+    workers: usize,
+) -> Result<Vec<Matched>, RematchError> {
+    let chunk = batch.len().div_ceil(workers).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = batch
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|stored| {
+                            let findings =
+                                matching::match_image(&stored.inventory, &loaded.index).findings;
+                            let packages = package_summaries(&stored.inventory, &findings);
+                            (stored.image, findings, packages)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut matched = Vec::with_capacity(batch.len());
+        for handle in handles {
+            let part = handle
+                .join()
+                .map_err(|_| RematchError::Worker("a matching thread panicked".to_owned()))?;
+            matched.extend(part);
+        }
+        Ok(matched)
+    })
+}

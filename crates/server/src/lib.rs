@@ -1,0 +1,111 @@
+//! The report server (issue #5): `router(state)` is the whole HTTP surface —
+//! the REST API under `/api/v1`, the agent ingest endpoint, login sessions,
+//! health and metrics — over any [`store::Store`]. The web UI (issue #6)
+//! renders from the same store queries.
+//!
+//! Tests drive the router directly (`tower::ServiceExt::oneshot`); the binary
+//! serves it with [`serve`].
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod exports;
+pub mod metrics;
+pub mod secret;
+pub mod session;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use store::Store;
+use time::OffsetDateTime;
+
+pub use error::ApiError;
+
+/// Settings the router needs (the binary reads them from flags, env and the
+/// config file).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long a browser session lasts.
+    pub session_ttl: Duration,
+    /// Mark the session cookie `Secure` (serve behind TLS).
+    pub secure_cookies: bool,
+    /// The largest agent message accepted (a 10,000-pod snapshot is a few MB).
+    pub max_ingest_bytes: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            session_ttl: Duration::from_secs(12 * 3600),
+            secure_cookies: false,
+            max_ingest_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Where the current time comes from: the system clock, or a fixed one in tests.
+pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
+
+pub struct AppState<S> {
+    pub store: Arc<S>,
+    pub settings: Settings,
+    pub metrics: metrics::Metrics,
+    clock: Clock,
+    ready: AtomicBool,
+}
+
+impl<S: Store> AppState<S> {
+    pub fn new(store: Arc<S>, settings: Settings) -> AppState<S> {
+        AppState::with_clock(store, settings, Arc::new(OffsetDateTime::now_utc))
+    }
+
+    pub fn with_clock(store: Arc<S>, settings: Settings, clock: Clock) -> AppState<S> {
+        AppState {
+            store,
+            settings,
+            metrics: metrics::Metrics::default(),
+            clock,
+            ready: AtomicBool::new(false),
+        }
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        (self.clock)()
+    }
+
+    /// `/readyz` answers 200 from now on (set once start-up work is done).
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Release);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+}
+
+/// The whole HTTP surface.
+pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
+    api::routes(state)
+}
+
+/// Serves `router` on `listen` until `shutdown` resolves, then finishes the
+/// requests in flight.
+pub async fn serve(
+    listen: SocketAddr,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Binds first (so the caller can print the real address of port 0), then serves.
+pub async fn bind(listen: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(listen).await
+}
