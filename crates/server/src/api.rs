@@ -72,6 +72,14 @@ pub fn routes<S: Store>(state: Arc<AppState<S>>) -> Router {
             "/api/v1/agents/ingest",
             post(ingest::<S>).layer(DefaultBodyLimit::max(ingest_limit)),
         )
+        .route(
+            "/api/v1/images/{digest}/sbom",
+            get(crate::exports::image_sbom::<S>),
+        )
+        .route(
+            "/api/v1/images/{digest}/sarif",
+            get(crate::exports::image_sarif::<S>),
+        )
         .route("/api/v1/report.json", get(crate::exports::report_json::<S>))
         .route("/api/v1/report.csv", get(crate::exports::report_csv::<S>))
         .route(
@@ -256,7 +264,7 @@ impl Query {
             .filter(|v| !v.is_empty())
     }
 
-    fn one(&self, name: &str) -> Result<Option<&str>, ApiError> {
+    pub(crate) fn one(&self, name: &str) -> Result<Option<&str>, ApiError> {
         let mut values = self
             .0
             .iter()
@@ -422,7 +430,7 @@ fn filter_error(e: FilterError) -> ApiError {
     ApiError::bad_request(e.to_string())
 }
 
-fn parse_digest(text: &str) -> Result<Digest, ApiError> {
+pub(crate) fn parse_digest(text: &str) -> Result<Digest, ApiError> {
     text.parse()
         .map_err(|_| ApiError::bad_request(format!("{text:?} is not a digest (sha256:<64 hex>)")))
 }

@@ -311,3 +311,137 @@ mod tests {
         assert_eq!(percent_encode("a b&c"), "a%20b%26c");
     }
 }
+
+/// Per-image documents: `GET /api/v1/images/{digest}/sbom?format=cyclonedx|spdx`
+/// and `GET /api/v1/images/{digest}/sarif`, from the stored SBOM and
+/// findings (excepted findings left out), as `shipshape scan` writes them.
+pub async fn image_sbom<S: Store>(
+    State(state): State<Arc<AppState<S>>>,
+    Extension(principal): Extension<Principal>,
+    axum::extract::Path(digest): axum::extract::Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Viewer)?;
+    let query = Query::parse(raw, &["format"])?;
+    let format = match query.one("format")? {
+        None | Some("cyclonedx") => ImageDocument::CycloneDx,
+        Some("spdx") => ImageDocument::Spdx,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "format must be cyclonedx or spdx, not {other:?}"
+            )));
+        }
+    };
+    image_document(&state, &digest, format).await
+}
+
+pub async fn image_sarif<S: Store>(
+    State(state): State<Arc<AppState<S>>>,
+    Extension(principal): Extension<Principal>,
+    axum::extract::Path(digest): axum::extract::Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Viewer)?;
+    Query::parse(raw, &[])?;
+    image_document(&state, &digest, ImageDocument::Sarif).await
+}
+
+#[derive(Clone, Copy)]
+enum ImageDocument {
+    CycloneDx,
+    Spdx,
+    Sarif,
+}
+
+/// The most findings one document carries (every one an image has, in practice).
+const MAX_DOCUMENT_FINDINGS: u64 = 100_000;
+
+async fn image_document<S: Store>(
+    state: &AppState<S>,
+    digest: &str,
+    format: ImageDocument,
+) -> Result<Response, ApiError> {
+    let digest = crate::api::parse_digest(digest)?;
+    let now = state.now();
+    let not_found = || ApiError::not_found(format!("no scanned image {digest} in the report"));
+    let details = state
+        .store
+        .image(&digest, now)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(not_found)?;
+    let stored = state
+        .store
+        .image_inventory(&digest)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(not_found)?;
+    let mut findings = Vec::new();
+    let mut offset = 0u64;
+    loop {
+        let page = Page::new(store::filter::MAX_PAGE_LIMIT, offset)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let sort = Sort {
+            field: store::VulnerabilitySortField::Cvss,
+            direction: Direction::Descending,
+        };
+        let rows = state
+            .store
+            .image_vulnerabilities(&digest, &None, sort, page, false)
+            .await
+            .map_err(store_error)?;
+        let got = rows.items.len() as u64;
+        findings.extend(rows.items.into_iter().map(|row| row.finding));
+        offset += got;
+        if got == 0 || offset >= rows.total || offset >= MAX_DOCUMENT_FINDINGS {
+            break;
+        }
+    }
+    let tool = sbom::ToolInfo::new("shipshape", env!("CARGO_PKG_VERSION"))
+        .with_information_uri(env!("CARGO_PKG_REPOSITORY"));
+    let timestamp = now.format(&Rfc3339).unwrap_or_default();
+    let database = details.db_version.map(|version| sbom::DatabaseInfo {
+        version: version.to_string(),
+        updated_at: details
+            .scanned_at
+            .and_then(|t| t.format(&Rfc3339).ok())
+            .unwrap_or_default(),
+    });
+    let vulnerabilities = sbom::Vulnerabilities {
+        findings: &findings,
+        diagnostics: &[],
+        database: database.as_ref(),
+    };
+    let meta = &details.metadata;
+    let inventory = &stored.inventory;
+    let (body, name) = match format {
+        ImageDocument::CycloneDx => (
+            sbom::cyclonedx::to_json_with(
+                meta,
+                inventory,
+                Some(&vulnerabilities),
+                &tool,
+                &timestamp,
+            ),
+            "cdx.json",
+        ),
+        ImageDocument::Spdx => (
+            sbom::spdx::to_json(meta, inventory, &tool, &timestamp),
+            "spdx.json",
+        ),
+        ImageDocument::Sarif => (
+            sbom::sarif::to_json(meta, inventory, &vulnerabilities, &tool, &timestamp),
+            "sarif",
+        ),
+    };
+    let body = body.map_err(|e| ApiError::internal(&e))?;
+    let disposition = format!("attachment; filename=\"{}.{name}\"", digest.short());
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response())
+}

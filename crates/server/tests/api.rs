@@ -419,6 +419,16 @@ const ENDPOINTS: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/agents/ingest", Access::Agents),
     ("GET", "/api/openapi.json", Access::AtLeast(Role::Viewer)),
     ("GET", "/api/v1/report.json", Access::AtLeast(Role::Viewer)),
+    (
+        "GET",
+        "/api/v1/images/{digest}/sbom",
+        Access::AtLeast(Role::Viewer),
+    ),
+    (
+        "GET",
+        "/api/v1/images/{digest}/sarif",
+        Access::AtLeast(Role::Viewer),
+    ),
     ("GET", "/api/v1/report.csv", Access::AtLeast(Role::Viewer)),
     (
         "GET",
@@ -1278,4 +1288,83 @@ async fn exports_follow_the_filter() {
         statements[0]["impact_statement"],
         "util-linux is not reachable (excepted by token:editor)"
     );
+}
+
+#[tokio::test]
+async fn per_image_documents_come_from_the_stored_sbom_and_findings() {
+    let app = app().await;
+    app.seed().await;
+    let nginx = digest_of("nginx-1.25");
+    let cdx = app
+        .get(&format!("/api/v1/images/{nginx}/sbom"), "viewer")
+        .await;
+    assert_eq!(cdx.status, StatusCode::OK, "{}", cdx.text);
+    assert_eq!(cdx.body["bomFormat"], "CycloneDX");
+    assert_eq!(cdx.body["specVersion"], "1.5");
+    let ids: Vec<&str> = cdx.body["vulnerabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 4, "{ids:?}");
+    assert!(ids.contains(&"CVE-2023-44487"));
+    let spdx = app
+        .get(
+            &format!("/api/v1/images/{nginx}/sbom?format=spdx"),
+            "viewer",
+        )
+        .await;
+    assert_eq!(spdx.status, StatusCode::OK, "{}", spdx.text);
+    assert_eq!(spdx.body["spdxVersion"], "SPDX-2.3");
+    let names: Vec<&str> = spdx.body["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"glibc") && names.contains(&"nghttp2"),
+        "{names:?}"
+    );
+    let sarif = app
+        .get(&format!("/api/v1/images/{nginx}/sarif"), "viewer")
+        .await;
+    assert_eq!(sarif.status, StatusCode::OK, "{}", sarif.text);
+    assert_eq!(sarif.body["version"], "2.1.0");
+    assert_eq!(
+        sarif.body["runs"][0]["results"].as_array().unwrap().len(),
+        4
+    );
+
+    // An excepted vulnerability leaves the documents too.
+    app.post(
+        "/api/v1/exceptions",
+        "editor",
+        json!({"scopes": [{"scope": "vulnerability", "vulnerability": "CVE-2023-44487", "repository": null}],
+               "reason": "HTTP/2 is off"}),
+    )
+    .await;
+    let sarif = app
+        .get(&format!("/api/v1/images/{nginx}/sarif"), "viewer")
+        .await;
+    assert_eq!(
+        sarif.body["runs"][0]["results"].as_array().unwrap().len(),
+        3
+    );
+
+    let bad = app
+        .get(
+            &format!("/api/v1/images/{nginx}/sbom?format=swid"),
+            "viewer",
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let missing = app
+        .get(
+            &format!("/api/v1/images/{}/sarif", digest_of("never")),
+            "viewer",
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }

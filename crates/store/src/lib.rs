@@ -153,6 +153,12 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- Images and findings ---------------------------------------------
 
+    /// One scanned image's stored SBOM (for exports), by manifest digest.
+    fn image_inventory(
+        &self,
+        digest: &Digest,
+    ) -> impl Future<Output = Result<Option<StoredInventory>>> + Send;
+
     /// Stored SBOMs of scanned images with an id above `after`, in id order,
     /// at most `limit` (a re-match walks them in batches).
     fn inventories_for_rematch(

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use model::{Finding, FixState, Severity};
+use model::{Digest, Finding, FixState, Severity};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 use time::OffsetDateTime;
@@ -597,6 +597,25 @@ pub(crate) async fn complete(
     )
     .await?;
     Ok(ImageId(image))
+}
+
+/// One scanned image's stored SBOM, by manifest digest.
+pub(crate) async fn image_inventory(
+    conn: &mut SqliteConnection,
+    digest: &Digest,
+) -> Result<Option<StoredInventory>> {
+    let row = sqlx::query("SELECT id, inventory, db_version FROM image WHERE digest = $1")
+        .bind(digest.to_string())
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let body: Vec<u8> = row.try_get(1)?;
+    Ok(Some(StoredInventory {
+        image: ImageId(row.try_get(0)?),
+        digest: digest.clone(),
+        inventory: Decoder::new()?.decode("image inventory", &body)?,
+        db_version: row.try_get(2)?,
+    }))
 }
 
 pub(crate) async fn inventories_for_rematch(

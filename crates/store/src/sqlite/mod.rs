@@ -279,6 +279,10 @@ impl Store for SqliteStore {
         read_tx!(self, |conn| images::targets(conn, page))
     }
 
+    async fn image_inventory(&self, digest: &Digest) -> Result<Option<StoredInventory>> {
+        read_tx!(self, |conn| images::image_inventory(conn, digest))
+    }
+
     async fn inventories_for_rematch(
         &self,
         after: Option<ImageId>,
