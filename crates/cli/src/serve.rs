@@ -18,7 +18,8 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use engine::fleet::{FleetConfig, FleetScanner, UpdateSchedule, run_updates};
 use engine::locate::{
-    ClusterPullSecrets, LayoutImage, LayoutLocator, RegistryLocator, StaticCredentials,
+    AllowedRegistries, ClusterPullSecrets, LayoutImage, LayoutLocator, RegistryLocator,
+    StaticCredentials,
 };
 use k8s::collector::{self, ClusterHandle, ClusterSource};
 use serde::Deserialize;
@@ -62,6 +63,11 @@ pub struct ServeArgs {
     /// One base URL serving every advisory feed's layout (an internal mirror).
     #[arg(long, env = "SHIPSHAPE_MIRROR", value_name = "URL")]
     mirror: Option<url::Url>,
+    /// Pull only from this registry host (repeatable; `*.example.com` for
+    /// subdomains). Image names come from clusters and agents: without a
+    /// list, they decide which hosts the server contacts [default: any].
+    #[arg(long = "allowed-registry", value_name = "HOST")]
+    allowed_registries: Vec<String>,
 }
 
 /// The `--config` file. Every key is optional.
@@ -82,6 +88,8 @@ struct ConfigFile {
     db_update_hours: Option<u64>,
     /// One base URL serving every advisory feed's layout.
     mirror: Option<String>,
+    /// Registry hosts the server may pull from (default: any).
+    allowed_registries: Option<Vec<String>>,
 }
 
 /// The settings after merging flags, environment and file.
@@ -95,6 +103,7 @@ struct ServeSettings {
     /// `None`: no periodic update.
     db_update: Option<Duration>,
     mirror: Option<url::Url>,
+    allowed_registries: Option<Vec<String>>,
 }
 
 fn settings(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
@@ -148,7 +157,19 @@ fn settings(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
     if update_hours > 24 * 365 {
         bail!("db_update_hours must be at most 8760, not {update_hours}");
     }
+    let allowed_registries = if args.allowed_registries.is_empty() {
+        file.allowed_registries
+    } else {
+        Some(args.allowed_registries.clone())
+    };
+    if allowed_registries
+        .as_ref()
+        .is_some_and(|hosts| hosts.iter().any(|h| h.trim().is_empty()))
+    {
+        bail!("an allowed registry must not be empty");
+    }
     Ok(ServeSettings {
+        allowed_registries,
         db_update: (update_hours > 0 && !args.demo)
             .then(|| Duration::from_secs(update_hours * 3600)),
         mirror: match (&args.mirror, file.mirror) {
@@ -223,7 +244,13 @@ pub async fn run(args: ServeArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
         // Images of local clusters and of agents are pulled from their
         // registries: with the pod's pull secrets where this server can read
         // them, else with the docker config of the user running it.
-        let scanner = registry_scanner(store.clone(), data_dir.as_path(), resolvers).await?;
+        let scanner = registry_scanner(
+            store.clone(),
+            data_dir.as_path(),
+            resolvers,
+            settings.allowed_registries.clone(),
+        )
+        .await?;
         scanner.start_up().await?;
         let waker = scanner.waker();
         for handle in handles {
@@ -321,6 +348,7 @@ async fn registry_scanner(
     store: Arc<SqliteStore>,
     data_dir: &Path,
     resolvers: HashMap<String, Arc<k8s::PullSecretResolver>>,
+    allowed_registries: Option<Vec<String>>,
 ) -> anyhow::Result<FleetScanner<SqliteStore, RegistryLocator<ClusterPullSecrets>>> {
     let mut credentials = oci::CredentialStore::default();
     if let Some(path) = crate::scan::default_docker_config().filter(|p| p.is_file()) {
@@ -331,7 +359,10 @@ async fn registry_scanner(
     let config = oci::ClientConfig::default();
     let fallback = StaticCredentials::new(config.clone(), credentials)
         .context("creating the registry client")?;
-    let locator = RegistryLocator::new(ClusterPullSecrets::new(resolvers, config, fallback));
+    let mut locator = RegistryLocator::new(ClusterPullSecrets::new(resolvers, config, fallback));
+    if let Some(hosts) = allowed_registries {
+        locator = locator.with_allowed_registries(AllowedRegistries::new(hosts));
+    }
     let db = vulndb::VulnDb::open(data_dir)
         .await
         .context("opening the advisory database")?;

@@ -268,3 +268,24 @@ fn a_bad_config_file_is_a_clear_error() {
     assert!(stderr.contains("is not valid"), "{stderr}");
     assert!(stderr.contains("unknown field `sesion_hours`"), "{stderr}");
 }
+
+#[test]
+fn an_empty_allowed_registry_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("shipshape.toml");
+    std::fs::write(&config, "allowed_registries = [\"ghcr.io\", \" \"]\n").expect("write");
+    let output = Command::new(env!("CARGO_BIN_EXE_shipshape"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("an allowed registry must not be empty"),
+        "{stderr}"
+    );
+}

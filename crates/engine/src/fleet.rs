@@ -193,7 +193,11 @@ pub fn disposition(error: &JobError, attempts_before: u32, config: &FleetConfig)
         ) => {
             return Disposition::Unsupported;
         }
-        JobError::ConfigMismatch { .. } => return Disposition::Retry(backoff.long()),
+        // A configuration change may allow it: tried again, rarely.
+        JobError::ConfigMismatch { .. }
+        | JobError::Locate(LocateError::RegistryNotAllowed { .. }) => {
+            return Disposition::Retry(backoff.long());
+        }
         JobError::Scan(ScanError::Source(oci)) => oci,
         _ => return Disposition::Retry(backoff.transient(attempts_before)),
     };

@@ -23,6 +23,11 @@ pub enum LocateError {
     /// The layout has no image for the target.
     #[error("no image for {what} in the OCI layout")]
     NotInLayout { what: String },
+    /// The server may not pull from this registry (`allowed registries`).
+    #[error(
+        "registry {registry} is not among the registries this server may pull from (--allowed-registry)"
+    )]
+    RegistryNotAllowed { registry: String },
     /// Building the client failed (TLS set-up): a configuration problem.
     #[error(transparent)]
     Client(Box<oci::OciError>),
@@ -179,11 +184,51 @@ impl CredentialProvider for ClusterPullSecrets {
 #[derive(Debug)]
 pub struct RegistryLocator<C> {
     credentials: C,
+    allowed: Option<AllowedRegistries>,
 }
 
 impl<C: CredentialProvider> RegistryLocator<C> {
     pub fn new(credentials: C) -> RegistryLocator<C> {
-        RegistryLocator { credentials }
+        RegistryLocator {
+            credentials,
+            allowed: None,
+        }
+    }
+
+    /// Pull only from these registries. Repository names come from
+    /// clusters and agents, so without a list anyone who can create a pod
+    /// (or holds an agent token) chooses which hosts the server contacts.
+    pub fn with_allowed_registries(mut self, allowed: AllowedRegistries) -> RegistryLocator<C> {
+        self.allowed = Some(allowed);
+        self
+    }
+}
+
+/// Registry hosts the server may pull from: `host[:port]` exactly, or
+/// `*.example.com` for every subdomain. Case-insensitive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedRegistries(Vec<String>);
+
+impl AllowedRegistries {
+    pub fn new(patterns: impl IntoIterator<Item = String>) -> AllowedRegistries {
+        AllowedRegistries(
+            patterns
+                .into_iter()
+                .map(|p| p.trim().to_ascii_lowercase())
+                .collect(),
+        )
+    }
+
+    pub fn allows(&self, registry: &str) -> bool {
+        let registry = registry.to_ascii_lowercase();
+        self.0
+            .iter()
+            .any(|pattern| match pattern.strip_prefix("*.") {
+                Some(suffix) => registry
+                    .strip_suffix(suffix)
+                    .is_some_and(|head| head.ends_with('.') && head.len() > 1),
+                None => *pattern == registry,
+            })
     }
 }
 
@@ -198,6 +243,13 @@ impl<C: CredentialProvider> ImageLocator for RegistryLocator<C> {
 
     async fn locate(&self, job: &ScanJob) -> Result<Located, LocateError> {
         let reference = target_reference(&job.target)?;
+        if let Some(allowed) = &self.allowed
+            && !allowed.allows(reference.registry())
+        {
+            return Err(LocateError::RegistryNotAllowed {
+                registry: reference.registry().to_owned(),
+            });
+        }
         let client = self.credentials.client(job, reference.registry()).await?;
         Ok(Located {
             source: ImageSource::registry(client, reference),
@@ -271,5 +323,66 @@ impl ImageLocator for LayoutLocator {
             },
             tag: Some(image.tag.clone()),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowed_registries_match_hosts_and_subdomains() {
+        let allowed = AllowedRegistries::new(
+            [
+                "registry.example.com",
+                "*.internal.example",
+                "localhost:5000",
+                "Docker.IO",
+            ]
+            .map(String::from),
+        );
+        for (registry, expected) in [
+            ("registry.example.com", true),
+            ("REGISTRY.example.com", true),
+            ("evil-registry.example.com", false),
+            ("a.internal.example", true),
+            ("a.b.internal.example", true),
+            ("internal.example", false),
+            ("xinternal.example", false),
+            ("localhost:5000", true),
+            ("localhost:5001", false),
+            ("127.0.0.1:5000", false),
+            ("docker.io", true),
+        ] {
+            assert_eq!(allowed.allows(registry), expected, "{registry}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_registry_outside_the_list_is_never_contacted() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let credentials =
+            StaticCredentials::new(ClientConfig::default(), CredentialStore::default()).unwrap();
+        let locator = RegistryLocator::new(credentials)
+            .with_allowed_registries(AllowedRegistries::new(["ghcr.io".to_owned()]));
+        let job = |repository: &str| ScanJob {
+            target: ScanTarget {
+                id: store::TargetId(1),
+                repository: repository.to_owned(),
+                reference: TargetReference::Digest {
+                    digest: format!("sha256:{}", "a".repeat(64)).parse().unwrap(),
+                },
+                platform: None,
+            },
+            attempts: 0,
+            pull_secrets: Vec::new(),
+        };
+        match locator.locate(&job("127.0.0.1:8080/internal/admin")).await {
+            Err(LocateError::RegistryNotAllowed { registry }) => {
+                assert_eq!(registry, "127.0.0.1:8080")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(locator.locate(&job("ghcr.io/acme/api")).await.is_ok());
     }
 }
