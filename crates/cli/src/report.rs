@@ -11,7 +11,7 @@ use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 use comfy_table::{Cell, ContentArrangement, Table};
 use serde::{Deserialize, Serialize};
-use server::exports::csv_field;
+use server::exports::repositories_csv;
 use store::{
     Direction, Page, ReportFilter, RepositoryRow, RepositorySortField, SearchText, Sort,
     SqliteStore, Statistics, Store, parse_selector,
@@ -295,29 +295,6 @@ fn write_table(out: &mut impl Write, report: &FleetReport) -> anyhow::Result<()>
 }
 
 fn write_csv(out: &mut impl Write, report: &FleetReport) -> anyhow::Result<()> {
-    writeln!(
-        out,
-        "repository,images,critical,high,medium,low,negligible,unknown,fixable,clusters,resources,latest_scanned_tag,scan_status"
-    )?;
-    for r in &report.repositories {
-        let c = &r.vulnerabilities;
-        writeln!(
-            out,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
-            csv_field(&r.repository),
-            r.images,
-            c.critical,
-            c.high,
-            c.medium,
-            c.low,
-            c.negligible,
-            c.unknown,
-            r.fixable,
-            r.clusters,
-            r.resources,
-            csv_field(r.latest_scanned_tag.as_deref().unwrap_or("")),
-            r.scan_status.as_str()
-        )?;
-    }
+    out.write_all(repositories_csv(&report.repositories).as_bytes())?;
     Ok(())
 }

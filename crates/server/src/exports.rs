@@ -100,10 +100,27 @@ pub async fn report_csv<S: Store>(
 ) -> Result<Response, ApiError> {
     principal.require(Role::Viewer)?;
     let report = fleet_report(&state, raw).await?;
+    let out = repositories_csv(&report.repositories);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"shipshape-report.csv\"",
+            ),
+        ],
+        out,
+    )
+        .into_response())
+}
+
+/// The repository list as CSV (a header row, then one row per repository):
+/// the server's `report.csv` and `shipshape report --format csv`.
+pub fn repositories_csv(repositories: &[RepositoryRow]) -> String {
     let mut out = String::from(
         "repository,images,critical,high,medium,low,negligible,unknown,fixable,clusters,resources,latest_scanned_tag,last_scanned,scan_status\n",
     );
-    for r in &report.repositories {
+    for r in repositories {
         let c = &r.vulnerabilities;
         let last_scanned = r
             .last_scanned
@@ -128,23 +145,13 @@ pub async fn report_csv<S: Store>(
             r.scan_status.as_str()
         );
     }
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"shipshape-report.csv\"",
-            ),
-        ],
-        out,
-    )
-        .into_response())
+    out
 }
 
 /// RFC 4180 quoting; a leading `=`, `+`, `-` or `@` gets a `'` so a
 /// spreadsheet never runs a cell as a formula (repository names and tags
 /// come from clusters, i.e. from anyone who can create a pod).
-pub fn csv_field(value: &str) -> String {
+fn csv_field(value: &str) -> String {
     let value = if value.starts_with(['=', '+', '-', '@']) {
         format!("'{value}")
     } else {
