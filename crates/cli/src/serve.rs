@@ -285,18 +285,8 @@ pub async fn run(args: ServeArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
                 .context("opening the advisory database")?;
             let store = store.clone();
             let stop = stop_rx.clone();
-            // The update's future is not provably `Send` (a stream of borrowed
-            // feed ids inside `engine::update`), so it runs on a blocking
-            // thread of its own, driven by this runtime.
-            let runtime = tokio::runtime::Handle::current();
-            tasks.spawn_blocking(move || {
-                runtime.block_on(run_updates(
-                    store.as_ref(),
-                    &db,
-                    &schedule,
-                    stop,
-                    log_update_cycle,
-                ));
+            tasks.spawn(async move {
+                run_updates(store.as_ref(), &db, &schedule, stop, log_update_cycle).await;
             });
         }
     }

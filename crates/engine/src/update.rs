@@ -178,34 +178,42 @@ pub async fn update_database(
         cursors.push(cursor);
     }
     let fetch_progress: &dyn FetchProgress = progress;
+    // The futures are built first, then streamed: a stream that maps to
+    // futures borrowing its items is not provably `Send` (a rustc limitation
+    // with higher-ranked lifetimes), and the server runs updates on its runtime.
+    let downloads: Vec<_> = feeds
+        .iter()
+        .zip(&cursors)
+        .enumerate()
+        .map(|(index, (feed, cursor))| {
+            let client = &client;
+            let staging = staging_root.join(staging_name(feed));
+            async move {
+                progress.stage(feed, "connecting");
+                let begun = Instant::now();
+                let result = feeds::fetch(
+                    client,
+                    config,
+                    feed,
+                    cursor.as_deref(),
+                    &staging,
+                    fetch_progress,
+                )
+                .await;
+                progress.stage(
+                    feed,
+                    match &result {
+                        Ok(f) if f.mode == FetchMode::NotModified => "not modified",
+                        Ok(_) => "downloaded, waiting to import",
+                        Err(_) => "failed",
+                    },
+                );
+                (index, begun.elapsed(), result)
+            }
+        })
+        .collect();
     let mut fetched: Vec<(usize, Duration, Result<Fetched, FetchError>)> =
-        futures_util::stream::iter(feeds.iter().zip(&cursors).enumerate())
-            .map(|(index, (feed, cursor))| {
-                let client = &client;
-                let staging = staging_root.join(staging_name(feed));
-                async move {
-                    progress.stage(feed, "connecting");
-                    let begun = Instant::now();
-                    let result = feeds::fetch(
-                        client,
-                        config,
-                        feed,
-                        cursor.as_deref(),
-                        &staging,
-                        fetch_progress,
-                    )
-                    .await;
-                    progress.stage(
-                        feed,
-                        match &result {
-                            Ok(f) if f.mode == FetchMode::NotModified => "not modified",
-                            Ok(_) => "downloaded, waiting to import",
-                            Err(_) => "failed",
-                        },
-                    );
-                    (index, begun.elapsed(), result)
-                }
-            })
+        futures_util::stream::iter(downloads)
             .buffer_unordered(FETCH_CONCURRENCY)
             .collect()
             .await;
