@@ -14,7 +14,8 @@
 //!     `mark_unsupported`: never claimed again unless the analyzers change;
 //!   - the image may come right but not soon (a digest mismatch, a tag that
 //!     now names another config than the running image's, a manifest still
-//!     unknown after [`FleetConfig::manifest_unknown_attempts`] attempts) →
+//!     unknown after [`FleetConfig::manifest_unknown_attempts`] attempts, a
+//!     panic inside the scan: a bug met on this image) →
 //!     `fail_scan` with the long retry ([`Backoff::long`], default 24 h);
 //!   - everything else is transient (network, 5xx, 429, timeouts, auth,
 //!     store or database trouble) → `fail_scan` with exponential backoff,
@@ -32,10 +33,12 @@
 //!   `kill -9` leaves the same state (every store write is one transaction).
 
 use std::collections::{HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use model::{Finding, ImageInventory, Platform};
 use oci::OciError;
 use serde::Serialize;
@@ -172,6 +175,9 @@ pub enum JobError {
     Database(#[from] vulndb::VulnDbError),
     #[error("matching failed: {0}")]
     Matching(String),
+    /// A bug met on this image: retried rarely, and the scanner goes on.
+    #[error("internal error while scanning (please report it): {0}")]
+    Panicked(String),
 }
 
 /// What to do with a failed target.
@@ -195,6 +201,7 @@ pub fn disposition(error: &JobError, attempts_before: u32, config: &FleetConfig)
         }
         // A configuration change may allow it: tried again, rarely.
         JobError::ConfigMismatch { .. }
+        | JobError::Panicked(_)
         | JobError::Locate(LocateError::RegistryNotAllowed { .. }) => {
             return Disposition::Retry(backoff.long());
         }
@@ -486,6 +493,14 @@ impl<S: Store, L: ImageLocator> FleetScanner<S, L> {
     }
 }
 
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|text| (*text).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
 /// Resolves when the shutdown flag turns true or its sender goes away;
 /// never without a channel.
 async fn stopped(shutdown: &mut Option<watch::Receiver<bool>>) {
@@ -509,7 +524,9 @@ fn record(
     let (host, outcome) = match joined {
         Ok(done) => done,
         Err(error) => {
-            // A panicking job: its target stays scanning until the next start.
+            // Only when the outcome could not be recorded either (panics
+            // inside the scan are caught in `process`): the target stays
+            // scanning until the next start requeues it.
             tracing::error!(%error, "a scan task failed");
             return;
         }
@@ -529,9 +546,12 @@ impl<S: Store, L: ImageLocator> Inner<S, L> {
     async fn process(self: Arc<Self>, job: ScanJob) -> Outcome {
         self.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
-        let result = match tokio::time::timeout(self.config.scan_timeout, self.scan_job(&job)).await
-        {
-            Ok(result) => result,
+        // A panic must not leave the target claimed (scanning) or its
+        // registry slot taken: it becomes this job's failure.
+        let scan = AssertUnwindSafe(self.scan_job(&job)).catch_unwind();
+        let result = match tokio::time::timeout(self.config.scan_timeout, scan).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(panic)) => Err(JobError::Panicked(panic_message(panic.as_ref()))),
             Err(_) => Err(JobError::TimedOut(self.config.scan_timeout)),
         };
         let target = job.target.id;

@@ -9,11 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use engine::fleet::{FleetConfig, FleetScanner};
-use engine::locate::{RegistryLocator, StaticCredentials};
+use engine::locate::{ImageLocator, LocateError, Located, RegistryLocator, StaticCredentials};
 use engine::rematch::{RematchConfig, rematch_all};
 use k8s::DigestKind;
 use model::Digest;
-use store::{Page, ScanStatus, Sort, SqliteStore, Store, TargetState, VulnerabilitySortField};
+use store::{
+    Page, ScanJob, ScanStatus, ScanTarget, Sort, SqliteStore, Store, TargetState,
+    VulnerabilitySortField,
+};
 use support::*;
 use testkit::{IndexBuilder, TestRegistry};
 use time::OffsetDateTime;
@@ -345,6 +348,83 @@ async fn failing_images_back_off_or_are_unsupported_and_never_block_the_others()
     let requests = proxy.requests();
     assert_eq!(scanner.run_until_idle().await, Default::default());
     assert_eq!(proxy.requests(), requests);
+}
+
+/// Fault injection around the real locator: panics for repositories under
+/// `panics/`, as a bug met on one image would.
+struct PanicsFor(RegistryLocator<StaticCredentials>);
+
+impl ImageLocator for PanicsFor {
+    fn registry_host(&self, target: &ScanTarget) -> String {
+        self.0.registry_host(target)
+    }
+
+    async fn locate(&self, job: &ScanJob) -> Result<Located, LocateError> {
+        if job.target.repository.contains("/panics/") {
+            panic!("injected bug for {}", job.target.repository);
+        }
+        self.0.locate(job).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_that_panics_fails_its_target_and_frees_its_registry_slot() {
+    let Some(registry) = TestRegistry::start() else {
+        return;
+    };
+    let setup = setup(&["debian-tracker"]).await;
+    let client = registry.client();
+    let host = registry.host();
+    let mut running = Vec::new();
+    // More panicking images than the registry's slots: leaked slots would
+    // leave the good images unscanned.
+    for name in ["panics/a", "panics/b", "panics/c", "good/one", "good/two"] {
+        let digest = client
+            .push(name, "1.0", &debian_image(name, "3.0.9-1"))
+            .expect("push");
+        running.push((
+            format!("{host}/{name}:1.0"),
+            digest,
+            DigestKind::Manifest,
+            "linux/amd64",
+        ));
+    }
+    ingest(&setup.store, &fleet_snapshot("prod", &running)).await;
+
+    let credentials =
+        StaticCredentials::new(client_config(), oci::CredentialStore::new()).expect("client");
+    let scanner = FleetScanner::new(
+        setup.store.clone(),
+        Arc::new(PanicsFor(RegistryLocator::new(credentials))),
+        setup.db.clone(),
+        Arc::new(analyze::default_analyzers()),
+        FleetConfig {
+            per_registry: 2,
+            ..config()
+        },
+    );
+    let before = OffsetDateTime::now_utc();
+    let summary = tokio::time::timeout(Duration::from_secs(60), scanner.run_until_idle())
+        .await
+        .expect("the scanner does not hang on panicked jobs");
+    assert_eq!((summary.scanned, summary.failed), (2, 3), "{summary:?}");
+    assert_eq!(scanner.metrics().counts().in_flight, 0);
+    let states = targets(&setup.store).await;
+    for name in ["panics/a", "panics/b", "panics/c"] {
+        let state = state_of(&states, name);
+        assert_eq!(state.status, ScanStatus::Failed, "{state:?}");
+        let reason = state.reason.as_deref().unwrap_or_default();
+        assert!(
+            reason.contains("internal error") && reason.contains("injected bug"),
+            "{reason}"
+        );
+        // Deterministic bugs are not retried every minute.
+        let retry_in = (state.next_attempt.expect("next attempt") - before).whole_hours();
+        assert!((19..=29).contains(&retry_in), "{retry_in}");
+    }
+    for name in ["good/one", "good/two"] {
+        assert_eq!(state_of(&states, name).status, ScanStatus::Scanned);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
