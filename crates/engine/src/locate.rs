@@ -197,10 +197,36 @@ impl<C: CredentialProvider> RegistryLocator<C> {
 
     /// Pull only from these registries. Repository names come from
     /// clusters and agents, so without a list anyone who can create a pod
-    /// (or holds an agent token) chooses which hosts the server contacts.
+    /// (or holds an agent token) chooses which hosts the server contacts
+    /// (link-local addresses, where cloud metadata services answer, are
+    /// refused even then).
     pub fn with_allowed_registries(mut self, allowed: AllowedRegistries) -> RegistryLocator<C> {
         self.allowed = Some(allowed);
         self
+    }
+}
+
+/// Whether `registry` (`host[:port]`) is a link-local IP address: cloud
+/// metadata services live there (169.254.169.254, fd00:ec2::254 aside) and no
+/// registry does, so without an allow-list these are refused; an explicit
+/// list may still name one.
+fn is_link_local_literal(registry: &str) -> bool {
+    let host = match registry.rsplit_once(':') {
+        // `[v6]:port` or `v4:port`; a bare v6 address has several colons.
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !host.ends_with(':') => {
+            host
+        }
+        _ => registry,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) => v4.is_link_local(),
+        Ok(std::net::IpAddr::V6(v6)) => {
+            (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_link_local())
+                || v6 == std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)
+        }
+        Err(_) => false,
     }
 }
 
@@ -243,9 +269,11 @@ impl<C: CredentialProvider> ImageLocator for RegistryLocator<C> {
 
     async fn locate(&self, job: &ScanJob) -> Result<Located, LocateError> {
         let reference = target_reference(&job.target)?;
-        if let Some(allowed) = &self.allowed
-            && !allowed.allows(reference.registry())
-        {
+        let allowed = match &self.allowed {
+            Some(allowed) => allowed.allows(reference.registry()),
+            None => !is_link_local_literal(reference.registry()),
+        };
+        if !allowed {
             return Err(LocateError::RegistryNotAllowed {
                 registry: reference.registry().to_owned(),
             });
@@ -356,6 +384,54 @@ mod tests {
         ] {
             assert_eq!(allowed.allows(registry), expected, "{registry}");
         }
+    }
+
+    #[test]
+    fn link_local_literals_are_recognised() {
+        for (registry, expected) in [
+            ("169.254.169.254", true),
+            ("169.254.169.254:80", true),
+            ("169.254.1.1:5000", true),
+            ("[fe80::1]:5000", true),
+            ("[fd00:ec2::254]", true),
+            ("[::ffff:169.254.169.254]:80", true),
+            ("127.0.0.1:5000", false),
+            ("10.0.0.1:5000", false),
+            ("[::1]:5000", false),
+            ("registry.example.com", false),
+            ("169.254.169.254.nip.io", false),
+            ("localhost:5000", false),
+        ] {
+            assert_eq!(is_link_local_literal(registry), expected, "{registry}");
+        }
+    }
+
+    #[tokio::test]
+    async fn without_a_list_metadata_addresses_are_refused_and_others_pass() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let credentials =
+            StaticCredentials::new(ClientConfig::default(), CredentialStore::default()).unwrap();
+        let locator = RegistryLocator::new(credentials);
+        let job = |repository: &str| ScanJob {
+            target: ScanTarget {
+                id: store::TargetId(1),
+                repository: repository.to_owned(),
+                reference: TargetReference::Digest {
+                    digest: format!("sha256:{}", "a".repeat(64)).parse().unwrap(),
+                },
+                platform: None,
+            },
+            attempts: 0,
+            pull_secrets: Vec::new(),
+        };
+        assert!(matches!(
+            locator
+                .locate(&job("169.254.169.254/latest/meta-data"))
+                .await,
+            Err(LocateError::RegistryNotAllowed { .. })
+        ));
+        // Locating only builds the client; nothing is contacted yet.
+        assert!(locator.locate(&job("127.0.0.1:5000/app")).await.is_ok());
     }
 
     #[tokio::test]
