@@ -58,16 +58,26 @@ impl Drop for Server {
     }
 }
 
-/// `shipshape --data-dir DATA serve ARGS --listen 127.0.0.1:0`, once it
-/// prints the address it serves on.
+/// `shipshape --data-dir DATA serve ARGS --listen 127.0.0.1:0` with the
+/// admin password preset, once it prints the address it serves on.
 fn serve(data_dir: &Path, args: &[&str]) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shipshape"))
+    serve_with(data_dir, args, Some(PASSWORD)).0
+}
+
+/// [`serve`], optionally without a preset admin password; also returns the
+/// lines printed before the address.
+fn serve_with(data_dir: &Path, args: &[&str], preset: Option<&str>) -> (Server, Vec<String>) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_shipshape"));
+    match preset {
+        Some(password) => command.env("SHIPSHAPE_INITIAL_ADMIN_PASSWORD", password),
+        None => command.env_remove("SHIPSHAPE_INITIAL_ADMIN_PASSWORD"),
+    };
+    let mut child = command
         .arg("--data-dir")
         .arg(data_dir)
         .arg("serve")
         .args(args)
         .args(["--listen", "127.0.0.1:0", "--db-update-hours", "0"])
-        .env("SHIPSHAPE_INITIAL_ADMIN_PASSWORD", PASSWORD)
         .env("HOME", data_dir)
         .env_remove("SHIPSHAPE_DATA_DIR")
         .env_remove("KUBECONFIG")
@@ -98,7 +108,7 @@ fn serve(data_dir: &Path, args: &[&str]) -> Server {
             let url = rest.split_whitespace().next().expect("url").to_owned();
             // Keep draining stderr so the server never blocks on a full pipe.
             std::thread::spawn(move || while rx.recv().is_ok() {});
-            return Server { child, url };
+            return (Server { child, url }, lines);
         }
         lines.push(line);
     }
@@ -554,4 +564,87 @@ async fn a_clusters_images_are_scanned_and_reported() {
     let elapsed = started.elapsed();
     eprintln!("end to end: {elapsed:?} after the registry and API server were up");
     assert!(elapsed < BUDGET, "took {elapsed:?}");
+}
+
+/// The first admin's one-time password, through the real binary and its
+/// real TCP port: printed once, good for nothing but changing it; wrong
+/// guesses are limited (per name, and per client address from the socket).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_one_time_password_is_changed_before_use_and_guesses_are_limited() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let work = tempfile::tempdir().expect("tempdir");
+    let (server, printed) = serve_with(&work.path().join("data"), &[], None);
+    let password = printed
+        .iter()
+        .find_map(|line| line.trim().strip_prefix("password: "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no password printed: {printed:#?}"))
+        .to_owned();
+    assert!(
+        printed
+            .iter()
+            .any(|l| l.contains("PUT /api/v1/me/password")),
+        "{printed:#?}"
+    );
+    let client = reqwest::Client::new();
+    let login = async |password: &str| {
+        client
+            .post(format!("{}/api/v1/login", server.url))
+            .header("content-type", "application/json")
+            .body(json!({"name": "admin", "password": password}).to_string())
+            .send()
+            .await
+            .expect("login")
+    };
+    let first = login(&password).await;
+    assert_eq!(first.status(), 200);
+    let cookie = first
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("cookie")
+        .to_owned();
+    let body: Value = serde_json::from_slice(&first.bytes().await.expect("body")).expect("json");
+    assert_eq!(body["must_change_password"], true);
+    let csrf = body["csrf_token"].as_str().expect("csrf").to_owned();
+    let get = async |path: &str| {
+        client
+            .get(format!("{}{path}", server.url))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("get")
+            .status()
+    };
+    assert_eq!(get("/api/v1/statistics").await, 403);
+    assert_eq!(get("/api/v1/me").await, 200);
+    let changed = client
+        .put(format!("{}/api/v1/me/password", server.url))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .header("content-type", "application/json")
+        .body(
+            json!({"current_password": password, "new_password": "chosen by the admin"})
+                .to_string(),
+        )
+        .send()
+        .await
+        .expect("change");
+    assert_eq!(changed.status(), 204);
+    assert_eq!(get("/api/v1/statistics").await, 200);
+
+    // Five wrong guesses, then even the right password waits.
+    for _ in 0..5 {
+        assert_eq!(login("a wrong guess").await.status(), 401);
+    }
+    let limited = login("chosen by the admin").await;
+    assert_eq!(limited.status(), 429);
+    let retry_after: u64 = limited
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=900).contains(&retry_after), "{retry_after}");
 }
