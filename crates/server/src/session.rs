@@ -449,6 +449,11 @@ pub async fn ensure_first_admin<S: Store>(
     now: OffsetDateTime,
     preset: Option<String>,
 ) -> Result<Option<(String, Option<Secret>)>, FirstAdminError> {
+    // Made now, so the first login with an unknown name costs no more
+    // than later ones (the dummy is hashed once, then only verified).
+    tokio::task::spawn_blocking(dummy_hash)
+        .await
+        .map_err(|e| FirstAdminError::Task(e.to_string()))??;
     if !store.users().await?.is_empty() {
         return Ok(None);
     }

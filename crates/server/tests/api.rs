@@ -1883,3 +1883,42 @@ async fn logins_are_rate_limited_per_name_and_per_address() {
         StatusCode::OK
     );
 }
+
+/// An unknown name costs what a wrong password costs (an Argon2id
+/// verification of a dummy hash), so timing does not tell which names exist.
+/// Compared as the fastest of several attempts each, loosely, as the
+/// machine is shared.
+#[tokio::test]
+async fn unknown_names_take_as_long_as_wrong_passwords() {
+    let app = app().await;
+    app.add_user("ada", Role::Viewer, "ada's password 123", false)
+        .await;
+    // The dummy hash is made on first use (or at start-up by ensure_first_admin).
+    server::session::ensure_first_admin(app.store.as_ref(), at(0), None)
+        .await
+        .unwrap();
+    let fastest = async |name: &str, from: u8| {
+        let mut best = std::time::Duration::MAX;
+        for _ in 0..3 {
+            let started = std::time::Instant::now();
+            let answer = app
+                .request_from(
+                    client(from),
+                    Method::POST,
+                    "/api/v1/login",
+                    &[],
+                    Some(json!({"name": name, "password": "not the password"})),
+                )
+                .await;
+            assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.text);
+            best = best.min(started.elapsed());
+        }
+        best
+    };
+    let wrong_password = fastest("ada", 1).await;
+    let unknown_name = fastest("nobody-by-this-name", 2).await;
+    assert!(
+        unknown_name * 2 >= wrong_password && wrong_password * 2 >= unknown_name,
+        "unknown name {unknown_name:?} vs wrong password {wrong_password:?}"
+    );
+}
