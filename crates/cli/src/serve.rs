@@ -319,10 +319,14 @@ async fn axum_serve(
     app: axum::Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving HTTP")
+    // The connect info gives login rate limiting the client's address.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .context("serving HTTP")
 }
 
 fn log_update_cycle(cycle: &Result<engine::fleet::UpdateCycle, engine::fleet::CycleError>) {
@@ -397,11 +401,14 @@ async fn announce_first_admin(store: &SqliteStore) -> anyhow::Result<()> {
         writeln!(err, "Created the first admin user.")?;
         writeln!(err, "  user:     {name}")?;
         match password {
-            Some(password) => writeln!(
-                err,
-                "  password: {}   (shown once: log in and change it)",
-                password.expose()
-            )?,
+            Some(password) => {
+                writeln!(err, "  password: {}   (shown once)", password.expose())?;
+                writeln!(
+                    err,
+                    "  Log in and change it (PUT /api/v1/me/password): until then the API \
+                     answers 403 to this user."
+                )?;
+            }
             None => writeln!(
                 err,
                 "  password: as set in SHIPSHAPE_INITIAL_ADMIN_PASSWORD"

@@ -128,14 +128,21 @@ schemas = {
     "IngestResponse": {"oneOf": [obj({"result": {"const": "accepted"}, "sequence": INT}),
                                  obj({"result": {"const": "resnapshot"}, "reason": STR})]},
     "LoginRequest": {**obj({"name": STR, "password": STR}), "additionalProperties": False},
-    "LoginAnswer": obj({"name": STR, "role": ROLE, "csrf_token": {"type": "string", "description": "Send in X-CSRF-Token with every POST, PUT, PATCH and DELETE of this session."}, "expires": TIME}),
-    "WhoAmI": obj({"name": STR, "role": ROLE, "via": {"type": "string", "enum": ["session", "token", "agent"]}}),
+    "LoginAnswer": obj({"name": STR, "role": ROLE, "csrf_token": {"type": "string", "description": "Send in X-CSRF-Token with every POST, PUT, PATCH and DELETE of this session."}, "expires": TIME,
+                          "must_change_password": {"type": "boolean", "description": "Logged in with a one-time password: until PUT /api/v1/me/password changes it, everything but /api/v1/me answers 403."}}),
+    "WhoAmI": obj({"name": STR, "role": ROLE, "via": {"type": "string", "enum": ["session", "token", "agent"]},
+                   "must_change_password": BOOL}),
+    "ChangePassword": {**obj({"current_password": STR, "new_password": {"type": "string", "minLength": 12, "description": "At least 12 characters, at most 1024 bytes, not the current one."}}),
+                       "additionalProperties": False},
+    "PatchUser": {**obj({"role": ROLE, "disabled": {"type": "boolean", "description": "A disabled user's sessions are deleted and their tokens refused at once."}}, required=[]),
+                  "additionalProperties": False, "minProperties": 1},
     "CreateToken": {**obj({"name": STR, "role": ROLE, "cluster": {"type": "string", "description": "Makes an agent token that may only ingest for this cluster."}}, required=["name"]),
                     "additionalProperties": False},
     "TokenCreated": obj({"id": INT, "name": STR, "token": {"type": "string", "description": "Shown once; the server keeps only its SHA-256."}}),
     "Token": obj({"id": INT, "name": STR, "role": ROLE, "cluster": nullable(STR), "created": TIME, "last_used": nullable(TIME), "revoked": nullable(TIME)}),
     "CreateUser": {**obj({"name": STR, "role": ROLE, "password": {"type": "string", "minLength": 12}}), "additionalProperties": False},
-    "User": obj({"id": INT, "name": STR, "role": ROLE, "created": TIME, "disabled": BOOL}),
+    "User": obj({"id": INT, "name": STR, "role": ROLE, "created": TIME, "disabled": BOOL,
+                 "must_change_password": {"type": "boolean", "description": "The password was given to the user (one-time or set by an admin) and must be changed at the next login."}}),
     "UserCreated": obj({"id": INT, "name": STR, "role": ROLE}),
     "FleetReport": obj({"generated": TIME, "statistics": ref("Statistics"), "repositories_total": INT,
                         "repositories": {"type": "array", "items": ref("RepositoryRow")}},
@@ -180,7 +187,7 @@ def json_response(schema, description="OK"):
 ERRORS = {
     "400": json_response("Error", "The request is malformed; the message says how."),
     "401": json_response("Error", "No valid token or session."),
-    "403": json_response("Error", "The caller's role does not allow this (or the CSRF token is missing)."),
+    "403": json_response("Error", "The caller's role does not allow this (or the CSRF token is missing, or the session logged in with a one-time password that must be changed first)."),
 }
 
 def op(summary, role, responses, parameters=(), body=None, tags=("report",)):
@@ -200,10 +207,20 @@ paths = {
                            {"200": {"description": "metrics", "content": {"text/plain": {"schema": STR}}}}, tags=["health"])},
     "/api/openapi.json": {"get": op("This document.", "viewer", {"200": json_response({"type": "object"})}, tags=["meta"])},
     "/api/v1/login": {"post": {**op("Log in: sets the HttpOnly session cookie and returns the CSRF token.", "nothing (anonymous)",
-                                    {"200": json_response("LoginAnswer")}, body="LoginRequest", tags=["session"]), "security": []}},
+                                    {"200": json_response("LoginAnswer"),
+                                     "429": {**json_response("Error", "Too many failed attempts for this name (5) or from this address (30) in 15 minutes."),
+                                             "headers": {"Retry-After": {"description": "Seconds to wait.", "schema": INT}}}},
+                                    body="LoginRequest", tags=["session"]), "security": []}},
     "/api/v1/logout": {"post": {**op("Log out: ends the session in the cookie, if any.", "nothing (anonymous)",
                                      {"204": {"description": "logged out"}}, tags=["session"]), "security": []}},
     "/api/v1/me": {"get": op("Who the caller is.", "any caller", {"200": json_response("WhoAmI")}, tags=["session"])},
+    "/api/v1/me/password": {"put": op(
+        "Change one's own password (proving the current one). The session making the change stays; the user's other sessions are deleted; API tokens stay.",
+        "a browser session (API tokens are refused with 403)",
+        {"204": {"description": "changed"},
+         "429": {**json_response("Error", "Too many wrong current passwords; see Retry-After."),
+                 "headers": {"Retry-After": {"description": "Seconds to wait.", "schema": INT}}}},
+        body="ChangePassword", tags=["session"])},
     "/api/v1/statistics": {"get": op("Statistics for a scope (they follow the filter).", "viewer",
                                      {"200": json_response("Statistics")}, FILTER)},
     "/api/v1/repositories": {"get": op("Repositories in scope, grouped by name.", "viewer", {"200": json_response("RepositoryList")},
@@ -256,8 +273,13 @@ paths = {
                                          [param("id", "The token's id.", INT, where="path", required=True)], tags=["admin"])},
     "/api/v1/users": {
         "get": op("Users.", "admin", {"200": json_response({"type": "array", "items": ref("User")})}, tags=["admin"]),
-        "post": op("Create a user.", "admin", {"201": json_response("UserCreated"), "409": json_response("Error", "The name is taken.")}, body="CreateUser", tags=["admin"]),
+        "post": op("Create a user. The user must change the password at the first login.", "admin", {"201": json_response("UserCreated"), "409": json_response("Error", "The name is taken.")}, body="CreateUser", tags=["admin"]),
     },
+    "/api/v1/users/{id}": {"patch": op(
+        "Change a user's role and/or disable them. Disabling deletes the user's sessions and stops their tokens at once.", "admin",
+        {"200": json_response("User"), "404": json_response("Error", "No such user."),
+         "409": json_response("Error", "The last enabled admin cannot be disabled or demoted.")},
+        [param("id", "The user's id.", INT, where="path", required=True)], body="PatchUser", tags=["admin"])},
 }
 
 doc = {

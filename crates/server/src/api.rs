@@ -11,7 +11,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Path, RawQuery, Request, Stat
 use axum::http::{StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post, put};
 use axum::{Extension, Json, Router};
 use bytes::Bytes;
 use model::{Digest, Severity};
@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use store::{
     Direction, ExceptionId, ExceptionListFilter, ExceptionScope, FilterError, ImageStatus,
     NewException, NewToken, NewUser, Page, Paged, ReportFilter, RepositorySortField, Role,
-    ScanStatus, SearchText, Sort, Store, StoreError, TokenId, VulnerabilitySortField,
-    parse_selector,
+    ScanStatus, SearchText, Sort, Store, StoreError, TokenId, UserId, UserUpdate,
+    VulnerabilitySortField, parse_selector,
 };
 use time::OffsetDateTime;
 
@@ -42,8 +42,14 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 
 pub fn routes<S: Store>(state: Arc<AppState<S>>) -> Router {
     let ingest_limit = state.settings.max_ingest_bytes;
+    // One limiter per router: login and password changes share its counts.
+    let limiter = Arc::new(session::LoginLimiter::default());
     let authenticated = Router::new()
         .route("/api/v1/me", get(session::whoami))
+        .route(
+            "/api/v1/me/password",
+            put(session::change_password::<S>).layer(Extension(limiter.clone())),
+        )
         .route("/api/v1/statistics", get(statistics::<S>))
         .route("/api/v1/repositories", get(repositories::<S>))
         .route("/api/v1/images/{digest}", get(image::<S>))
@@ -68,6 +74,7 @@ pub fn routes<S: Store>(state: Arc<AppState<S>>) -> Router {
         .route("/api/v1/tokens", get(tokens::<S>).post(create_token::<S>))
         .route("/api/v1/tokens/{id}", delete(revoke_token::<S>))
         .route("/api/v1/users", get(users::<S>).post(create_user::<S>))
+        .route("/api/v1/users/{id}", patch(update_user::<S>))
         .route(
             "/api/v1/agents/ingest",
             post(ingest::<S>).layer(DefaultBodyLimit::max(ingest_limit)),
@@ -92,7 +99,10 @@ pub fn routes<S: Store>(state: Arc<AppState<S>>) -> Router {
     let public = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz::<S>))
-        .route("/api/v1/login", post(session::login::<S>))
+        .route(
+            "/api/v1/login",
+            post(session::login::<S>).layer(Extension(limiter)),
+        )
         .route("/api/v1/logout", post(session::logout::<S>));
     Router::new()
         .merge(public)
@@ -110,7 +120,7 @@ pub fn store_error(e: StoreError) -> ApiError {
         StoreError::Filter(e) => ApiError::bad_request(e.to_string()),
         StoreError::Invalid { .. } => ApiError::bad_request(e.to_string()),
         StoreError::NotFound { .. } => ApiError::not_found(e.to_string()),
-        StoreError::Conflict { .. } => ApiError::conflict(e.to_string()),
+        StoreError::Conflict { .. } | StoreError::LastAdmin => ApiError::conflict(e.to_string()),
         other => ApiError::internal(&other),
     }
 }
@@ -939,12 +949,76 @@ pub struct CreateUser {
 
 #[derive(Serialize)]
 pub struct UserView {
-    pub id: store::UserId,
+    pub id: UserId,
     pub name: String,
     pub role: Role,
     #[serde(with = "time::serde::rfc3339")]
     pub created: OffsetDateTime,
     pub disabled: bool,
+    pub must_change_password: bool,
+}
+
+impl From<store::User> for UserView {
+    fn from(u: store::User) -> UserView {
+        UserView {
+            id: u.id,
+            name: u.name,
+            role: u.role,
+            created: u.created,
+            disabled: u.disabled,
+            must_change_password: u.must_change_password,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchUser {
+    #[serde(default)]
+    pub role: Option<Role>,
+    #[serde(default)]
+    pub disabled: Option<bool>,
+}
+
+/// `PATCH /api/v1/users/{id}` (admin): role and/or disabled. A disabled
+/// user's sessions are deleted and their tokens refused from this request
+/// on; the last enabled admin cannot be disabled or demoted (409).
+async fn update_user<S: Store>(
+    State(state): State<Arc<AppState<S>>>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Admin)?;
+    let id = id
+        .parse::<i64>()
+        .map(UserId)
+        .map_err(|_| ApiError::bad_request(format!("{id:?} is not a user id")))?;
+    let request: PatchUser = json_body(&body)?;
+    if request.role.is_none() && request.disabled.is_none() {
+        return Err(ApiError::bad_request(
+            "nothing to change: send role and/or disabled",
+        ));
+    }
+    let user = state
+        .store
+        .update_user(
+            id,
+            &UserUpdate {
+                role: request.role,
+                disabled: request.disabled,
+            },
+        )
+        .await
+        .map_err(store_error)?;
+    tracing::info!(
+        user = user.name,
+        role = user.role.as_str(),
+        disabled = user.disabled,
+        by = principal.display_name(),
+        "user changed"
+    );
+    Ok(Json(UserView::from(user)).into_response())
 }
 
 async fn create_user<S: Store>(
@@ -957,11 +1031,7 @@ async fn create_user<S: Store>(
     if request.name.trim().is_empty() || request.name.len() > 128 {
         return Err(ApiError::bad_request("name must be 1 to 128 bytes"));
     }
-    if request.password.chars().count() < 12 || request.password.len() > 1024 {
-        return Err(ApiError::bad_request(
-            "password must be at least 12 characters (and at most 1024 bytes)",
-        ));
-    }
+    session::check_new_password(&request.password)?;
     let password = Secret::from_client(&request.password);
     let password_hash = tokio::task::spawn_blocking(move || secret::hash_password(&password))
         .await
@@ -974,6 +1044,9 @@ async fn create_user<S: Store>(
                 name: request.name.clone(),
                 role: request.role,
                 password_hash,
+                // The admin chose this password and hands it over: the new
+                // user should replace it with one only they know.
+                must_change_password: true,
             },
             state.now(),
         )
@@ -992,16 +1065,7 @@ async fn users<S: Store>(
 ) -> Result<Response, ApiError> {
     principal.require(Role::Admin)?;
     let users = state.store.users().await.map_err(store_error)?;
-    let views: Vec<UserView> = users
-        .into_iter()
-        .map(|u| UserView {
-            id: u.id,
-            name: u.name,
-            role: u.role,
-            created: u.created,
-            disabled: u.disabled,
-        })
-        .collect();
+    let views: Vec<UserView> = users.into_iter().map(UserView::from).collect();
     Ok(Json(views).into_response())
 }
 

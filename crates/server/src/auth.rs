@@ -30,7 +30,12 @@ pub struct Principal {
 #[derive(Debug, Clone)]
 pub enum PrincipalKind {
     /// A person, through a browser session.
-    Session { user: UserId, name: String },
+    Session {
+        user: UserId,
+        name: String,
+        /// Logged in with a one-time password not yet changed.
+        must_change_password: bool,
+    },
     /// An API token (of a user or a service).
     Token { token: TokenId, name: String },
     /// An agent token: may only ingest for `cluster`.
@@ -45,6 +50,16 @@ impl Principal {
             PrincipalKind::Token { name, .. } => format!("token:{name}"),
             PrincipalKind::Agent { cluster, .. } => format!("agent:{cluster}"),
         }
+    }
+
+    pub fn must_change_password(&self) -> bool {
+        matches!(
+            self.kind,
+            PrincipalKind::Session {
+                must_change_password: true,
+                ..
+            }
+        )
     }
 
     /// Refuses agents (they only ingest) and roles below `role`.
@@ -75,6 +90,14 @@ impl Principal {
     }
 }
 
+/// What a session with a one-time password may reach until the password is
+/// changed (logout is public). API tokens are not held back: a token is a
+/// credential an admin created deliberately (through the API after changing
+/// the password, or with `shipshape token` on the server's data directory,
+/// which needs no password at all), so the one-time password never stood
+/// behind it.
+const ALLOWED_BEFORE_PASSWORD_CHANGE: &[&str] = &["/api/v1/me", "/api/v1/me/password"];
+
 /// Middleware: resolves the caller or answers 401; checks CSRF for browser
 /// sessions on state-changing methods.
 pub async fn authenticate<S: Store>(
@@ -83,6 +106,14 @@ pub async fn authenticate<S: Store>(
     next: Next,
 ) -> Result<Response, ApiError> {
     let principal = resolve(&state, request.method(), request.headers()).await?;
+    if principal.must_change_password()
+        && !ALLOWED_BEFORE_PASSWORD_CHANGE.contains(&request.uri().path())
+    {
+        return Err(ApiError::forbidden(
+            "you logged in with a one-time password: change it first with PUT /api/v1/me/password \
+             (current_password, new_password)",
+        ));
+    }
     request.extensions_mut().insert(principal);
     Ok(next.run(request).await)
 }
@@ -148,6 +179,7 @@ async fn resolve<S: Store>(
             kind: PrincipalKind::Session {
                 user: session.user.id,
                 name: session.user.name.clone(),
+                must_change_password: session.user.must_change_password,
             },
             role: session.user.role,
         });

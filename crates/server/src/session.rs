@@ -1,15 +1,21 @@
 //! Browser sessions: log in with a name and password, get an HttpOnly
 //! cookie and a CSRF token to send back on every state-changing request;
-//! log out. And the first admin, created at start-up.
+//! log out; change one's password. Failed logins are rate limited per user
+//! name and per client address ([`LoginLimiter`]). And the first admin,
+//! created at start-up.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use axum::Json;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
-use store::{NewSession, NewUser, Role, Store};
+use store::{NewSession, NewUser, PasswordChange, Role, Store};
 use time::OffsetDateTime;
 
 use crate::AppState;
@@ -20,6 +26,19 @@ use crate::secret::{self, Secret, SecretKind};
 /// The longest user name and password accepted (bytes).
 const MAX_NAME: usize = 128;
 const MAX_PASSWORD: usize = 1024;
+/// The shortest password a person may choose (characters). The generated
+/// one-time password is 24.
+pub const MIN_PASSWORD_CHARS: usize = 12;
+
+/// Checks a password a person chose: long enough, not absurdly long.
+pub fn check_new_password(password: &str) -> Result<(), ApiError> {
+    if password.chars().count() < MIN_PASSWORD_CHARS || password.len() > MAX_PASSWORD {
+        return Err(ApiError::bad_request(format!(
+            "password must be at least {MIN_PASSWORD_CHARS} characters (and at most {MAX_PASSWORD} bytes)"
+        )));
+    }
+    Ok(())
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,6 +55,9 @@ pub struct LoginAnswer {
     pub csrf_token: String,
     #[serde(with = "time::serde::rfc3339")]
     pub expires: OffsetDateTime,
+    /// The password was a one-time password: until it is changed with
+    /// `PUT /api/v1/me/password`, everything else answers 403.
+    pub must_change_password: bool,
 }
 
 #[derive(Serialize)]
@@ -44,10 +66,13 @@ pub struct WhoAmI {
     pub role: Role,
     /// `session`, `token` or `agent`.
     pub via: &'static str,
+    pub must_change_password: bool,
 }
 
 pub async fn login<S: Store>(
     State(state): State<Arc<AppState<S>>>,
+    Extension(limiter): Extension<Arc<LoginLimiter>>,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
     body: bytes::Bytes,
 ) -> Result<Response, ApiError> {
     let request: LoginRequest = crate::api::json_body(&body)?;
@@ -60,6 +85,12 @@ pub async fn login<S: Store>(
         )));
     }
     let refused = || ApiError::unauthorized("wrong name or password");
+    let address = client.map(|Extension(ConnectInfo(addr))| addr.ip());
+    let now = state.now();
+    // Checked before hashing, so a refused attempt costs no Argon2 work.
+    if let Err(limited) = limiter.check(&request.name, address, now) {
+        return Ok(limited.into_response());
+    }
     let user = state
         .store
         .user_by_name(&request.name)
@@ -76,12 +107,13 @@ pub async fn login<S: Store>(
     .map_err(|e| ApiError::internal(&e))?
     .map_err(|e| ApiError::internal(&e))?;
     let Some(user) = user.filter(|u| matches && !u.disabled) else {
+        limiter.failed(&request.name, address, now);
         return Err(refused());
     };
+    limiter.succeeded(&request.name);
 
     let session_id = Secret::generate(SecretKind::Session).map_err(|e| ApiError::internal(&e))?;
     let csrf = Secret::generate(SecretKind::Csrf).map_err(|e| ApiError::internal(&e))?;
-    let now = state.now();
     let expires = now + state.settings.session_ttl;
     state
         .store
@@ -111,6 +143,7 @@ pub async fn login<S: Store>(
         role: user.role,
         csrf_token: csrf.expose().to_owned(),
         expires,
+        must_change_password: user.must_change_password,
     };
     let mut response = (StatusCode::OK, Json(answer)).into_response();
     response.headers_mut().insert(
@@ -141,7 +174,7 @@ pub async fn logout<S: Store>(
     Ok(response)
 }
 
-pub async fn whoami(axum::Extension(principal): axum::Extension<Principal>) -> Json<WhoAmI> {
+pub async fn whoami(Extension(principal): Extension<Principal>) -> Json<WhoAmI> {
     let (name, via) = match &principal.kind {
         PrincipalKind::Session { name, .. } => (name.clone(), "session"),
         PrincipalKind::Token { name, .. } => (name.clone(), "token"),
@@ -151,7 +184,250 @@ pub async fn whoami(axum::Extension(principal): axum::Extension<Principal>) -> J
         name,
         role: principal.role,
         via,
+        must_change_password: principal.must_change_password(),
     })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// `PUT /api/v1/me/password`: a person changes their own password, proving
+/// the current one. The session making the change stays logged in; the
+/// user's other sessions are deleted (whoever else knew the old password is
+/// logged out). API tokens are separate credentials and stay.
+pub async fn change_password<S: Store>(
+    State(state): State<Arc<AppState<S>>>,
+    Extension(principal): Extension<Principal>,
+    Extension(limiter): Extension<Arc<LoginLimiter>>,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> Result<Response, ApiError> {
+    let PrincipalKind::Session { user, name, .. } = &principal.kind else {
+        return Err(ApiError::forbidden(
+            "only a person logged in with a password can change it: log in at /api/v1/login",
+        ));
+    };
+    let request: ChangePassword = crate::api::json_body(&body)?;
+    if request.current_password.len() > MAX_PASSWORD {
+        return Err(ApiError::bad_request(format!(
+            "current_password must be at most {MAX_PASSWORD} bytes"
+        )));
+    }
+    check_new_password(&request.new_password)?;
+    if request.new_password == request.current_password {
+        return Err(ApiError::bad_request(
+            "the new password must differ from the current one",
+        ));
+    }
+    let now = state.now();
+    // A stolen session must not become a way to guess the password.
+    if let Err(limited) = limiter.check(name, None, now) {
+        return Ok(limited.into_response());
+    }
+    let stored = state
+        .store
+        .user(*user)
+        .await
+        .map_err(crate::api::store_error)?
+        .ok_or_else(|| ApiError::unauthorized("your user no longer exists"))?;
+    let current = Secret::from_client(&request.current_password);
+    let new = Secret::from_client(&request.new_password);
+    let hashed = tokio::task::spawn_blocking(move || {
+        if !secret::verify_password(&current, &stored.password_hash)? {
+            return Ok(None);
+        }
+        secret::hash_password(&new).map(Some)
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?
+    .map_err(|e| ApiError::internal(&e))?;
+    let Some(password_hash) = hashed else {
+        limiter.failed(name, None, now);
+        return Err(ApiError::forbidden("the current password is wrong"));
+    };
+    limiter.succeeded(name);
+    state
+        .store
+        .set_password(
+            *user,
+            &PasswordChange {
+                password_hash,
+                must_change_password: false,
+                keep_session: session_cookie(&headers).map(secret::hash_secret),
+            },
+        )
+        .await
+        .map_err(crate::api::store_error)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Failed password attempts, counted per user name and per client address
+/// in fixed windows: after `NAME_LIMIT` failures for a name (or
+/// `ADDRESS_LIMIT` from an address) within `WINDOW`, attempts are refused
+/// with 429 and `Retry-After` until the window ends, before any password is
+/// hashed. Each table holds at most `MAX_ENTRIES` keys, so a flood of made-up
+/// names cannot grow memory: expired windows go first, then the oldest.
+///
+/// Behind a reverse proxy every client has the proxy's address, so the
+/// per-address limit then counts everyone together (forwarded headers are
+/// not trusted: any client could set them).
+#[derive(Debug, Default)]
+pub struct LoginLimiter {
+    by_name: Mutex<Windows<String>>,
+    by_address: Mutex<Windows<IpAddr>>,
+}
+
+const WINDOW: Duration = Duration::from_secs(15 * 60);
+const NAME_LIMIT: u32 = 5;
+const ADDRESS_LIMIT: u32 = 30;
+const MAX_ENTRIES: usize = 10_000;
+
+impl LoginLimiter {
+    /// Refuses while the name or the address is over its limit.
+    pub fn check(
+        &self,
+        name: &str,
+        address: Option<IpAddr>,
+        now: OffsetDateTime,
+    ) -> Result<(), RateLimited> {
+        let by_name = lock(&self.by_name).blocked_for(name, NAME_LIMIT, now);
+        let by_address =
+            address.and_then(|a| lock(&self.by_address).blocked_for(&a, ADDRESS_LIMIT, now));
+        match by_name.max(by_address) {
+            Some(wait) => Err(RateLimited { wait }),
+            None => Ok(()),
+        }
+    }
+
+    pub fn failed(&self, name: &str, address: Option<IpAddr>, now: OffsetDateTime) {
+        lock(&self.by_name).count_failure(name.to_owned(), now);
+        if let Some(address) = address {
+            lock(&self.by_address).count_failure(address, now);
+        }
+    }
+
+    /// A correct password clears the name's failures (not the address's:
+    /// one valid account must not reset an address guessing others).
+    pub fn succeeded(&self, name: &str) {
+        lock(&self.by_name).entries.remove(name);
+    }
+
+    /// How many names and addresses are tracked (for tests of the bound).
+    pub fn tracked(&self) -> (usize, usize) {
+        (
+            lock(&self.by_name).entries.len(),
+            lock(&self.by_address).entries.len(),
+        )
+    }
+}
+
+/// 429 with `Retry-After` (whole seconds, rounded up).
+#[derive(Debug)]
+pub struct RateLimited {
+    pub wait: Duration,
+}
+
+impl IntoResponse for RateLimited {
+    fn into_response(self) -> Response {
+        let seconds = self.wait.as_secs() + u64::from(self.wait.subsec_nanos() > 0);
+        let body = serde_json::json!({
+            "error": {
+                "code": "too-many-requests",
+                "message": format!(
+                    "too many failed password attempts: try again in {seconds} s"
+                ),
+            }
+        });
+        let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        response
+    }
+}
+
+/// A poisoned lock only means another request panicked mid-update; the
+/// counters are still usable.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[derive(Debug)]
+struct Windows<K> {
+    entries: HashMap<K, Window>,
+}
+
+impl<K> Default for Windows<K> {
+    fn default() -> Windows<K> {
+        Windows {
+            entries: HashMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    started: OffsetDateTime,
+    failures: u32,
+}
+
+impl Window {
+    fn ends(&self) -> OffsetDateTime {
+        self.started + WINDOW
+    }
+}
+
+impl<K: Hash + Eq + Clone> Windows<K> {
+    fn blocked_for<Q>(&self, key: &Q, limit: u32, now: OffsetDateTime) -> Option<Duration>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let window = self.entries.get(key)?;
+        let left = window.ends() - now;
+        (window.failures >= limit && left.is_positive())
+            .then(|| Duration::try_from(left).unwrap_or(WINDOW))
+    }
+
+    fn count_failure(&mut self, key: K, now: OffsetDateTime) {
+        if let Some(window) = self.entries.get_mut(&key) {
+            if window.ends() > now {
+                window.failures = window.failures.saturating_add(1);
+            } else {
+                *window = Window {
+                    started: now,
+                    failures: 1,
+                };
+            }
+            return;
+        }
+        if self.entries.len() >= MAX_ENTRIES {
+            self.entries.retain(|_, w| w.ends() > now);
+        }
+        if self.entries.len() >= MAX_ENTRIES {
+            let oldest = self
+                .entries
+                .iter()
+                .min_by_key(|(_, w)| w.started)
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest {
+                self.entries.remove(&oldest);
+            }
+        }
+        self.entries.insert(
+            key,
+            Window {
+                started: now,
+                failures: 1,
+            },
+        );
+    }
 }
 
 /// An Argon2id hash of a random secret nobody knows, made once: verified
@@ -173,6 +449,11 @@ pub async fn ensure_first_admin<S: Store>(
     now: OffsetDateTime,
     preset: Option<String>,
 ) -> Result<Option<(String, Option<Secret>)>, FirstAdminError> {
+    // Made now, so the first login with an unknown name costs no more
+    // than later ones (the dummy is hashed once, then only verified).
+    tokio::task::spawn_blocking(dummy_hash)
+        .await
+        .map_err(|e| FirstAdminError::Task(e.to_string()))??;
     if !store.users().await?.is_empty() {
         return Ok(None);
     }
@@ -190,6 +471,9 @@ pub async fn ensure_first_admin<S: Store>(
                 name: "admin".to_owned(),
                 role: Role::Admin,
                 password_hash,
+                // A generated password was printed to a terminal: it must
+                // be replaced. A preset one was chosen by the operator.
+                must_change_password: generated,
             },
             now,
         )
@@ -205,4 +489,41 @@ pub enum FirstAdminError {
     Secret(#[from] secret::SecretError),
     #[error("password hashing task failed: {0}")]
     Task(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(seconds: i64) -> OffsetDateTime {
+        OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(seconds)
+    }
+
+    #[test]
+    fn the_limiter_tables_stay_bounded() {
+        let limiter = LoginLimiter::default();
+        let flood = MAX_ENTRIES + 500;
+        for n in 0..flood {
+            let address = IpAddr::from(std::net::Ipv6Addr::from(n as u128));
+            limiter.failed(&format!("made-up-{n}"), Some(address), t(0));
+        }
+        assert_eq!(limiter.tracked(), (MAX_ENTRIES, MAX_ENTRIES));
+        // Once the windows have ended, a new failure sweeps them out.
+        limiter.failed("late", None, t(WINDOW.as_secs() as i64 + 1));
+        assert_eq!(limiter.tracked(), (1, MAX_ENTRIES));
+    }
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        // (wait, Retry-After)
+        for (wait, header) in [
+            (Duration::from_secs(840), "840"),
+            (Duration::from_millis(1500), "2"),
+            (Duration::from_millis(1), "1"),
+        ] {
+            let response = RateLimited { wait }.into_response();
+            assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(response.headers()[header::RETRY_AFTER], header);
+        }
+    }
 }

@@ -29,6 +29,10 @@ struct App {
 const NOW: i64 = 86_400 * 30;
 
 async fn app() -> App {
+    app_with_clock(Arc::new(|| at(NOW))).await
+}
+
+async fn app_with_clock(clock: server::Clock) -> App {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
     let mut tokens = BTreeMap::new();
@@ -60,7 +64,7 @@ async fn app() -> App {
             max_ingest_bytes: 256 * 1024,
             ..Settings::default()
         },
-        Arc::new(|| at(NOW)),
+        clock,
     ));
     state.set_ready(true);
     App {
@@ -318,7 +322,13 @@ async fn health_is_public_and_everything_else_needs_a_caller() {
         let uri = uri
             .replace("{digest}", &digest_of("x"))
             .replace("{id}", "1");
-        for method in [Method::GET, Method::POST, Method::DELETE] {
+        for method in [
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ] {
             let answer = app
                 .request(method.clone(), &uri, &[], Some(b"{}".to_vec()))
                 .await;
@@ -361,11 +371,14 @@ enum Access {
     Anyone,
     AtLeast(Role),
     Agents,
+    /// A person logged in with a password (no token of any kind).
+    Sessions,
 }
 
 /// Every endpoint: (method, path, who may call it).
 const ENDPOINTS: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/me", Access::Anyone),
+    ("PUT", "/api/v1/me/password", Access::Sessions),
     ("GET", "/api/v1/statistics", Access::AtLeast(Role::Viewer)),
     ("GET", "/api/v1/repositories", Access::AtLeast(Role::Viewer)),
     (
@@ -416,6 +429,7 @@ const ENDPOINTS: &[(&str, &str, Access)] = &[
     ),
     ("GET", "/api/v1/users", Access::AtLeast(Role::Admin)),
     ("POST", "/api/v1/users", Access::AtLeast(Role::Admin)),
+    ("PATCH", "/api/v1/users/{id}", Access::AtLeast(Role::Admin)),
     ("POST", "/api/v1/agents/ingest", Access::Agents),
     ("GET", "/api/openapi.json", Access::AtLeast(Role::Viewer)),
     ("GET", "/api/v1/report.json", Access::AtLeast(Role::Viewer)),
@@ -461,7 +475,7 @@ async fn every_endpoint_by_every_role() {
             let auth = format!("Bearer {}", app.tokens[who]);
             // An empty JSON object: enough to get past authorization, and
             // refused as a body (400) by every endpoint that takes one.
-            let body = (*method == "POST").then(|| b"{}".to_vec());
+            let body = matches!(*method, "POST" | "PUT" | "PATCH").then(|| b"{}".to_vec());
             let answer = app
                 .request(
                     method.parse().unwrap(),
@@ -798,6 +812,7 @@ async fn sessions_log_in_check_csrf_and_log_out() {
                 name: "ada".to_owned(),
                 role: Role::Editor,
                 password_hash: hash_password(&password).unwrap(),
+                must_change_password: false,
             },
             at(0),
         )
@@ -834,7 +849,7 @@ async fn sessions_log_in_check_csrf_and_log_out() {
     assert_eq!(me.status, StatusCode::OK);
     assert_eq!(
         me.body,
-        json!({"name": "ada", "role": "editor", "via": "session"})
+        json!({"name": "ada", "role": "editor", "via": "session", "must_change_password": false})
     );
 
     let body = serde_json::to_vec(&json!({
@@ -1221,6 +1236,18 @@ async fn openapi_describes_every_endpoint_and_every_answer() {
         )
         .await;
     assert_valid(&doc, "POST", "/api/v1/users", &user);
+    let auth = format!("Bearer {}", app.tokens["admin"]);
+    for body in [json!({"role": "editor", "disabled": true}), json!({})] {
+        let patched = app
+            .request(
+                Method::PATCH,
+                &format!("/api/v1/users/{}", user.body["id"]),
+                &[("authorization", &auth)],
+                Some(body.to_string().into_bytes()),
+            )
+            .await;
+        assert_valid(&doc, "PATCH", "/api/v1/users/{id}", &patched);
+    }
     let ingest = app
         .post(
             "/api/v1/agents/ingest",
@@ -1367,4 +1394,531 @@ async fn per_image_documents_come_from_the_stored_sbom_and_findings() {
         )
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}
+
+// ---- Passwords, users, login limits ------------------------------------------
+
+impl App {
+    /// A request from a client address, as `serve` records it (connect info).
+    async fn request_from(
+        &self,
+        client: std::net::SocketAddr,
+        method: Method,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Answer {
+        let mut builder = Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder = builder.header(header::CONTENT_TYPE, "application/json");
+        let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+        let mut request = builder.body(body).unwrap();
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(client));
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Answer {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    async fn login(&self, name: &str, password: &str) -> Answer {
+        self.request_from(
+            client(1),
+            Method::POST,
+            "/api/v1/login",
+            &[],
+            Some(json!({"name": name, "password": password})),
+        )
+        .await
+    }
+
+    async fn add_user(&self, name: &str, role: Role, password: &str, must_change: bool) -> i64 {
+        self.store
+            .create_user(
+                &NewUser {
+                    name: name.to_owned(),
+                    role,
+                    password_hash: hash_password(&Secret::from_client(password)).unwrap(),
+                    must_change_password: must_change,
+                },
+                at(0),
+            )
+            .await
+            .unwrap()
+            .0
+    }
+}
+
+fn client(n: u8) -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, n], 40_000))
+}
+
+/// A logged-in browser session: the cookie and the CSRF token.
+struct Browser {
+    cookie: String,
+    csrf: String,
+}
+
+impl Browser {
+    fn from_login(answer: &Answer) -> Browser {
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+        let set_cookie = answer.headers[header::SET_COOKIE].to_str().unwrap();
+        Browser {
+            cookie: set_cookie.split(';').next().unwrap().to_owned(),
+            csrf: answer.body["csrf_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    async fn send(&self, app: &App, method: Method, uri: &str, body: Option<Value>) -> Answer {
+        app.request_from(
+            client(1),
+            method,
+            uri,
+            &[("cookie", &self.cookie), ("x-csrf-token", &self.csrf)],
+            body,
+        )
+        .await
+    }
+}
+
+#[tokio::test]
+async fn a_one_time_password_must_be_changed_before_anything_else() {
+    let app = app().await;
+    let (name, generated) = server::session::ensure_first_admin(app.store.as_ref(), at(0), None)
+        .await
+        .unwrap()
+        .unwrap();
+    let one_time = generated.unwrap().expose().to_owned();
+    let first = app.login(&name, &one_time).await;
+    assert_eq!(first.body["must_change_password"], true);
+    let browser = Browser::from_login(&first);
+    let other = Browser::from_login(&app.login(&name, &one_time).await);
+
+    // (method, uri, body, status while the one-time password stands)
+    let held_back: &[(Method, &str, Option<Value>, StatusCode)] = &[
+        (Method::GET, "/api/v1/me", None, StatusCode::OK),
+        (
+            Method::GET,
+            "/api/v1/statistics",
+            None,
+            StatusCode::FORBIDDEN,
+        ),
+        (Method::GET, "/api/v1/users", None, StatusCode::FORBIDDEN),
+        (
+            Method::POST,
+            "/api/v1/tokens",
+            Some(json!({"name": "sneaky"})),
+            StatusCode::FORBIDDEN,
+        ),
+    ];
+    for (method, uri, body, status) in held_back {
+        let answer = browser.send(&app, method.clone(), uri, body.clone()).await;
+        assert_eq!(answer.status, *status, "{method} {uri}: {}", answer.text);
+        if *status == StatusCode::FORBIDDEN {
+            assert!(
+                answer.body["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("PUT /api/v1/me/password"),
+                "{}",
+                answer.text
+            );
+        }
+    }
+    let me = browser.send(&app, Method::GET, "/api/v1/me", None).await;
+    assert_eq!(me.body["must_change_password"], true);
+    // API tokens are not held back by a user's one-time password.
+    assert_eq!(
+        app.get("/api/v1/statistics", "admin").await.status,
+        StatusCode::OK
+    );
+
+    // (current, new, status, error message fragment)
+    let attempts = [
+        (
+            "wrong password!",
+            "a brand new passphrase",
+            StatusCode::FORBIDDEN,
+            "current password is wrong",
+        ),
+        (
+            one_time.as_str(),
+            "short",
+            StatusCode::BAD_REQUEST,
+            "at least 12 characters",
+        ),
+        (
+            one_time.as_str(),
+            one_time.as_str(),
+            StatusCode::BAD_REQUEST,
+            "must differ",
+        ),
+    ];
+    for (current, new, status, message) in attempts {
+        let answer = browser
+            .send(
+                &app,
+                Method::PUT,
+                "/api/v1/me/password",
+                Some(json!({"current_password": current, "new_password": new})),
+            )
+            .await;
+        assert_eq!(answer.status, status, "{new}: {}", answer.text);
+        assert!(
+            answer.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(message),
+            "{}",
+            answer.text
+        );
+    }
+    let changed = browser
+        .send(
+            &app,
+            Method::PUT,
+            "/api/v1/me/password",
+            Some(json!({"current_password": one_time, "new_password": "a brand new passphrase"})),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::NO_CONTENT, "{}", changed.text);
+
+    let now_allowed = browser
+        .send(&app, Method::GET, "/api/v1/statistics", None)
+        .await;
+    assert_eq!(
+        now_allowed.status,
+        StatusCode::OK,
+        "the changing session stays"
+    );
+    let revoked = other.send(&app, Method::GET, "/api/v1/me", None).await;
+    assert_eq!(
+        revoked.status,
+        StatusCode::UNAUTHORIZED,
+        "other sessions end"
+    );
+    assert_eq!(
+        app.login(&name, &one_time).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let again = app.login(&name, "a brand new passphrase").await;
+    assert_eq!(again.body["must_change_password"], false);
+
+    // A token may not change a password (it proves no person).
+    let by_token = app
+        .request(
+            Method::PUT,
+            "/api/v1/me/password",
+            &[("authorization", &format!("Bearer {}", app.tokens["admin"]))],
+            Some(
+                json!({"current_password": "x", "new_password": "a brand new passphrase 2"})
+                    .to_string()
+                    .into_bytes(),
+            ),
+        )
+        .await;
+    assert_eq!(by_token.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn admins_change_roles_and_disable_users_at_once() {
+    let app = app().await;
+    let root = app
+        .add_user("root", Role::Admin, "root password 123", false)
+        .await;
+    let ada = app
+        .add_user("ada", Role::Admin, "ada's password 123", false)
+        .await;
+    let root_browser = Browser::from_login(&app.login("root", "root password 123").await);
+    let ada_browser = Browser::from_login(&app.login("ada", "ada's password 123").await);
+    let ada_token = Secret::generate(SecretKind::ApiToken).unwrap();
+    app.store
+        .create_token(
+            &NewToken {
+                name: "ada-ci".to_owned(),
+                token_hash: ada_token.hash(),
+                role: Role::Admin,
+                user: Some(store::UserId(ada)),
+                cluster: None,
+            },
+            at(0),
+        )
+        .await
+        .unwrap();
+    let ada_token_me = async || {
+        app.request(
+            Method::GET,
+            "/api/v1/me",
+            &[("authorization", &format!("Bearer {}", ada_token.expose()))],
+            None,
+        )
+        .await
+    };
+
+    // (user, body, status, role after, disabled after, ada's session and token work)
+    let cases: Vec<(i64, Value, StatusCode, &str, bool, bool)> = vec![
+        (
+            ada,
+            json!({"role": "editor"}),
+            StatusCode::OK,
+            "editor",
+            false,
+            true,
+        ),
+        (
+            root,
+            json!({"role": "viewer"}),
+            StatusCode::CONFLICT,
+            "admin",
+            false,
+            true,
+        ),
+        (
+            root,
+            json!({"disabled": true}),
+            StatusCode::CONFLICT,
+            "admin",
+            false,
+            true,
+        ),
+        (
+            ada,
+            json!({"disabled": true}),
+            StatusCode::OK,
+            "editor",
+            true,
+            false,
+        ),
+        (
+            ada,
+            json!({"disabled": false, "role": "admin"}),
+            StatusCode::OK,
+            "admin",
+            false,
+            false,
+        ),
+        (
+            ada,
+            json!({}),
+            StatusCode::BAD_REQUEST,
+            "admin",
+            false,
+            false,
+        ),
+        (
+            ada,
+            json!({"role": "owner"}),
+            StatusCode::BAD_REQUEST,
+            "admin",
+            false,
+            false,
+        ),
+        (
+            ada,
+            json!({"name": "eve"}),
+            StatusCode::BAD_REQUEST,
+            "admin",
+            false,
+            false,
+        ),
+        (
+            999,
+            json!({"disabled": true}),
+            StatusCode::NOT_FOUND,
+            "admin",
+            false,
+            false,
+        ),
+    ];
+    for (i, (id, body, status, role, disabled, ada_works)) in cases.into_iter().enumerate() {
+        let answer = root_browser
+            .send(
+                &app,
+                Method::PATCH,
+                &format!("/api/v1/users/{id}"),
+                Some(body),
+            )
+            .await;
+        assert_eq!(answer.status, status, "case {i}: {}", answer.text);
+        if status == StatusCode::CONFLICT {
+            assert!(
+                answer.text.contains("last enabled admin"),
+                "{}",
+                answer.text
+            );
+        }
+        if id == 999 {
+            continue;
+        }
+        let users = app.get("/api/v1/users", "admin").await;
+        let listed = users
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["id"] == id)
+            .unwrap();
+        assert_eq!(
+            (
+                listed["role"].as_str().unwrap(),
+                listed["disabled"].as_bool().unwrap()
+            ),
+            (role, disabled),
+            "case {i}: listed"
+        );
+        let user = app.store.user(store::UserId(id)).await.unwrap().unwrap();
+        assert_eq!(
+            (user.role.as_str(), user.disabled),
+            (role, disabled),
+            "case {i}"
+        );
+        let session = ada_browser
+            .send(&app, Method::GET, "/api/v1/me", None)
+            .await;
+        let token = ada_token_me().await;
+        assert_eq!(
+            session.status == StatusCode::OK,
+            ada_works,
+            "case {i}: session"
+        );
+        assert_eq!(
+            token.status == StatusCode::OK,
+            !disabled || id != ada,
+            "case {i}: token"
+        );
+    }
+    // Re-enabled: the token works again (it was never revoked), capped at
+    // the user's role; the deleted session does not come back.
+    assert_eq!(ada_token_me().await.body["role"], "admin");
+    let demoted = root_browser
+        .send(
+            &app,
+            Method::PATCH,
+            &format!("/api/v1/users/{ada}"),
+            Some(json!({"role": "viewer"})),
+        )
+        .await;
+    assert_eq!(demoted.body["role"], "viewer", "{}", demoted.text);
+    assert_eq!(ada_token_me().await.body["role"], "viewer");
+}
+
+#[tokio::test]
+async fn logins_are_rate_limited_per_name_and_per_address() {
+    let clock = Arc::new(std::sync::atomic::AtomicI64::new(NOW));
+    let ticking = clock.clone();
+    let app = app_with_clock(Arc::new(move || {
+        at(ticking.load(std::sync::atomic::Ordering::SeqCst))
+    }))
+    .await;
+    app.add_user("ada", Role::Viewer, "ada's password 123", false)
+        .await;
+    let attempt = async |name: &str, password: &str, from: u8| {
+        app.request_from(
+            client(from),
+            Method::POST,
+            "/api/v1/login",
+            &[],
+            Some(json!({"name": name, "password": password})),
+        )
+        .await
+    };
+    // Five wrong passwords for a name, each from another address.
+    for from in 1..=5 {
+        assert_eq!(
+            attempt("ada", "wrong", from).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Now even the right password is refused for a while, from anywhere,
+    // with a Retry-After; other names are not affected.
+    clock.fetch_add(60, std::sync::atomic::Ordering::SeqCst);
+    let limited = attempt("ada", "ada's password 123", 9).await;
+    assert_eq!(
+        limited.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        limited.text
+    );
+    assert_eq!(limited.body["error"]["code"], "too-many-requests");
+    assert_eq!(limited.headers[header::RETRY_AFTER], "840");
+    assert_eq!(
+        attempt("bob", "wrong", 9).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // When the 15-minute window ends, the right password works and clears the count.
+    clock.fetch_add(841, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        attempt("ada", "ada's password 123", 9).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        attempt("ada", "wrong", 9).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        attempt("ada", "ada's password 123", 9).await.status,
+        StatusCode::OK
+    );
+
+    // One address guessing many names (unknown ones too): 30 failures, then 429.
+    for n in 0..30 {
+        let answer = attempt(&format!("guess-{n}"), "wrong", 7).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "attempt {n}");
+    }
+    let blocked = attempt("ada", "ada's password 123", 7).await;
+    assert_eq!(blocked.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        attempt("ada", "ada's password 123", 8).await.status,
+        StatusCode::OK
+    );
+}
+
+/// An unknown name costs what a wrong password costs (an Argon2id
+/// verification of a dummy hash), so timing does not tell which names exist.
+/// Compared as the fastest of several attempts each, loosely, as the
+/// machine is shared.
+#[tokio::test]
+async fn unknown_names_take_as_long_as_wrong_passwords() {
+    let app = app().await;
+    app.add_user("ada", Role::Viewer, "ada's password 123", false)
+        .await;
+    // The dummy hash is made on first use (or at start-up by ensure_first_admin).
+    server::session::ensure_first_admin(app.store.as_ref(), at(0), None)
+        .await
+        .unwrap();
+    let fastest = async |name: &str, from: u8| {
+        let mut best = std::time::Duration::MAX;
+        for _ in 0..3 {
+            let started = std::time::Instant::now();
+            let answer = app
+                .request_from(
+                    client(from),
+                    Method::POST,
+                    "/api/v1/login",
+                    &[],
+                    Some(json!({"name": name, "password": "not the password"})),
+                )
+                .await;
+            assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.text);
+            best = best.min(started.elapsed());
+        }
+        best
+    };
+    let wrong_password = fastest("ada", 1).await;
+    let unknown_name = fastest("nobody-by-this-name", 2).await;
+    assert!(
+        unknown_name * 2 >= wrong_password && wrong_password * 2 >= unknown_name,
+        "unknown name {unknown_name:?} vs wrong password {wrong_password:?}"
+    );
 }

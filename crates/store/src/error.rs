@@ -51,6 +51,9 @@ pub enum StoreError {
     /// A unique name already taken (user name, token name).
     #[error("{what} {key:?} already exists")]
     Conflict { what: &'static str, key: String },
+    /// Disabling or demoting this user would leave no enabled admin.
+    #[error("the last enabled admin cannot be disabled or demoted: make another user admin first")]
+    LastAdmin,
 }
 
 impl StoreError {

@@ -232,15 +232,21 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<UserId>> + Send;
     fn user_by_name(&self, name: &str) -> impl Future<Output = Result<Option<User>>> + Send;
     fn user(&self, id: UserId) -> impl Future<Output = Result<Option<User>>> + Send;
-    fn set_user_disabled(
+    /// Changes a user's role and/or disabled flag in one transaction, and
+    /// returns the user as it is now. Refused with [`StoreError::LastAdmin`]
+    /// when no enabled admin would remain. Disabling deletes the user's
+    /// sessions; their tokens stop authenticating (see `token_by_hash`).
+    fn update_user(
         &self,
         id: UserId,
-        disabled: bool,
-    ) -> impl Future<Output = Result<()>> + Send;
-    fn set_password_hash(
+        update: &UserUpdate,
+    ) -> impl Future<Output = Result<User>> + Send;
+    /// Stores a new password hash and the must-change flag, and deletes the
+    /// user's sessions except `keep_session` (the one that made the change).
+    fn set_password(
         &self,
         id: UserId,
-        password_hash: &str,
+        change: &PasswordChange,
     ) -> impl Future<Output = Result<()>> + Send;
     fn users(&self) -> impl Future<Output = Result<Vec<User>>> + Send;
 
@@ -249,7 +255,8 @@ pub trait Store: Send + Sync + 'static {
         token: &NewToken,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<TokenId>> + Send;
-    /// A token that is not revoked, by the SHA-256 hex of its value.
+    /// A token that is not revoked and whose user (if it has one) is enabled,
+    /// by the SHA-256 hex of its value; its role is capped at its user's.
     fn token_by_hash(
         &self,
         token_hash: &str,

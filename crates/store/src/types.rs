@@ -337,6 +337,9 @@ pub struct NewUser {
     pub name: String,
     pub role: Role,
     pub password_hash: String,
+    /// The password was generated (a one-time password): the user must
+    /// choose a new one before doing anything else.
+    pub must_change_password: bool,
 }
 
 /// A stored user. `Debug` leaves the password hash out.
@@ -348,6 +351,25 @@ pub struct User {
     pub password_hash: String,
     pub created: OffsetDateTime,
     pub disabled: bool,
+    pub must_change_password: bool,
+}
+
+/// What an admin changes on a user; `None` leaves the field as it is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserUpdate {
+    pub role: Option<Role>,
+    pub disabled: Option<bool>,
+}
+
+/// A new password hash for a user (`Debug` leaves the hash and the kept
+/// session's hash out).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordChange {
+    pub password_hash: String,
+    pub must_change_password: bool,
+    /// The hash of the session that made the change: it stays logged in,
+    /// every other session of the user is deleted.
+    pub keep_session: Option<String>,
 }
 
 /// An API token to create: `token_hash` is the SHA-256 hex of the token.
@@ -404,8 +426,17 @@ macro_rules! redacted_debug {
     };
 }
 
-redacted_debug!(NewUser, name, role);
-redacted_debug!(User, id, name, role, created, disabled);
+redacted_debug!(NewUser, name, role, must_change_password);
+redacted_debug!(
+    User,
+    id,
+    name,
+    role,
+    created,
+    disabled,
+    must_change_password
+);
+redacted_debug!(PasswordChange, must_change_password);
 redacted_debug!(NewToken, name, role, user, cluster);
 redacted_debug!(
     ApiToken, id, name, role, user, cluster, created, last_used, revoked

@@ -82,6 +82,8 @@ conformance!(
     fleet_snapshots,
     image_views,
     users_tokens_sessions,
+    password_change_revokes_other_sessions,
+    user_updates_and_last_admin,
     rematch_batches,
 );
 
@@ -2213,6 +2215,7 @@ mod cases {
                     name: "admin".into(),
                     role: Role::Admin,
                     password_hash: "$argon2id$v=19$secret".into(),
+                    must_change_password: true,
                 },
                 at(0),
             )
@@ -2224,7 +2227,8 @@ mod cases {
                     &NewUser {
                         name: "admin".into(),
                         role: Role::Viewer,
-                        password_hash: "x".into()
+                        password_hash: "x".into(),
+                        must_change_password: false,
                     },
                     at(0)
                 )
@@ -2233,17 +2237,28 @@ mod cases {
         ));
         let user = store.user_by_name("admin").await.unwrap().unwrap();
         assert_eq!(
-            (user.id, user.role, user.disabled),
-            (admin, Role::Admin, false)
+            (user.id, user.role, user.disabled, user.must_change_password),
+            (admin, Role::Admin, false, true)
         );
         assert!(
             !format!("{user:?}").contains("argon2"),
             "Debug leaves the hash out"
         );
-        store.set_password_hash(admin, "new-hash").await.unwrap();
+        store
+            .set_password(
+                admin,
+                &PasswordChange {
+                    password_hash: "new-hash".into(),
+                    must_change_password: false,
+                    keep_session: None,
+                },
+            )
+            .await
+            .unwrap();
+        let changed = store.user(admin).await.unwrap().unwrap();
         assert_eq!(
-            store.user(admin).await.unwrap().unwrap().password_hash,
-            "new-hash"
+            (changed.password_hash.as_str(), changed.must_change_password),
+            ("new-hash", false)
         );
 
         let hash = "a".repeat(64);
@@ -2335,18 +2350,220 @@ mod cases {
             )
             .await
             .unwrap();
-        // (time, user disabled, session found)
-        for (t, disabled, found) in [(50, false, true), (50, true, false), (100, false, false)] {
-            store.set_user_disabled(admin, disabled).await.unwrap();
-            assert_eq!(
-                store.session_by_hash("s1", at(t)).await.unwrap().is_some(),
-                found,
-                "at {t}, disabled {disabled}"
-            );
-        }
+        assert!(store.session_by_hash("s1", at(50)).await.unwrap().is_some());
+        assert!(
+            store
+                .session_by_hash("s1", at(100))
+                .await
+                .unwrap()
+                .is_none(),
+            "expired"
+        );
         assert_eq!(store.delete_expired_sessions(at(100)).await.unwrap(), 1);
         store.delete_session("s1").await.unwrap();
         assert_eq!(store.users().await.unwrap().len(), 1);
+    }
+
+    async fn session<S: Store>(store: &S, hash: &str, user: UserId) {
+        store
+            .create_session(
+                &NewSession {
+                    session_hash: hash.into(),
+                    user,
+                    csrf_hash: format!("csrf-{hash}"),
+                    expires: at(1000),
+                },
+                at(0),
+            )
+            .await
+            .unwrap();
+    }
+
+    async fn user<S: Store>(store: &S, name: &str, role: Role) -> UserId {
+        store
+            .create_user(
+                &NewUser {
+                    name: name.into(),
+                    role,
+                    password_hash: "h".into(),
+                    must_change_password: false,
+                },
+                at(0),
+            )
+            .await
+            .unwrap()
+    }
+
+    async fn live_sessions<S: Store>(store: &S, hashes: &[&str]) -> Vec<String> {
+        let mut live = Vec::new();
+        for hash in hashes {
+            if store.session_by_hash(hash, at(10)).await.unwrap().is_some() {
+                live.push((*hash).to_owned());
+            }
+        }
+        live
+    }
+
+    /// A password change keeps the session that made it and deletes the
+    /// user's other sessions (not other users').
+    pub async fn password_change_revokes_other_sessions<S: Store>(store: &S) {
+        let alice = user(store, "alice", Role::Editor).await;
+        let bob = user(store, "bob", Role::Viewer).await;
+        for (hash, who) in [("a1", alice), ("a2", alice), ("a3", alice), ("b1", bob)] {
+            session(store, hash, who).await;
+        }
+        let all = ["a1", "a2", "a3", "b1"];
+        // (session kept, must change afterwards, sessions alive afterwards)
+        let cases: [(Option<&str>, bool, &[&str]); 2] =
+            [(Some("a2"), false, &["a2", "b1"]), (None, true, &["b1"])];
+        for (keep, must_change, alive) in cases {
+            store
+                .set_password(
+                    alice,
+                    &PasswordChange {
+                        password_hash: format!("hash-{keep:?}"),
+                        must_change_password: must_change,
+                        keep_session: keep.map(str::to_owned),
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(live_sessions(store, &all).await, alive, "keeping {keep:?}");
+            let now = store.user(alice).await.unwrap().unwrap();
+            assert_eq!(now.must_change_password, must_change);
+            assert_eq!(now.password_hash, format!("hash-{keep:?}"));
+        }
+        assert!(matches!(
+            store
+                .set_password(
+                    UserId(9999),
+                    &PasswordChange {
+                        password_hash: "x".into(),
+                        must_change_password: false,
+                        keep_session: None,
+                    }
+                )
+                .await,
+            Err(StoreError::NotFound { .. })
+        ));
+    }
+
+    /// Role and disabled changes: a disabled user's sessions and tokens stop
+    /// at once, a user's token is capped at the user's role, and the last
+    /// enabled admin can be neither disabled nor demoted.
+    pub async fn user_updates_and_last_admin<S: Store>(store: &S) {
+        let root = user(store, "root", Role::Admin).await;
+        let ops = user(store, "ops", Role::Admin).await;
+        session(store, "root-s", root).await;
+        session(store, "ops-s", ops).await;
+        let ops_token = "c".repeat(64);
+        store
+            .create_token(
+                &NewToken {
+                    name: "ops-ci".into(),
+                    token_hash: ops_token.clone(),
+                    role: Role::Admin,
+                    user: Some(ops),
+                    cluster: None,
+                },
+                at(0),
+            )
+            .await
+            .unwrap();
+        let token_role = async || {
+            store
+                .token_by_hash(&ops_token)
+                .await
+                .unwrap()
+                .map(|t| t.role)
+        };
+        let update = |role: Option<Role>, disabled: Option<bool>| UserUpdate { role, disabled };
+
+        // (user, change, outcome: Ok(role, disabled) or last-admin refusal,
+        //  ops token's role afterwards, sessions alive afterwards)
+        type Outcome = std::result::Result<(Role, bool), ()>;
+        let cases: Vec<(UserId, UserUpdate, Outcome, Option<Role>, &[&str])> = vec![
+            (
+                ops,
+                update(Some(Role::Viewer), None),
+                Ok((Role::Viewer, false)),
+                Some(Role::Viewer),
+                &["root-s", "ops-s"],
+            ),
+            (
+                root,
+                update(Some(Role::Editor), None),
+                Err(()),
+                Some(Role::Viewer),
+                &["root-s", "ops-s"],
+            ),
+            (
+                root,
+                update(None, Some(true)),
+                Err(()),
+                Some(Role::Viewer),
+                &["root-s", "ops-s"],
+            ),
+            (
+                ops,
+                update(Some(Role::Admin), None),
+                Ok((Role::Admin, false)),
+                Some(Role::Admin),
+                &["root-s", "ops-s"],
+            ),
+            (
+                ops,
+                update(None, Some(true)),
+                Ok((Role::Admin, true)),
+                None,
+                &["root-s"],
+            ),
+            // ops is disabled: root is the last enabled admin again.
+            (root, update(None, Some(true)), Err(()), None, &["root-s"]),
+            (
+                ops,
+                update(None, Some(false)),
+                Ok((Role::Admin, false)),
+                Some(Role::Admin),
+                &["root-s"],
+            ),
+            (
+                root,
+                update(Some(Role::Viewer), Some(true)),
+                Ok((Role::Viewer, true)),
+                Some(Role::Admin),
+                &[],
+            ),
+            (
+                ops,
+                update(Some(Role::Editor), None),
+                Err(()),
+                Some(Role::Admin),
+                &[],
+            ),
+        ];
+        for (i, (id, change, outcome, role_after, alive)) in cases.into_iter().enumerate() {
+            let result = store.update_user(id, &change).await;
+            match (result, outcome) {
+                (Ok(user), Ok(want)) => assert_eq!((user.role, user.disabled), want, "case {i}"),
+                (Err(StoreError::LastAdmin), Err(())) => {}
+                (got, want) => panic!("case {i}: got {got:?}, want {want:?}"),
+            }
+            assert_eq!(token_role().await, role_after, "case {i}: token");
+            assert_eq!(
+                live_sessions(store, &["root-s", "ops-s"]).await,
+                alive,
+                "case {i}: sessions"
+            );
+        }
+        let root_now = store.user(root).await.unwrap().unwrap();
+        assert_eq!((root_now.role, root_now.disabled), (Role::Viewer, true));
+        assert!(matches!(
+            store
+                .update_user(UserId(9999), &update(None, Some(true)))
+                .await,
+            Err(StoreError::NotFound { .. })
+        ));
     }
 
     pub async fn rematch_batches<S: Store>(store: &S) {

@@ -7,8 +7,8 @@ use time::OffsetDateTime;
 
 use super::{from_ts, from_ts_opt, ts};
 use crate::{
-    ApiToken, NewSession, NewToken, NewUser, Result, Role, Session, StoreError, TokenId, User,
-    UserId,
+    ApiToken, NewSession, NewToken, NewUser, PasswordChange, Result, Role, Session, StoreError,
+    TokenId, User, UserId, UserUpdate,
 };
 
 const MAX_NAME_LEN: usize = 256;
@@ -42,7 +42,10 @@ fn parse_role(text: &str) -> Result<Role> {
     Role::from_str_stored(text).ok_or_else(|| StoreError::decode("role", text))
 }
 
-const USER_COLUMNS: &str = "u.id, u.name, u.role, u.password_hash, u.created, u.disabled";
+const USER_COLUMNS: &str =
+    "u.id, u.name, u.role, u.password_hash, u.created, u.disabled, u.must_change_password";
+/// How many columns `USER_COLUMNS` takes (what follows it starts here).
+const USER_COLUMN_COUNT: usize = 7;
 
 fn user_from_row(row: &SqliteRow) -> Result<User> {
     let role: String = row.try_get(2)?;
@@ -53,6 +56,7 @@ fn user_from_row(row: &SqliteRow) -> Result<User> {
         password_hash: row.try_get(3)?,
         created: from_ts("user created", row.try_get(4)?)?,
         disabled: row.try_get(5)?,
+        must_change_password: row.try_get(6)?,
     })
 }
 
@@ -63,13 +67,14 @@ pub(crate) async fn create_user(
 ) -> Result<UserId> {
     check_name("user name", &user.name)?;
     let id = sqlx::query_scalar(
-        "INSERT INTO app_user (name, role, password_hash, created, disabled) \
-         VALUES ($1, $2, $3, $4, FALSE) RETURNING id",
+        "INSERT INTO app_user (name, role, password_hash, created, disabled, must_change_password) \
+         VALUES ($1, $2, $3, $4, FALSE, $5) RETURNING id",
     )
     .bind(&user.name)
     .bind(user.role.as_str())
     .bind(&user.password_hash)
     .bind(ts(now))
+    .bind(user.must_change_password)
     .fetch_one(&mut *conn)
     .await
     .map_err(|e| conflict(e, "user", &user.name))?;
@@ -115,43 +120,100 @@ fn user_updated(rows: u64, id: UserId) -> Result<()> {
     Ok(())
 }
 
-pub(crate) async fn set_disabled(
+/// Applies `update`, then checks, inside the same transaction, that an
+/// enabled admin remains: two admins demoting each other at once cannot
+/// both succeed, as the writer connection serialises the transactions.
+pub(crate) async fn update_user(
     conn: &mut SqliteConnection,
     id: UserId,
-    disabled: bool,
-) -> Result<()> {
-    let rows = sqlx::query("UPDATE app_user SET disabled = $1 WHERE id = $2")
-        .bind(disabled)
-        .bind(id.0)
-        .execute(&mut *conn)
+    update: &UserUpdate,
+) -> Result<User> {
+    let rows = sqlx::query(
+        "UPDATE app_user SET role = COALESCE($1, role), disabled = COALESCE($2, disabled) \
+         WHERE id = $3",
+    )
+    .bind(update.role.map(Role::as_str))
+    .bind(update.disabled)
+    .bind(id.0)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    user_updated(rows, id)?;
+    let admins: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM app_user WHERE role = $1 AND disabled = FALSE")
+            .bind(Role::Admin.as_str())
+            .fetch_one(&mut *conn)
+            .await?;
+    if admins == 0 {
+        // The caller's transaction is dropped, which rolls the update back.
+        return Err(StoreError::LastAdmin);
+    }
+    if update.disabled == Some(true) {
+        sqlx::query("DELETE FROM session WHERE user_id = $1")
+            .bind(id.0)
+            .execute(&mut *conn)
+            .await?;
+    }
+    user_by_id(conn, id)
         .await?
-        .rows_affected();
-    user_updated(rows, id)
+        .ok_or_else(|| StoreError::NotFound {
+            what: "user",
+            key: id.to_string(),
+        })
 }
 
-pub(crate) async fn set_password_hash(
+pub(crate) async fn set_password(
     conn: &mut SqliteConnection,
     id: UserId,
-    password_hash: &str,
+    change: &PasswordChange,
 ) -> Result<()> {
-    let rows = sqlx::query("UPDATE app_user SET password_hash = $1 WHERE id = $2")
-        .bind(password_hash)
-        .bind(id.0)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-    user_updated(rows, id)
+    let rows = sqlx::query(
+        "UPDATE app_user SET password_hash = $1, must_change_password = $2 WHERE id = $3",
+    )
+    .bind(&change.password_hash)
+    .bind(change.must_change_password)
+    .bind(id.0)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    user_updated(rows, id)?;
+    // `session_hash <> NULL` is never true, so with no session to keep every
+    // session goes: say so explicitly instead of relying on that.
+    match &change.keep_session {
+        Some(keep) => {
+            sqlx::query("DELETE FROM session WHERE user_id = $1 AND session_hash <> $2")
+                .bind(id.0)
+                .bind(keep)
+                .execute(&mut *conn)
+                .await?
+        }
+        None => {
+            sqlx::query("DELETE FROM session WHERE user_id = $1")
+                .bind(id.0)
+                .execute(&mut *conn)
+                .await?
+        }
+    };
+    Ok(())
 }
 
-const TOKEN_COLUMNS: &str = "id, name, role, user_id, cluster, created, last_used, revoked";
+const TOKEN_COLUMNS: &str =
+    "t.id, t.name, t.role, t.user_id, t.cluster, t.created, t.last_used, t.revoked, u.role";
 
+/// A token with its user's role (`u.role`, NULL for tokens without a user):
+/// a user's token never has more rights than the user has now.
 fn token_from_row(row: &SqliteRow) -> Result<ApiToken> {
     let role: String = row.try_get(2)?;
     let user: Option<i64> = row.try_get(3)?;
+    let user_role: Option<String> = row.try_get(8)?;
+    let mut role = parse_role(&role)?;
+    if let Some(user_role) = user_role {
+        role = role.min(parse_role(&user_role)?);
+    }
     Ok(ApiToken {
         id: TokenId(row.try_get(0)?),
         name: row.try_get(1)?,
-        role: parse_role(&role)?,
+        role,
         user: user.map(UserId),
         cluster: row.try_get(4)?,
         created: from_ts("token created", row.try_get(5)?)?,
@@ -193,7 +255,9 @@ pub(crate) async fn token_by_hash(
     hash: &str,
 ) -> Result<Option<ApiToken>> {
     let row = sqlx::query(sql_text!(
-        "SELECT {TOKEN_COLUMNS} FROM api_token WHERE token_hash = $1 AND revoked IS NULL"
+        "SELECT {TOKEN_COLUMNS} FROM api_token t LEFT JOIN app_user u ON u.id = t.user_id \
+         WHERE t.token_hash = $1 AND t.revoked IS NULL \
+         AND (t.user_id IS NULL OR u.disabled = FALSE)"
     ))
     .bind(hash.to_ascii_lowercase())
     .fetch_optional(&mut *conn)
@@ -203,7 +267,8 @@ pub(crate) async fn token_by_hash(
 
 pub(crate) async fn tokens(conn: &mut SqliteConnection) -> Result<Vec<ApiToken>> {
     let rows = sqlx::query(sql_text!(
-        "SELECT {TOKEN_COLUMNS} FROM api_token ORDER BY id"
+        "SELECT {TOKEN_COLUMNS} FROM api_token t LEFT JOIN app_user u ON u.id = t.user_id \
+         ORDER BY t.id"
     ))
     .fetch_all(&mut *conn)
     .await?;
@@ -269,9 +334,9 @@ pub(crate) async fn session_by_hash(
     row.map(|row| {
         Ok(Session {
             user: user_from_row(&row)?,
-            csrf_hash: row.try_get(6)?,
-            created: from_ts("session created", row.try_get(7)?)?,
-            expires: from_ts("session expiry", row.try_get(8)?)?,
+            csrf_hash: row.try_get(USER_COLUMN_COUNT)?,
+            created: from_ts("session created", row.try_get(USER_COLUMN_COUNT + 1)?)?,
+            expires: from_ts("session expiry", row.try_get(USER_COLUMN_COUNT + 2)?)?,
         })
     })
     .transpose()

@@ -20,10 +20,11 @@ use model::Finding;
 use crate::{
     AnalyzerVersions, ApiToken, ClusterRecord, Exception, ExceptionEvent, ExceptionId,
     ExceptionListFilter, ImageDetails, ImageId, InventorySource, LayerFilter, NewException,
-    NewSession, NewToken, NewUser, PackageRow, PackageSummary, Page, Paged, RematchOutcome,
-    RemediationRow, ReportFilter, RepositoryRow, RepositorySortField, ResourceRow, Result, ScanJob,
-    ScanRecord, Session, SnapshotOutcome, Sort, Statistics, Store, StoreError, StoredInventory,
-    TargetId, TargetState, TokenId, User, UserId, VulnerabilityRow, VulnerabilitySortField,
+    NewSession, NewToken, NewUser, PackageRow, PackageSummary, Page, Paged, PasswordChange,
+    RematchOutcome, RemediationRow, ReportFilter, RepositoryRow, RepositorySortField, ResourceRow,
+    Result, ScanJob, ScanRecord, Session, SnapshotOutcome, Sort, Statistics, Store, StoreError,
+    StoredInventory, TargetId, TargetState, TokenId, User, UserId, UserUpdate, VulnerabilityRow,
+    VulnerabilitySortField,
 };
 
 /// SQL assembled from this crate's constant fragments and `$n` placeholders
@@ -120,13 +121,22 @@ impl SqliteStore {
 fn migrator() -> sqlx::migrate::Migrator {
     use sqlx::SqlStr;
     use sqlx::migrate::{Migration, MigrationType, Migrator};
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "store".into(),
-        MigrationType::Simple,
-        SqlStr::from_static(include_str!("../../migrations/sqlite/0001_store.sql")),
-        false,
-    )])
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            "store".into(),
+            MigrationType::Simple,
+            SqlStr::from_static(include_str!("../../migrations/sqlite/0001_store.sql")),
+            false,
+        ),
+        Migration::new(
+            4,
+            "auth".into(),
+            MigrationType::Simple,
+            SqlStr::from_static(include_str!("../../migrations/sqlite/0004_auth.sql")),
+            false,
+        ),
+    ])
 }
 
 /// Unix seconds, as stored.
@@ -368,16 +378,12 @@ impl Store for SqliteStore {
         read_tx!(self, |conn| auth::user_by_id(conn, id))
     }
 
-    async fn set_user_disabled(&self, id: UserId, disabled: bool) -> Result<()> {
-        write_tx!(self, |conn| auth::set_disabled(conn, id, disabled))
+    async fn update_user(&self, id: UserId, update: &UserUpdate) -> Result<User> {
+        write_tx!(self, |conn| auth::update_user(conn, id, update))
     }
 
-    async fn set_password_hash(&self, id: UserId, password_hash: &str) -> Result<()> {
-        write_tx!(self, |conn| auth::set_password_hash(
-            conn,
-            id,
-            password_hash
-        ))
+    async fn set_password(&self, id: UserId, change: &PasswordChange) -> Result<()> {
+        write_tx!(self, |conn| auth::set_password(conn, id, change))
     }
 
     async fn users(&self) -> Result<Vec<User>> {
