@@ -845,7 +845,10 @@ async fn usage_for_keys(
 /// (migration 0003). A scope holding more than half of the images starts
 /// from the fleet-wide `upgrade_total` and subtracts the images it leaves
 /// out; a narrower one adds up the images it holds. Either way the work is
-/// bounded by the smaller side.
+/// bounded by the smaller side. The side not taken is emptied in a
+/// materialized set (`pick` or `skip`), so it costs a scan of the image ids,
+/// not of their upgrade rows; CROSS JOIN keeps SQLite starting from those
+/// sets (same result on any backend).
 pub(crate) async fn remediation(
     conn: &mut SqliteConnection,
     filter: &ReportFilter,
@@ -859,13 +862,15 @@ pub(crate) async fn remediation(
         sql.push(
             ", imgs AS MATERIALIZED (SELECT DISTINCT image_id FROM st WHERE image_id IS NOT NULL), \
              n AS (SELECT 2 * (SELECT COUNT(*) FROM imgs) > (SELECT COUNT(*) FROM image) AS broad), \
+             pick AS MATERIALIZED (SELECT image_id FROM imgs WHERE NOT (SELECT broad FROM n)), \
+             skip AS MATERIALIZED (SELECT id AS image_id FROM image \
+               WHERE (SELECT broad FROM n) AND id NOT IN (SELECT image_id FROM imgs)), \
              direct AS (SELECT r.upgrade_id, SUM(r.findings) AS findings, COUNT(*) AS images \
-               FROM imgs JOIN image_upgrade r ON r.image_id = imgs.image_id \
-               WHERE NOT (SELECT broad FROM n) GROUP BY r.upgrade_id), \
-             outside AS (SELECT r.upgrade_id, SUM(r.findings) AS findings, COUNT(*) AS images \
-               FROM image i JOIN image_upgrade r ON r.image_id = i.id \
-               WHERE (SELECT broad FROM n) AND i.id NOT IN (SELECT image_id FROM imgs) \
+               FROM pick CROSS JOIN image_upgrade r WHERE r.image_id = pick.image_id \
                GROUP BY r.upgrade_id), \
+             outside AS MATERIALIZED (SELECT r.upgrade_id, SUM(r.findings) AS findings, \
+               COUNT(*) AS images FROM skip CROSS JOIN image_upgrade r \
+               WHERE r.image_id = skip.image_id GROUP BY r.upgrade_id), \
              complement AS (SELECT t.upgrade_id, t.findings - COALESCE(o.findings, 0) AS findings, \
                t.images - COALESCE(o.images, 0) AS images FROM upgrade_total t \
                LEFT JOIN outside o ON o.upgrade_id = t.upgrade_id WHERE (SELECT broad FROM n)), \
