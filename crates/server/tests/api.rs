@@ -303,20 +303,22 @@ impl App {
     }
 }
 
+/// (label, reference, layers, created, findings as (id, package, layer, fixed))
+type SeededImage = (
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static str,
+    &'static [(&'static str, &'static str, u32, Option<&'static str>)],
+);
+
 impl App {
     /// A cluster `build` running Debian 12.1 and 12.5 and two applications
     /// built on 12.1 (its two layers, then their own).
     async fn seed_base_images(&self) {
         use fixtures::{container, inventory, metadata, scan_record, workload};
         let d = fixtures::digest;
-        // (label, reference, layers, created, findings as (id, package, layer, fixed))
-        let images: [(
-            &str,
-            &str,
-            &[&str],
-            &str,
-            &[(&str, &str, u32, Option<&str>)],
-        ); 4] = [
+        let images: [SeededImage; 4] = [
             (
                 "debian-12.1",
                 "debian:12.1",
