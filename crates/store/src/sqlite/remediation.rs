@@ -335,6 +335,89 @@ mod tests {
         assert!(chain_ids(&metadata_with(&[], None)).is_empty());
     }
 
+    /// A database whose images lack the rows (stored before migration 0003)
+    /// gets them when opened, and answers as before.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn open_backfills_missing_rows() {
+        use crate::fixtures::{
+            at, container, digest, finding, inventory, metadata, scan_record, workload,
+        };
+        use crate::{InventorySource, Page, ReportFilter, Store, TargetReference};
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::SqliteStore::open(dir.path()).await.unwrap();
+        let cluster = inventory(
+            "prod",
+            at(0),
+            k8s::ClusterStatus::Ok,
+            vec![workload(
+                "web",
+                "frontend",
+                &[],
+                vec![container(
+                    "nginx",
+                    "nginx:1.25",
+                    Some((digest("nginx"), k8s::DigestKind::Manifest)),
+                    "linux/amd64",
+                    true,
+                )],
+            )],
+        );
+        store
+            .apply_snapshot(&cluster, InventorySource::Agent, at(0))
+            .await
+            .unwrap();
+        for job in store.claim_scan_jobs(10, at(1)).await.unwrap() {
+            let TargetReference::Digest { digest } = &job.target.reference else {
+                panic!("a manifest digest")
+            };
+            let findings = vec![finding(
+                "CVE-1",
+                model::Severity::High,
+                Some(7.5),
+                ("openssl", "3.0.1"),
+                0,
+                Some("3.0.9"),
+            )];
+            let record = scan_record(
+                metadata(&job.target.repository, None, digest, 2),
+                findings,
+                1,
+            );
+            store
+                .complete_scan(job.target.id, &record, at(2))
+                .await
+                .unwrap();
+        }
+        let before = store
+            .remediation(&ReportFilter::default(), Page::default(), at(3))
+            .await
+            .unwrap();
+        assert_eq!(before.total, 1);
+        for table in [
+            "image_upgrade",
+            "upgrade_total",
+            "image_chain",
+            "image_base",
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
+                .execute(&store.writer)
+                .await
+                .unwrap();
+        }
+        let emptied = store
+            .remediation(&ReportFilter::default(), Page::default(), at(3))
+            .await
+            .unwrap();
+        assert_eq!(emptied.total, 0, "the rows are what the report reads");
+        store.close().await;
+        let store = crate::SqliteStore::open(dir.path()).await.unwrap();
+        let after = store
+            .remediation(&ReportFilter::default(), Page::default(), at(3))
+            .await
+            .unwrap();
+        assert_eq!(after, before);
+    }
+
     #[test]
     fn created_seconds_table() {
         let table: Vec<(Option<&str>, Option<i64>)> = vec![
