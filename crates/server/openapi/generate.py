@@ -92,8 +92,20 @@ schemas = {
         "state": {"type": "string", "enum": ["running", "pending-resolution", "waiting", "terminated"]},
     }),
     "ResourceList": list_of("ResourceRow"),
-    "RemediationRow": obj({"kind": STR, "name": STR, "to_version": STR, "findings": INT, "images": INT, "workloads": INT}),
+    "RemediationRow": obj({"kind": STR, "name": STR, "to_version": STR, "findings": INT, "images": INT, "workloads": INT, "clusters": INT},
+                          description="Upgrading package `name` to `to_version` (the version that fixes all its findings) fixes `findings` "
+                                      "(fixable, not excepted) in `images` images in scope, running as `workloads` workloads in `clusters` clusters."),
     "RemediationList": list_of("RemediationRow"),
+    "SuggestedBase": obj({"digest": DIGEST, "tags": {"type": "array", "items": STR}, "created": nullable(TIME), "findings": INT},
+                         description="A stored image of the base's repository and platform, created later (config `created`) and with fewer "
+                                     "findings of its own (the fewest; the newest among equals). Tags are only those the fleet has seen."),
+    "BaseImageRow": obj({
+        "repository": STR, "digest": DIGEST, "tags": {"type": "array", "items": STR}, "layers": INT, "created": nullable(TIME),
+        "own_findings": INT, "findings": INT, "images": INT, "workloads": INT, "clusters": INT,
+        "suggested": nullable(ref("SuggestedBase")),
+    }, description="A stored image whose layers are a strict prefix of the layers of images in scope (for each image, the longest such one). "
+                   "`findings`: findings (not excepted) in those images that its layers brought, summed; `own_findings`: the base image's own."),
+    "BaseImageList": list_of("BaseImageRow"),
     "ClusterStatus": {"type": "object", "required": ["state"], "properties": {
         "state": {"type": "string", "enum": ["ok", "degraded", "unreachable"]},
         "reasons": {"type": "array", "items": STR}, "incomplete": {"type": "array", "items": STR}, "reason": STR}},
@@ -235,6 +247,9 @@ paths = {
     "/api/v1/images/{digest}/resources": {"get": op("Where an image runs or ran.", "viewer", {"200": json_response("ResourceList")}, [DIGEST_PARAM] + PAGE)},
     "/api/v1/remediation": {"get": op("Package upgrades that fix the most findings in scope.", "viewer",
                                       {"200": json_response("RemediationList")}, FILTER + PAGE)},
+    "/api/v1/remediation/base-images": {"get": op("Base images whose layers brought the most findings into images in scope, "
+                                                  "with a newer, less vulnerable base the fleet holds.", "viewer",
+                                                  {"200": json_response("BaseImageList")}, FILTER + PAGE)},
     "/api/v1/images/{digest}/sbom": {"get": op("The image's SBOM with its findings: CycloneDX 1.5 (with vulnerabilities) or SPDX 2.3.", "viewer",
         {"200": {"description": "the document", "content": {"application/json": {"schema": {"type": "object"}}}},
          "404": json_response("Error", "No scanned image with this digest.")},

@@ -63,6 +63,10 @@ pub fn routes<S: Store>(state: Arc<AppState<S>>) -> Router {
             get(image_resources::<S>),
         )
         .route("/api/v1/remediation", get(remediation::<S>))
+        .route(
+            "/api/v1/remediation/base-images",
+            get(base_image_remediation::<S>),
+        )
         .route("/api/v1/clusters", get(clusters::<S>))
         .route(
             "/api/v1/exceptions",
@@ -613,6 +617,23 @@ async fn remediation<S: Store>(
     let rows = state
         .store
         .remediation(&filter, page, state.now())
+        .await
+        .map_err(store_error)?;
+    Ok(list(rows, page).into_response())
+}
+
+async fn base_image_remediation<S: Store>(
+    State(state): State<Arc<AppState<S>>>,
+    Extension(principal): Extension<Principal>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    principal.require(Role::Viewer)?;
+    let query = Query::parse(raw, &with(&["limit", "offset"]))?;
+    let filter = query.filter()?;
+    let page = query.page()?;
+    let rows = state
+        .store
+        .base_image_remediation(&filter, page, state.now())
         .await
         .map_err(store_error)?;
     Ok(list(rows, page).into_response())

@@ -307,6 +307,175 @@ impl App {
     }
 }
 
+/// (label, reference, layers, created, findings as (id, package, layer, fixed))
+type SeededImage = (
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static str,
+    &'static [(&'static str, &'static str, u32, Option<&'static str>)],
+);
+
+impl App {
+    /// A cluster `build` running Debian 12.1 and 12.5 and two applications
+    /// built on 12.1 (its two layers, then their own).
+    async fn seed_base_images(&self) {
+        use fixtures::{container, inventory, metadata, scan_record, workload};
+        let d = fixtures::digest;
+        let images: [SeededImage; 4] = [
+            (
+                "debian-12.1",
+                "debian:12.1",
+                &["deb121-0", "deb121-1"],
+                "2025-02-01T00:00:00Z",
+                &[
+                    ("CVE-2023-4911", "glibc", 0, Some("2.36-9+deb12u3")),
+                    ("CVE-2022-0563", "util-linux", 1, None),
+                ],
+            ),
+            (
+                "debian-12.5",
+                "debian:12.5",
+                &["deb125-0", "deb125-1"],
+                "2025-06-01T00:00:00Z",
+                &[("CVE-2022-0563", "util-linux", 1, None)],
+            ),
+            (
+                "shop-1",
+                "ghcr.io/acme/shop:1",
+                &["deb121-0", "deb121-1", "shop-0"],
+                "2026-01-01T00:00:00Z",
+                &[
+                    ("CVE-2023-4911", "glibc", 0, Some("2.36-9+deb12u3")),
+                    ("CVE-2022-0563", "util-linux", 1, None),
+                    ("CVE-2024-6345", "setuptools", 2, Some("70.0.0")),
+                ],
+            ),
+            (
+                "cart-1",
+                "ghcr.io/acme/cart:1",
+                &["deb121-0", "deb121-1", "cart-0"],
+                "2026-01-01T00:00:00Z",
+                &[
+                    ("CVE-2023-4911", "glibc", 0, Some("2.36-9+deb12u3")),
+                    ("CVE-2022-0563", "util-linux", 1, None),
+                ],
+            ),
+        ];
+        let workloads = images
+            .iter()
+            .map(|(label, reference, ..)| {
+                workload(
+                    "apps",
+                    label,
+                    &[("app", label)],
+                    vec![container(
+                        "main",
+                        reference,
+                        Some((d(label), DigestKind::Manifest)),
+                        "linux/amd64",
+                        true,
+                    )],
+                )
+            })
+            .collect();
+        let build = inventory("build", at(NOW - 600), ClusterStatus::Ok, workloads);
+        self.store
+            .apply_snapshot(&build, InventorySource::Local, at(NOW - 600))
+            .await
+            .unwrap();
+        let jobs = self
+            .store
+            .claim_scan_jobs(100, at(NOW - 500))
+            .await
+            .unwrap();
+        for job in jobs {
+            let store::TargetReference::Digest { digest } = &job.target.reference else {
+                panic!("manifest digests only here")
+            };
+            let (label, reference, layers, created, findings) = images
+                .iter()
+                .find(|(label, ..)| d(label) == *digest)
+                .expect("a seeded image");
+            let tag = reference.rsplit(':').next();
+            let mut meta = metadata(&job.target.repository, tag, digest, 0);
+            meta.layers = layers
+                .iter()
+                .enumerate()
+                .map(|(index, layer)| model::LayerDescriptor {
+                    index: index as u32,
+                    diff_id: model::DiffId(d(layer)),
+                    blob_digest: d(&format!("blob-{layer}-{label}")),
+                    media_type: "application/vnd.oci.image.layer.v1.tar+gzip".to_owned(),
+                    compressed_size: 1000,
+                    uncompressed_size: None,
+                })
+                .collect();
+            meta.config.created = Some((*created).to_owned());
+            let findings = findings
+                .iter()
+                .map(|(id, package, layer, fixed)| {
+                    fixtures::finding(
+                        id,
+                        Severity::High,
+                        Some(7.8),
+                        (package, "1"),
+                        *layer,
+                        *fixed,
+                    )
+                })
+                .collect();
+            self.store
+                .complete_scan(
+                    job.target.id,
+                    &scan_record(meta, findings, 7),
+                    at(NOW - 400),
+                )
+                .await
+                .unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn remediation_packages_and_base_images() {
+    let app = app().await;
+    app.seed_base_images().await;
+    let doc: Value = serde_json::from_str(server::api::OPENAPI).unwrap();
+    let packages = app.get("/api/v1/remediation", "viewer").await;
+    assert_eq!(packages.status, StatusCode::OK, "{}", packages.text);
+    assert_valid(&doc, "GET", "/api/v1/remediation", &packages);
+    insta::assert_json_snapshot!("remediation_packages", packages.body);
+    let bases = app.get("/api/v1/remediation/base-images", "viewer").await;
+    assert_eq!(bases.status, StatusCode::OK, "{}", bases.text);
+    assert_valid(&doc, "GET", "/api/v1/remediation/base-images", &bases);
+    insta::assert_json_snapshot!("remediation_base_images", bases.body);
+    assert_eq!(bases.body["items"][0]["tags"], json!(["12.1"]));
+    assert_eq!(bases.body["items"][0]["suggested"]["tags"], json!(["12.5"]));
+
+    // The filters and pages of the report apply; unknown parameters are refused.
+    // (query, status, total)
+    let table: &[(&str, StatusCode, Option<u64>)] = &[
+        ("?cluster=build", StatusCode::OK, Some(1)),
+        ("?cluster=elsewhere", StatusCode::OK, Some(0)),
+        ("?labels=app%3Dshop-1", StatusCode::OK, Some(1)),
+        ("?labels=app%3Ddebian-12.1", StatusCode::OK, Some(0)),
+        ("?limit=1&offset=1", StatusCode::OK, Some(1)),
+        ("?kind=packages", StatusCode::BAD_REQUEST, None),
+        ("?limit=many", StatusCode::BAD_REQUEST, None),
+        ("?severity=worst", StatusCode::BAD_REQUEST, None),
+    ];
+    for (query, status, total) in table {
+        let answer = app
+            .get(&format!("/api/v1/remediation/base-images{query}"), "viewer")
+            .await;
+        assert_eq!(answer.status, *status, "{query}: {}", answer.text);
+        if let Some(total) = total {
+            assert_eq!(answer.body["total"], *total, "{query}: {}", answer.text);
+        }
+    }
+}
+
 fn digest_of(label: &str) -> String {
     fixtures::digest(label).to_string()
 }
@@ -402,6 +571,11 @@ const ENDPOINTS: &[(&str, &str, Access)] = &[
         Access::AtLeast(Role::Viewer),
     ),
     ("GET", "/api/v1/remediation", Access::AtLeast(Role::Viewer)),
+    (
+        "GET",
+        "/api/v1/remediation/base-images",
+        Access::AtLeast(Role::Viewer),
+    ),
     ("GET", "/api/v1/clusters", Access::AtLeast(Role::Viewer)),
     ("GET", "/api/v1/exceptions", Access::AtLeast(Role::Viewer)),
     ("POST", "/api/v1/exceptions", Access::AtLeast(Role::Editor)),
@@ -1180,6 +1354,11 @@ async fn openapi_describes_every_endpoint_and_every_answer() {
         (
             "/api/v1/remediation",
             "/api/v1/remediation".to_owned(),
+            "viewer",
+        ),
+        (
+            "/api/v1/remediation/base-images",
+            "/api/v1/remediation/base-images?cluster=prod".to_owned(),
             "viewer",
         ),
         ("/api/v1/clusters", "/api/v1/clusters".to_owned(), "viewer"),

@@ -4,6 +4,11 @@
 //! findings (200 per image), all written through the `Store` API (snapshots,
 //! claim/complete_scan); then it measures, in one run:
 //!
+//! The last 50 images (10 repositories × 5 versions, 3 layers, created a
+//! day apart) are base images; every other image is built on one of them
+//! (their 3 layers, then 5 of its own), so base-image remediation has rows
+//! and newer bases with fewer findings to suggest.
+//!
 //! 1. ingest of one 10,000-pod snapshot (a 101st cluster; first apply, then
 //!    a steady-state re-apply),
 //! 2. p50/p95 of each report query over many calls with varied filters,
@@ -39,6 +44,11 @@ const PACKAGES: u64 = 2_000;
 const NAMESPACES: usize = 20;
 const TEAMS: u64 = 20;
 const SAMPLES: usize = 40;
+/// The last `BASE_IMAGES` images are base images (`IMAGES_PER_REPOSITORY`
+/// versions of each base repository), so a scaled-down fleet has them too.
+const BASE_IMAGES: usize = 50;
+const BASE_LAYERS: u32 = 3;
+const APP_LAYERS: u32 = 5;
 
 fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -131,6 +141,46 @@ fn cluster_workloads(
         index += 1;
     }
     workloads
+}
+
+/// Image `image`'s metadata: a base image's own layers, or an application's
+/// base layers followed by its own. Newer base versions are created later.
+fn image_metadata(
+    repository: &str,
+    manifest: &model::Digest,
+    image: usize,
+) -> model::ImageMetadata {
+    let first_base = IMAGES - BASE_IMAGES;
+    let base = if image >= first_base {
+        image
+    } else {
+        first_base + (image * 7_919) % BASE_IMAGES
+    };
+    let mut diff_ids: Vec<String> = (0..BASE_LAYERS)
+        .map(|k| format!("base-{base}-{k}"))
+        .collect();
+    if image < first_base {
+        diff_ids.extend((0..APP_LAYERS).map(|k| format!("app-{image}-{k}")));
+    }
+    let mut m = metadata(repository, None, manifest, diff_ids.len() as u32);
+    for (layer, label) in m.layers.iter_mut().zip(&diff_ids) {
+        layer.diff_id = model::DiffId(digest(label));
+    }
+    m.config.created = Some(if image >= first_base {
+        format!("2025-01-{:02}T00:00:00Z", 1 + image % IMAGES_PER_REPOSITORY)
+    } else {
+        "2026-01-01T00:00:00Z".to_owned()
+    });
+    m
+}
+
+/// Findings per image: newer base versions carry fewer.
+fn findings_count(image: usize) -> usize {
+    if image >= IMAGES - BASE_IMAGES {
+        FINDINGS_PER_IMAGE - 20 * (image % IMAGES_PER_REPOSITORY)
+    } else {
+        FINDINGS_PER_IMAGE
+    }
 }
 
 fn findings_for(rng: &mut Rng, count: usize) -> Vec<Finding> {
@@ -236,6 +286,10 @@ async fn generate_fleet(
     // 2. Scan everything: claim in batches, complete with generated findings.
     let start = Instant::now();
     let mut scanned = 0;
+    let mut total_findings = 0;
+    let image_index: std::collections::HashMap<model::Digest, usize> = (0..IMAGES)
+        .map(|image| (image_ref(image).1, image))
+        .collect();
     loop {
         let jobs = store.claim_scan_jobs(500, now).await?;
         if jobs.is_empty() {
@@ -245,9 +299,11 @@ async fn generate_fleet(
             let store::TargetReference::Digest { digest: manifest } = &job.target.reference else {
                 continue;
             };
-            let findings = findings_for(rng, FINDINGS_PER_IMAGE);
+            let image = image_index.get(manifest).copied().unwrap_or(IMAGES - 1);
+            let findings = findings_for(rng, findings_count(image));
+            total_findings += findings.len();
             let record = scan_record(
-                metadata(&job.target.repository, None, manifest, 8),
+                image_metadata(&job.target.repository, manifest, image),
                 findings,
                 1,
             );
@@ -257,9 +313,8 @@ async fn generate_fleet(
     }
     let scan_secs = start.elapsed().as_secs_f64();
     println!(
-        "scan results: {scanned} images, {} findings in {scan_secs:.1} s ({:.0} findings/s)",
-        scanned * FINDINGS_PER_IMAGE,
-        (scanned * FINDINGS_PER_IMAGE) as f64 / scan_secs
+        "scan results: {scanned} images, {total_findings} findings in {scan_secs:.1} s ({:.0} findings/s)",
+        total_findings as f64 / scan_secs
     );
 
     // Some exceptions, so the queries pay for them.
@@ -427,19 +482,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut stats = Vec::new();
         let mut repos = Vec::new();
         let mut remediation = Vec::new();
+        let mut base_images = Vec::new();
         for _ in 0..SAMPLES {
             let filter = make(&mut rng);
             time(&mut stats, store.statistics(&filter, now)).await?;
             let page = Page::new(50, rng.below(3) * 50)?;
             time(&mut repos, store.repositories(&filter, sort, page, now)).await?;
-            // Remediation: a quarter of the samples (the unfiltered one takes seconds).
-            if matches!(*name, "unfiltered" | "by cluster" | "by label") && stats.len() % 4 == 1 {
-                time(
-                    &mut remediation,
-                    store.remediation(&filter, Page::first(20), now),
-                )
-                .await?;
-            }
+            time(
+                &mut remediation,
+                store.remediation(&filter, Page::first(20), now),
+            )
+            .await?;
+            time(
+                &mut base_images,
+                store.base_image_remediation(&filter, Page::first(20), now),
+            )
+            .await?;
         }
         results.push(Timings {
             name: format!("statistics {name}"),
@@ -449,12 +507,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             name: format!("repositories {name}"),
             samples: repos,
         });
-        if !remediation.is_empty() {
-            results.push(Timings {
-                name: format!("remediation {name}"),
-                samples: remediation,
-            });
-        }
+        results.push(Timings {
+            name: format!("remediation {name}"),
+            samples: remediation,
+        });
+        results.push(Timings {
+            name: format!("base images {name}"),
+            samples: base_images,
+        });
     }
     let mut details = Vec::new();
     let mut vulns = Vec::new();

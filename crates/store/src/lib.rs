@@ -341,11 +341,23 @@ pub trait Store: Send + Sync + 'static {
         page: Page,
     ) -> impl Future<Output = Result<Paged<ResourceRow>>> + Send;
 
-    /// Package upgrades ranked by how many findings in scope they fix.
+    /// Package upgrades ranked by how many findings in scope they fix
+    /// (fixable findings, not excepted, of images not in an excepted
+    /// repository unless the filter asks for the excepted view).
     fn remediation(
         &self,
         filter: &ReportFilter,
         page: Page,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<Paged<RemediationRow>>> + Send;
+
+    /// Base images of the images in scope, ranked by the findings their
+    /// layers brought into those images, each with a suggested newer base
+    /// the fleet holds when there is one.
+    fn base_image_remediation(
+        &self,
+        filter: &ReportFilter,
+        page: Page,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Paged<BaseImageRow>>> + Send;
 }

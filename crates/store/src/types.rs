@@ -597,7 +597,8 @@ pub struct ResourceRow {
     pub state: ContainerState,
 }
 
-/// A package upgrade and what it fixes in scope.
+/// A package upgrade and what it fixes in scope: the fixable findings (not
+/// excepted) of the package in the images in scope, and where those run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RemediationRow {
     pub kind: PackageKind,
@@ -606,4 +607,42 @@ pub struct RemediationRow {
     pub findings: u64,
     pub images: u64,
     pub workloads: u64,
+    pub clusters: u64,
+}
+
+/// A base image of images in scope: a stored image whose layers are a
+/// strict prefix of theirs (the longest such one for each image).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaseImageRow {
+    pub repository: String,
+    pub digest: Digest,
+    /// Tags the fleet has seen for it, most recently seen first.
+    pub tags: Vec<String>,
+    pub layers: u32,
+    /// The config's creation time, when it has a readable one.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub created: Option<OffsetDateTime>,
+    /// The base image's own findings (not excepted).
+    pub own_findings: u64,
+    /// Findings (not excepted) that its layers brought into the images in
+    /// scope built on it, summed over those images.
+    pub findings: u64,
+    pub images: u64,
+    pub workloads: u64,
+    pub clusters: u64,
+    /// A newer image of the same repository and platform the fleet holds,
+    /// with fewer findings of its own; `None` when there is none.
+    pub suggested: Option<SuggestedBase>,
+}
+
+/// A stored image suggested as the new base.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SuggestedBase {
+    pub digest: Digest,
+    /// Tags the fleet has seen for it (never made up), most recent first.
+    pub tags: Vec<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub created: Option<OffsetDateTime>,
+    /// Its own findings (not excepted).
+    pub findings: u64,
 }

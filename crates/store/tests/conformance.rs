@@ -2591,3 +2591,581 @@ mod cases {
         assert_eq!(seen, want);
     }
 }
+
+/// A fleet for remediation: Debian base images (12.0, 12.1, 12.5) and
+/// applications built on them (their layers are a strict prefix).
+mod layered {
+    use super::*;
+
+    pub const DEBIAN: &str = "docker.io/library/debian";
+    pub const APP_A: &str = "registry.example.com/team/app-a";
+    pub const APP_B: &str = "registry.example.com/team/app-b";
+    pub const APP_C: &str = "registry.example.com/team/app-c";
+
+    pub struct Image {
+        pub label: &'static str,
+        pub repository: &'static str,
+        pub tag: &'static str,
+        pub layers: &'static [&'static str],
+        pub created: &'static str,
+        /// (id, package, layer, fixed)
+        pub findings: &'static [(&'static str, &'static str, u32, Option<&'static str>)],
+    }
+
+    const D0_LAYERS: &[&str] = &["deb120-0", "deb120-1"];
+    const D1_LAYERS: &[&str] = &["deb121-0", "deb121-1"];
+    const D5_LAYERS: &[&str] = &["deb125-0", "deb125-1"];
+
+    pub const IMAGES: &[Image] = &[
+        Image {
+            label: "debian-12.0",
+            repository: DEBIAN,
+            tag: "12.0",
+            layers: D0_LAYERS,
+            created: "2025-01-01T00:00:00Z",
+            findings: &[],
+        },
+        Image {
+            label: "debian-12.1",
+            repository: DEBIAN,
+            tag: "12.1",
+            layers: D1_LAYERS,
+            created: "2025-02-01T00:00:00Z",
+            findings: &[
+                ("CVE-1", "openssl", 0, Some("3.0.9")),
+                ("CVE-2", "zlib", 1, None),
+                ("CVE-5", "libc6", 1, Some("2.36-9")),
+            ],
+        },
+        Image {
+            label: "debian-12.5",
+            repository: DEBIAN,
+            tag: "12.5",
+            layers: D5_LAYERS,
+            created: "2025-06-01T00:00:00Z",
+            findings: &[("CVE-2", "zlib", 1, None)],
+        },
+        Image {
+            label: "app-a",
+            repository: APP_A,
+            tag: "1",
+            layers: &["deb121-0", "deb121-1", "a-0"],
+            created: "2026-01-01T00:00:00Z",
+            findings: &[
+                ("CVE-1", "openssl", 0, Some("3.0.9")),
+                ("CVE-2", "zlib", 1, None),
+                ("CVE-5", "libc6", 1, Some("2.36-9")),
+                ("CVE-4", "curl", 2, Some("8.5.0")),
+            ],
+        },
+        Image {
+            label: "app-b",
+            repository: APP_B,
+            tag: "1",
+            layers: &["deb121-0", "deb121-1", "b-0", "b-1"],
+            created: "2026-01-01T00:00:00Z",
+            findings: &[
+                ("CVE-1", "openssl", 0, Some("3.0.9")),
+                ("CVE-2", "zlib", 1, None),
+                ("CVE-5", "libc6", 1, Some("2.36-9")),
+                ("CVE-6", "django", 3, Some("4.2.1")),
+            ],
+        },
+        Image {
+            label: "app-c",
+            repository: APP_C,
+            tag: "1",
+            layers: &["deb125-0", "deb125-1", "c-0"],
+            created: "2026-01-01T00:00:00Z",
+            findings: &[
+                ("CVE-2", "zlib", 1, None),
+                ("CVE-4", "curl", 2, Some("8.5.0")),
+            ],
+        },
+    ];
+
+    fn image(label: &str) -> &'static Image {
+        IMAGES
+            .iter()
+            .find(|i| i.label == label)
+            .expect("a fixture image")
+    }
+
+    fn run(name: &str, label: &str, running: bool) -> k8s::ContainerImage {
+        let image = image(label);
+        container(
+            name,
+            &format!("{}:{}", image.repository, image.tag),
+            manifest(label),
+            "linux/amd64",
+            running,
+        )
+    }
+
+    pub fn clusters() -> Vec<ClusterInventory> {
+        vec![
+            inventory(
+                "prod",
+                at(0),
+                ClusterStatus::Ok,
+                vec![
+                    workload(
+                        "web",
+                        "frontend",
+                        &[("app", "web")],
+                        vec![run("a", "app-a", true)],
+                    ),
+                    workload(
+                        "web",
+                        "api",
+                        &[("app", "api")],
+                        vec![run("b", "app-b", true)],
+                    ),
+                    workload(
+                        "batch",
+                        "job",
+                        &[("team", "data")],
+                        vec![run("c", "app-c", false)],
+                    ),
+                    workload("infra", "base", &[], vec![run("d", "debian-12.1", true)]),
+                ],
+            ),
+            inventory(
+                "dev",
+                at(0),
+                ClusterStatus::Ok,
+                vec![
+                    workload(
+                        "web",
+                        "frontend",
+                        &[("app", "web")],
+                        vec![run("a", "app-a", true)],
+                    ),
+                    workload("tools", "new", &[], vec![run("d", "debian-12.5", true)]),
+                    workload("tools", "old", &[], vec![run("d", "debian-12.0", true)]),
+                ],
+            ),
+        ]
+    }
+
+    pub fn record(target: &ScanTarget) -> Option<ScanRecord> {
+        let manifest = reference_digest(target);
+        let image = IMAGES.iter().find(|i| d(i.label) == manifest)?;
+        let mut metadata = metadata(image.repository, Some(image.tag), &manifest, 0);
+        metadata.layers = image
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(index, label)| model::LayerDescriptor {
+                index: index as u32,
+                diff_id: model::DiffId(d(label)),
+                blob_digest: d(&format!("blob-{label}")),
+                media_type: "application/vnd.oci.image.layer.v1.tar+gzip".to_owned(),
+                compressed_size: 100,
+                uncompressed_size: None,
+            })
+            .collect();
+        metadata.config.created = Some(image.created.to_owned());
+        let findings = image
+            .findings
+            .iter()
+            .map(|(id, package, layer, fixed)| {
+                finding(
+                    id,
+                    Severity::High,
+                    Some(7.0),
+                    (package, "1.0"),
+                    *layer,
+                    *fixed,
+                )
+            })
+            .collect();
+        Some(scan_record(metadata, findings, 1))
+    }
+
+    /// Applies both clusters and scans every image; with `bases_last`, the
+    /// applications are scanned before their base images.
+    pub async fn load<S: Store>(store: &S, bases_last: bool) {
+        for cluster in clusters() {
+            store
+                .apply_snapshot(&cluster, InventorySource::Agent, at(0))
+                .await
+                .unwrap();
+        }
+        scan_all(store, at(10), |target| {
+            if bases_last && target.repository == DEBIAN {
+                None
+            } else {
+                record(target)
+            }
+        })
+        .await;
+        if bases_last {
+            scan_all(store, at(7200), record).await;
+        }
+    }
+}
+
+mod remediation_cases {
+    use super::layered::*;
+    use super::*;
+
+    fn vulnerability(id: &str, repository: Option<&str>) -> NewException {
+        NewException {
+            scope: ExceptionScope::Vulnerability {
+                vulnerability: id.into(),
+                repository: repository.map(str::to_owned),
+            },
+            reason: "not reachable".into(),
+            author: "alice".into(),
+            expires: None,
+        }
+    }
+
+    fn repository(repository: &str) -> NewException {
+        NewException {
+            scope: ExceptionScope::Repository {
+                repository: repository.into(),
+            },
+            reason: "vendor image".into(),
+            author: "alice".into(),
+            expires: None,
+        }
+    }
+
+    fn filter(query: &[(&str, &str)]) -> ReportFilter {
+        let mut filter = ReportFilter::default();
+        for (key, value) in query {
+            match *key {
+                "cluster" => filter.clusters.push((*value).to_owned()),
+                "labels" => filter.labels = parse_selector(value).unwrap(),
+                "running" => filter.image_status = Some(ImageStatus::Running),
+                "excepted" => filter.excepted = true,
+                other => panic!("no filter {other}"),
+            }
+        }
+        filter
+    }
+
+    /// (case, exceptions, filter, upgrades as "name to_version findings images workloads clusters")
+    fn package_table() -> Vec<(
+        &'static str,
+        Vec<NewException>,
+        ReportFilter,
+        Vec<&'static str>,
+    )> {
+        vec![
+            (
+                "unfiltered (broad: from the fleet totals)",
+                vec![],
+                filter(&[]),
+                vec![
+                    "libc6 2.36-9 3 3 4 2",
+                    "openssl 3.0.9 3 3 4 2",
+                    "curl 8.5.0 2 2 3 2",
+                    "django 4.2.1 1 1 1 1",
+                ],
+            ),
+            (
+                "prod (4 of 6 images: fleet totals minus the rest)",
+                vec![],
+                filter(&[("cluster", "prod")]),
+                vec![
+                    "libc6 2.36-9 3 3 3 1",
+                    "openssl 3.0.9 3 3 3 1",
+                    "curl 8.5.0 2 2 2 1",
+                    "django 4.2.1 1 1 1 1",
+                ],
+            ),
+            (
+                "dev (3 of 6 images: added up)",
+                vec![],
+                filter(&[("cluster", "dev")]),
+                vec![
+                    "curl 8.5.0 1 1 1 1",
+                    "libc6 2.36-9 1 1 1 1",
+                    "openssl 3.0.9 1 1 1 1",
+                ],
+            ),
+            (
+                "label",
+                vec![],
+                filter(&[("labels", "team=data")]),
+                vec!["curl 8.5.0 1 1 1 1"],
+            ),
+            (
+                "running only",
+                vec![],
+                filter(&[("running", "")]),
+                vec![
+                    "libc6 2.36-9 3 3 4 2",
+                    "openssl 3.0.9 3 3 4 2",
+                    "curl 8.5.0 1 1 2 2",
+                    "django 4.2.1 1 1 1 1",
+                ],
+            ),
+            (
+                "a vulnerability excepted everywhere leaves",
+                vec![vulnerability("CVE-1", None)],
+                filter(&[]),
+                vec![
+                    "libc6 2.36-9 3 3 4 2",
+                    "curl 8.5.0 2 2 3 2",
+                    "django 4.2.1 1 1 1 1",
+                ],
+            ),
+            (
+                "a vulnerability excepted for one repository",
+                vec![vulnerability("CVE-5", Some(APP_A))],
+                filter(&[]),
+                vec![
+                    "openssl 3.0.9 3 3 4 2",
+                    "curl 8.5.0 2 2 3 2",
+                    "libc6 2.36-9 2 2 2 1",
+                    "django 4.2.1 1 1 1 1",
+                ],
+            ),
+            (
+                "an excepted repository leaves the broad scope",
+                vec![repository(APP_B)],
+                filter(&[]),
+                vec![
+                    "curl 8.5.0 2 2 3 2",
+                    "libc6 2.36-9 2 2 3 2",
+                    "openssl 3.0.9 2 2 3 2",
+                ],
+            ),
+            (
+                "an excepted repository leaves the narrow scope",
+                vec![repository(APP_A)],
+                filter(&[("cluster", "dev")]),
+                vec![],
+            ),
+            (
+                "the excepted view holds only the excepted repository",
+                vec![repository(APP_B)],
+                filter(&[("excepted", "")]),
+                vec![
+                    "django 4.2.1 1 1 1 1",
+                    "libc6 2.36-9 1 1 1 1",
+                    "openssl 3.0.9 1 1 1 1",
+                ],
+            ),
+        ]
+    }
+
+    pub async fn remediation_packages<S: Store>(store: &S) {
+        // Each case on its own store state: exceptions are cancelled after.
+        layered::load(store, false).await;
+        for (case, exceptions, filter, expected) in package_table() {
+            let ids = if exceptions.is_empty() {
+                Vec::new()
+            } else {
+                store.create_exceptions(&exceptions, at(20)).await.unwrap()
+            };
+            let page = store
+                .remediation(&filter, Page::default(), at(30))
+                .await
+                .unwrap();
+            let got: Vec<String> = page
+                .items
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} {} {} {} {} {}",
+                        r.name, r.to_version, r.findings, r.images, r.workloads, r.clusters
+                    )
+                })
+                .collect();
+            assert_eq!(got, expected, "{case}");
+            assert_eq!(page.total, expected.len() as u64, "{case}");
+            if !ids.is_empty() {
+                store
+                    .cancel_exceptions(&ids, "case done", "alice", at(40))
+                    .await
+                    .unwrap();
+            }
+        }
+        // A page: the second upgrade alone, with the total.
+        let page = store
+            .remediation(&ReportFilter::default(), Page::new(1, 1).unwrap(), at(50))
+            .await
+            .unwrap();
+        assert_eq!(page.total, 4);
+        assert_eq!(page.items.len(), 1);
+        assert_eq!(page.items[0].name, "openssl");
+        // A re-match that fixes openssl in app-a moves the totals.
+        let stored = store.image_inventory(&d("app-a")).await.unwrap().unwrap();
+        let findings: Vec<model::Finding> = vec![finding(
+            "CVE-4",
+            Severity::High,
+            Some(7.0),
+            ("curl", "1.0"),
+            2,
+            Some("8.5.0"),
+        )];
+        let packages = package_summaries(&findings);
+        store
+            .replace_findings(stored.image, &findings, &packages, 2, at(60))
+            .await
+            .unwrap();
+        let page = store
+            .remediation(&ReportFilter::default(), Page::default(), at(60))
+            .await
+            .unwrap();
+        let got: Vec<(String, u64, u64)> = page
+            .items
+            .iter()
+            .map(|r| (r.name.clone(), r.findings, r.images))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("curl".to_owned(), 2, 2),
+                ("libc6".to_owned(), 2, 2),
+                ("openssl".to_owned(), 2, 2),
+                ("django".to_owned(), 1, 1),
+            ]
+        );
+    }
+
+    /// (case, exceptions, filter, bases as
+    /// "tag own findings images workloads clusters -> suggested tag (findings)")
+    fn base_table() -> Vec<(
+        &'static str,
+        Vec<NewException>,
+        ReportFilter,
+        Vec<&'static str>,
+    )> {
+        vec![
+            (
+                "unfiltered",
+                vec![],
+                filter(&[]),
+                vec!["12.1 3 6 2 3 2 -> 12.5 (1)", "12.5 1 1 1 1 1 -> -"],
+            ),
+            (
+                "dev",
+                vec![],
+                filter(&[("cluster", "dev")]),
+                vec!["12.1 3 3 1 1 1 -> 12.5 (1)"],
+            ),
+            (
+                "label",
+                vec![],
+                filter(&[("labels", "team=data")]),
+                vec!["12.5 1 1 1 1 1 -> -"],
+            ),
+            (
+                "an exception lowers base findings and own findings",
+                vec![vulnerability("CVE-2", None)],
+                filter(&[]),
+                vec!["12.1 2 4 2 3 2 -> 12.5 (0)", "12.5 0 0 1 1 1 -> -"],
+            ),
+            (
+                "an excepted repository's images leave",
+                vec![repository(APP_A)],
+                filter(&[]),
+                vec!["12.1 3 3 1 1 1 -> 12.5 (1)", "12.5 1 1 1 1 1 -> -"],
+            ),
+        ]
+    }
+
+    async fn base_rows<S: Store>(store: &S, filter: &ReportFilter) -> Vec<String> {
+        let page = store
+            .base_image_remediation(filter, Page::default(), at(30))
+            .await
+            .unwrap();
+        assert_eq!(page.total, page.items.len() as u64);
+        page.items
+            .iter()
+            .map(|b| {
+                assert_eq!(b.repository, DEBIAN);
+                let suggested = match &b.suggested {
+                    Some(s) => format!("{} ({})", s.tags.join(","), s.findings),
+                    None => "-".to_owned(),
+                };
+                format!(
+                    "{} {} {} {} {} {} -> {suggested}",
+                    b.tags.join(","),
+                    b.own_findings,
+                    b.findings,
+                    b.images,
+                    b.workloads,
+                    b.clusters
+                )
+            })
+            .collect()
+    }
+
+    pub async fn remediation_base_images<S: Store>(store: &S) {
+        layered::load(store, false).await;
+        for (case, exceptions, filter, expected) in base_table() {
+            let ids = if exceptions.is_empty() {
+                Vec::new()
+            } else {
+                store.create_exceptions(&exceptions, at(20)).await.unwrap()
+            };
+            assert_eq!(base_rows(store, &filter).await, expected, "{case}");
+            if !ids.is_empty() {
+                store
+                    .cancel_exceptions(&ids, "case done", "alice", at(40))
+                    .await
+                    .unwrap();
+            }
+        }
+        let page = store
+            .base_image_remediation(&ReportFilter::default(), Page::default(), at(30))
+            .await
+            .unwrap();
+        let first = &page.items[0];
+        assert_eq!(first.digest, d("debian-12.1"));
+        assert_eq!(first.layers, 2);
+        assert_eq!(
+            first.created.map(|c| c.unix_timestamp()),
+            Some(1_738_368_000),
+            "2025-02-01"
+        );
+        assert_eq!(
+            first.suggested.as_ref().map(|s| s.digest.clone()),
+            Some(d("debian-12.5"))
+        );
+    }
+
+    /// Bases scanned after the images built on them are found all the same.
+    pub async fn remediation_base_images_scanned_last<S: Store>(store: &S) {
+        layered::load(store, true).await;
+        assert_eq!(
+            base_rows(store, &ReportFilter::default()).await,
+            vec!["12.1 3 6 2 3 2 -> 12.5 (1)", "12.5 1 1 1 1 1 -> -"]
+        );
+        let page = store
+            .remediation(&ReportFilter::default(), Page::default(), at(30))
+            .await
+            .unwrap();
+        insta::assert_json_snapshot!("layered_remediation", page);
+        let bases = store
+            .base_image_remediation(&ReportFilter::default(), Page::default(), at(30))
+            .await
+            .unwrap();
+        insta::assert_json_snapshot!("layered_base_images", bases);
+    }
+}
+
+macro_rules! remediation_conformance {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some((store, _guard)) = open(stringify!($name)).await else { return };
+                remediation_cases::$name(&store).await;
+            }
+        )+
+    };
+}
+
+remediation_conformance!(
+    remediation_packages,
+    remediation_base_images,
+    remediation_base_images_scanned_last,
+);

@@ -93,12 +93,9 @@ async fn refresh_vulnerability(
     .bind(id)
     .execute(&mut *conn)
     .await?;
-    refresh_summaries(
-        conn,
-        "SELECT image_id FROM finding WHERE vulnerability_id = $1",
-        Some(id),
-    )
-    .await
+    let touched = "SELECT image_id FROM finding WHERE vulnerability_id = $1";
+    refresh_summaries(conn, touched, Some(id)).await?;
+    super::remediation::findings_flagged(conn, touched, Some(id)).await
 }
 
 pub(crate) async fn create(

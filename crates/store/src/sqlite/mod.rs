@@ -18,12 +18,13 @@ use k8s::wire::{AgentMessage, IngestResponse};
 use model::Finding;
 
 use crate::{
-    AnalyzerVersions, ApiToken, ClusterRecord, Exception, ExceptionEvent, ExceptionId,
-    ExceptionListFilter, ImageDetails, ImageId, InventorySource, LayerFilter, NewException,
-    NewSession, NewToken, NewUser, PackageRow, PackageSummary, Page, Paged, PasswordChange,
+    AnalyzerVersions, ApiToken, BaseImageRow, ClusterRecord, Exception, ExceptionEvent,
+    ExceptionId, ExceptionListFilter, ImageDetails, ImageId, InventorySource, LayerFilter,
+    NewException, NewSession, NewToken, NewUser, PackageRow, PackageSummary, Page, Paged,
+    PasswordChange, UserUpdate,
     RematchOutcome, RemediationRow, ReportFilter, RepositoryRow, RepositorySortField, ResourceRow,
     Result, ScanJob, ScanRecord, Session, SnapshotOutcome, Sort, Statistics, Store, StoreError,
-    StoredInventory, TargetId, TargetState, TokenId, User, UserId, UserUpdate, VulnerabilityRow,
+    StoredInventory, TargetId, TargetState, TokenId, User, UserId, VulnerabilityRow,
     VulnerabilitySortField,
 };
 
@@ -37,6 +38,7 @@ mod auth;
 mod exceptions;
 mod images;
 mod inventory;
+mod remediation;
 mod report;
 
 /// The database file's name inside the data directory.
@@ -91,6 +93,10 @@ impl SqliteStore {
                 path: path.to_owned(),
                 source,
             })?;
+        // Images stored before the remediation rows existed get them now.
+        let mut tx = writer.begin().await?;
+        remediation::backfill(&mut tx).await?;
+        tx.commit().await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(READERS)
             .connect_with(options.read_only(true))
@@ -127,6 +133,13 @@ fn migrator() -> sqlx::migrate::Migrator {
             "store".into(),
             MigrationType::Simple,
             SqlStr::from_static(include_str!("../../migrations/sqlite/0001_store.sql")),
+            false,
+        ),
+        Migration::new(
+            3,
+            "remediation".into(),
+            MigrationType::Simple,
+            SqlStr::from_static(include_str!("../../migrations/sqlite/0003_remediation.sql")),
             false,
         ),
         Migration::new(
@@ -243,7 +256,11 @@ impl Store for SqliteStore {
         record: &ScanRecord,
         now: OffsetDateTime,
     ) -> Result<ImageId> {
-        write_tx!(self, |conn| images::complete(conn, target, record, now))
+        write_tx!(self, |conn| async {
+            let image = images::complete(conn, target, record, now).await?;
+            remediation::image_written(conn, image.0).await?;
+            Ok(image)
+        })
     }
 
     async fn fail_scan(
@@ -311,14 +328,13 @@ impl Store for SqliteStore {
         db_version: i64,
         now: OffsetDateTime,
     ) -> Result<RematchOutcome> {
-        write_tx!(self, |conn| images::write_findings(
-            conn,
-            image.0,
-            findings,
-            packages,
-            db_version,
-            ts(now)
-        ))
+        write_tx!(self, |conn| async {
+            let outcome =
+                images::write_findings(conn, image.0, findings, packages, db_version, ts(now))
+                    .await?;
+            remediation::image_written(conn, image.0).await?;
+            Ok(outcome)
+        })
     }
 
     async fn create_exceptions(
@@ -511,6 +527,20 @@ impl Store for SqliteStore {
         now: OffsetDateTime,
     ) -> Result<Paged<RemediationRow>> {
         read_tx!(self, |conn| report::remediation(
+            conn,
+            filter,
+            page,
+            ts(now)
+        ))
+    }
+
+    async fn base_image_remediation(
+        &self,
+        filter: &ReportFilter,
+        page: Page,
+        now: OffsetDateTime,
+    ) -> Result<Paged<BaseImageRow>> {
+        read_tx!(self, |conn| report::base_image_remediation(
             conn,
             filter,
             page,

@@ -24,11 +24,11 @@ use super::{count, from_ts, from_ts_opt, parse_digest, parse_platform};
 use crate::codec::Decoder;
 use crate::filter::{Direction, ImageStatus, LabelRequirement};
 use crate::{
-    AnalyzerVersions, ExceptionId, ExceptionSummary, ImageDetails, ImageId, LayerFilter,
-    OtherDigest, PackageRow, PackageSummary, Page, Paged, RemediationRow, ReportFilter,
-    RepositoryRow, RepositorySortField, ResourceRow, Result, ScanCoverage, ScanStatus,
-    SeverityCounts, Sort, Statistics, StoreError, TagSeen, VulnerabilityRow,
-    VulnerabilitySortField,
+    AnalyzerVersions, BaseImageRow, ExceptionId, ExceptionSummary, ImageDetails, ImageId,
+    LayerFilter, OtherDigest, PackageRow, PackageSummary, Page, Paged, RemediationRow,
+    ReportFilter, RepositoryRow, RepositorySortField, ResourceRow, Result, ScanCoverage,
+    ScanStatus, SeverityCounts, Sort, Statistics, StoreError, SuggestedBase, TagSeen,
+    VulnerabilityRow, VulnerabilitySortField,
 };
 
 /// A query under construction: text with `$n` placeholders and the values
@@ -807,6 +807,48 @@ pub(crate) async fn image_resources(
     Ok(Paged { total, items })
 }
 
+/// Where the page's rows run: `key_sql` selects `(key, image_id)` pairs
+/// (rows of `image_upgrade` or `image_base`) restricted to `keys`; returns
+/// per key the distinct workloads and clusters of the containers in scope
+/// of those images.
+async fn usage_for_keys(
+    conn: &mut SqliteConnection,
+    filter: &ReportFilter,
+    now: i64,
+    key_sql: impl Fn(&str) -> String,
+    keys: &[i64],
+) -> Result<BTreeMap<i64, (u64, u64)>> {
+    let mut sql = Sql::default();
+    scope_ctes(&mut sql, filter, now);
+    let list: Vec<String> = keys.iter().map(|key| sql.int(*key)).collect();
+    sql.push(&format!(
+        // From the page's keys to their images' containers; CROSS JOIN keeps
+        // SQLite's planner from starting at the containers (the result is
+        // the same on any backend).
+        " SELECT k.key, COUNT(DISTINCT sc.workload_id), COUNT(DISTINCT sc.cluster_id) \
+         FROM ({}) k CROSS JOIN st CROSS JOIN sc \
+         WHERE st.image_id = k.image_id AND sc.target_id = st.id GROUP BY k.key",
+        key_sql(&list.join(", "))
+    ));
+    let rows = sql.query().fetch_all(&mut *conn).await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get::<i64, _>(0)?,
+                (count(row.try_get(1)?), count(row.try_get(2)?)),
+            ))
+        })
+        .collect()
+}
+
+/// Package upgrades in scope, from the per-image rows `image_upgrade`
+/// (migration 0003). A scope holding more than half of the images starts
+/// from the fleet-wide `upgrade_total` and subtracts the images it leaves
+/// out; a narrower one adds up the images it holds. Either way the work is
+/// bounded by the smaller side. The side not taken is emptied in a
+/// materialized set (`pick` or `skip`), so it costs a scan of the image ids,
+/// not of their upgrade rows; CROSS JOIN keeps SQLite starting from those
+/// sets (same result on any backend).
 pub(crate) async fn remediation(
     conn: &mut SqliteConnection,
     filter: &ReportFilter,
@@ -818,71 +860,201 @@ pub(crate) async fn remediation(
         let mut sql = Sql::default();
         scope_ctes(&mut sql, filter, now);
         sql.push(
-            ", imgs AS (SELECT DISTINCT image_id FROM st WHERE image_id IS NOT NULL) \
-             SELECT p.kind, p.name, p.fix_all_version, \
-             CAST(SUM(p.vulnerabilities) AS BIGINT) AS findings, \
-             COUNT(DISTINCT p.image_id) AS images, COUNT(*) OVER () \
-             FROM image_package p JOIN imgs ON imgs.image_id = p.image_id \
-             WHERE p.fix_all_version IS NOT NULL AND p.vulnerabilities > 0 \
-             GROUP BY p.kind, p.name, p.fix_all_version \
-             ORDER BY findings DESC, images DESC, p.kind, p.name, p.fix_all_version",
+            ", imgs AS MATERIALIZED (SELECT DISTINCT image_id FROM st WHERE image_id IS NOT NULL), \
+             n AS (SELECT 2 * (SELECT COUNT(*) FROM imgs) > (SELECT COUNT(*) FROM image) AS broad), \
+             pick AS MATERIALIZED (SELECT image_id FROM imgs WHERE NOT (SELECT broad FROM n)), \
+             skip AS MATERIALIZED (SELECT id AS image_id FROM image \
+               WHERE (SELECT broad FROM n) AND id NOT IN (SELECT image_id FROM imgs)), \
+             direct AS (SELECT r.upgrade_id, SUM(r.findings) AS findings, COUNT(*) AS images \
+               FROM pick CROSS JOIN image_upgrade r WHERE r.image_id = pick.image_id \
+               GROUP BY r.upgrade_id), \
+             outside AS MATERIALIZED (SELECT r.upgrade_id, SUM(r.findings) AS findings, \
+               COUNT(*) AS images FROM skip CROSS JOIN image_upgrade r \
+               WHERE r.image_id = skip.image_id GROUP BY r.upgrade_id), \
+             complement AS (SELECT t.upgrade_id, t.findings - COALESCE(o.findings, 0) AS findings, \
+               t.images - COALESCE(o.images, 0) AS images FROM upgrade_total t \
+               LEFT JOIN outside o ON o.upgrade_id = t.upgrade_id WHERE (SELECT broad FROM n)), \
+             ranked AS (SELECT upgrade_id, findings, images FROM direct \
+               UNION ALL SELECT upgrade_id, findings, images FROM complement) \
+             SELECT u.id, u.kind, u.name, u.fix_version, CAST(r.findings AS BIGINT), \
+             CAST(r.images AS BIGINT), COUNT(*) OVER () \
+             FROM ranked r JOIN upgrade u ON u.id = r.upgrade_id WHERE r.findings > 0 \
+             ORDER BY r.findings DESC, r.images DESC, u.kind, u.name, u.fix_version",
         );
         let limit = page_params(&mut sql, page);
         sql.push(&limit);
         sql
     };
-    let (total, rows) = paged_rows(conn, build, page, 5).await?;
-    let mut items: Vec<RemediationRow> = rows
-        .iter()
-        .map(|row| {
-            let kind: String = row.try_get(0)?;
-            Ok(RemediationRow {
-                kind: parse_kind(&kind)?,
-                name: row.try_get(1)?,
-                to_version: row.try_get(2)?,
-                findings: count(row.try_get(3)?),
-                images: count(row.try_get(4)?),
-                workloads: 0,
-            })
-        })
-        .collect::<Result<_>>()?;
+    let (total, rows) = paged_rows(conn, build, page, 6).await?;
+    let mut ids = Vec::with_capacity(rows.len());
+    let mut items: Vec<RemediationRow> = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let kind: String = row.try_get(1)?;
+        ids.push(row.try_get::<i64, _>(0)?);
+        items.push(RemediationRow {
+            kind: parse_kind(&kind)?,
+            name: row.try_get(2)?,
+            to_version: row.try_get(3)?,
+            findings: count(row.try_get(4)?),
+            images: count(row.try_get(5)?),
+            workloads: 0,
+            clusters: 0,
+        });
+    }
     if items.is_empty() {
         return Ok(Paged { total, items });
     }
-    // Workloads for the page's upgrades only, in one more query.
-    let mut sql = Sql::default();
-    scope_ctes(&mut sql, filter, now);
-    let mut pairs = Vec::with_capacity(items.len());
-    for item in &items {
-        let kind = sql.text(item.kind.as_str());
-        let name = sql.text(&item.name);
-        let version = sql.text(&item.to_version);
-        pairs.push(format!(
-            "(p.kind = {kind} AND p.name = {name} AND p.fix_all_version = {version})"
-        ));
-    }
-    sql.push(&format!(
-        // From the upgrades' package rows (index `image_package_fixes`) to
-        // their images' containers; CROSS JOIN keeps SQLite's planner from
-        // starting at the containers (the result is the same on any backend).
-        " SELECT p.kind, p.name, p.fix_all_version, COUNT(DISTINCT sc.workload_id) \
-         FROM image_package p CROSS JOIN st CROSS JOIN sc \
-         WHERE st.image_id = p.image_id AND sc.target_id = st.id \
-         AND p.vulnerabilities > 0 AND ({}) GROUP BY p.kind, p.name, p.fix_all_version",
-        pairs.join(" OR ")
-    ));
-    let rows = sql.query().fetch_all(&mut *conn).await?;
-    for row in rows {
-        let kind: String = row.try_get(0)?;
-        let name: String = row.try_get(1)?;
-        let version: String = row.try_get(2)?;
-        let workloads = count(row.try_get(3)?);
-        if let Some(item) = items
-            .iter_mut()
-            .find(|i| i.kind.as_str() == kind && i.name == name && i.to_version == version)
-        {
-            item.workloads = workloads;
+    let usage = usage_for_keys(
+        conn,
+        filter,
+        now,
+        |list| {
+            format!(
+                "SELECT upgrade_id AS key, image_id FROM image_upgrade WHERE upgrade_id IN ({list})"
+            )
+        },
+        &ids,
+    )
+    .await?;
+    for (item, id) in items.iter_mut().zip(&ids) {
+        if let Some((workloads, clusters)) = usage.get(id) {
+            item.workloads = *workloads;
+            item.clusters = *clusters;
         }
     }
     Ok(Paged { total, items })
+}
+
+/// Tags of an image, most recently seen first.
+async fn image_tags(conn: &mut SqliteConnection, image: i64) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT tag FROM image_tag WHERE image_id = $1 ORDER BY last_seen DESC, tag",
+    )
+    .bind(image)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Total findings (not excepted) of an image's summary.
+const SUMMARY_TOTAL: &str = "(s.critical + s.high + s.medium + s.low + s.negligible + s.unknown)";
+
+/// Base images of the images in scope (`image_base`, migration 0003),
+/// ranked by the findings their layers brought into those images.
+pub(crate) async fn base_image_remediation(
+    conn: &mut SqliteConnection,
+    filter: &ReportFilter,
+    page: Page,
+    now: i64,
+) -> Result<Paged<BaseImageRow>> {
+    filter.check()?;
+    let build = |page: Page| {
+        let mut sql = Sql::default();
+        scope_ctes(&mut sql, filter, now);
+        sql.push(&format!(
+            ", imgs AS MATERIALIZED (SELECT DISTINCT image_id FROM st WHERE image_id IS NOT NULL), \
+             b AS (SELECT ib.base_image_id, SUM(ib.base_findings) AS findings, COUNT(*) AS images \
+               FROM imgs JOIN image_base ib ON ib.image_id = imgs.image_id \
+               WHERE ib.base_image_id IS NOT NULL GROUP BY ib.base_image_id) \
+             SELECT b.base_image_id, i.repository, i.digest, i.platform, bb.layers, bb.created, \
+             CAST(b.findings AS BIGINT), CAST(b.images AS BIGINT), \
+             COALESCE({SUMMARY_TOTAL}, 0), COUNT(*) OVER () \
+             FROM b JOIN image i ON i.id = b.base_image_id \
+             JOIN image_base bb ON bb.image_id = b.base_image_id \
+             LEFT JOIN image_summary s ON s.image_id = b.base_image_id \
+             ORDER BY b.findings DESC, b.images DESC, i.repository, i.digest"
+        ));
+        let limit = page_params(&mut sql, page);
+        sql.push(&limit);
+        sql
+    };
+    let (total, rows) = paged_rows(conn, build, page, 9).await?;
+    if rows.is_empty() {
+        return Ok(Paged {
+            total,
+            items: Vec::new(),
+        });
+    }
+    let ids: Vec<i64> = rows
+        .iter()
+        .map(|row| row.try_get::<i64, _>(0))
+        .collect::<std::result::Result<_, _>>()?;
+    let usage = usage_for_keys(
+        conn,
+        filter,
+        now,
+        |list| {
+            format!(
+                "SELECT base_image_id AS key, image_id FROM image_base \
+                 WHERE base_image_id IN ({list})"
+            )
+        },
+        &ids,
+    )
+    .await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for (row, id) in rows.iter().zip(&ids) {
+        let repository: String = row.try_get(1)?;
+        let digest: String = row.try_get(2)?;
+        let platform: String = row.try_get(3)?;
+        let created: Option<i64> = row.try_get(5)?;
+        let own_findings: i64 = row.try_get(8)?;
+        let (workloads, clusters) = usage.get(id).copied().unwrap_or_default();
+        let suggested =
+            suggested_base(conn, *id, &repository, &platform, created, own_findings).await?;
+        items.push(BaseImageRow {
+            tags: image_tags(conn, *id).await?,
+            repository,
+            digest: parse_digest("image digest", &digest)?,
+            layers: u32::try_from(row.try_get::<i64, _>(4)?).unwrap_or(u32::MAX),
+            created: from_ts_opt("image created", created)?,
+            own_findings: count(own_findings),
+            findings: count(row.try_get(6)?),
+            images: count(row.try_get(7)?),
+            workloads,
+            clusters,
+            suggested,
+        });
+    }
+    Ok(Paged { total, items })
+}
+
+/// The stored image of the base's repository and platform created after it
+/// (config `created`) with the fewest findings of its own, fewer than the
+/// base's; the newest among equals. A base without a creation time has no
+/// suggestion: "newer" cannot be decided.
+async fn suggested_base(
+    conn: &mut SqliteConnection,
+    base: i64,
+    repository: &str,
+    platform: &str,
+    created: Option<i64>,
+    own_findings: i64,
+) -> Result<Option<SuggestedBase>> {
+    let Some(created) = created else {
+        return Ok(None);
+    };
+    let row: Option<(i64, String, Option<i64>, i64)> = sqlx::query_as(sql_text!(
+        "SELECT i.id, i.digest, ib.created, {SUMMARY_TOTAL} AS findings \
+         FROM image i JOIN image_base ib ON ib.image_id = i.id \
+         JOIN image_summary s ON s.image_id = i.id \
+         WHERE i.repository = $1 AND i.platform = $2 AND i.id <> $3 AND ib.created > $4 \
+         AND {SUMMARY_TOTAL} < $5 \
+         ORDER BY findings, ib.created DESC, i.id LIMIT 1"
+    ))
+    .bind(repository)
+    .bind(platform)
+    .bind(base)
+    .bind(created)
+    .bind(own_findings)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((id, digest, created, findings)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(SuggestedBase {
+        digest: parse_digest("image digest", &digest)?,
+        tags: image_tags(conn, id).await?,
+        created: from_ts_opt("image created", created)?,
+        findings: count(findings),
+    }))
 }
