@@ -42,8 +42,9 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 
 pub fn routes<S: Store>(state: Arc<AppState<S>>) -> Router {
     let ingest_limit = state.settings.max_ingest_bytes;
-    let authenticated = Router::new()
-        .route("/api/v1/me", get(session::whoami))
+    // Read-only report answers, kept by the response cache (`cache.rs`)
+    // until the store's data generation moves.
+    let cached = Router::new()
         .route("/api/v1/statistics", get(statistics::<S>))
         .route("/api/v1/repositories", get(repositories::<S>))
         .route("/api/v1/images/{digest}", get(image::<S>))
@@ -58,13 +59,18 @@ pub fn routes<S: Store>(state: Arc<AppState<S>>) -> Router {
         )
         .route("/api/v1/remediation", get(remediation::<S>))
         .route("/api/v1/clusters", get(clusters::<S>))
+        .route("/api/v1/exceptions/history", get(exception_history::<S>))
+        .route("/api/v1/exceptions/stale", get(stale_exceptions::<S>))
+        // POST passes through the cache to its handler.
         .route(
             "/api/v1/exceptions",
             get(exceptions::<S>).post(create_exceptions::<S>),
         )
+        .route_layer(from_fn_with_state(state.clone(), crate::cache::cached::<S>));
+    let authenticated = Router::new()
+        .route("/api/v1/me", get(session::whoami))
+        .merge(cached)
         .route("/api/v1/exceptions/cancel", post(cancel_exceptions::<S>))
-        .route("/api/v1/exceptions/history", get(exception_history::<S>))
-        .route("/api/v1/exceptions/stale", get(stale_exceptions::<S>))
         .route("/api/v1/tokens", get(tokens::<S>).post(create_token::<S>))
         .route("/api/v1/tokens/{id}", delete(revoke_token::<S>))
         .route("/api/v1/users", get(users::<S>).post(create_user::<S>))

@@ -65,6 +65,15 @@ pub async fn open_url(url: &str) -> Result<SqliteStore> {
 
 /// The store. Every method is one transaction (or one consistent read).
 pub trait Store: Send + Sync + 'static {
+    /// A counter that grows with every committed write that can change a
+    /// report answer (inventory, scans, findings, exceptions), so a caller
+    /// may keep answers computed at one value until it moves. Writes to
+    /// users, tokens and sessions leave it alone: no report shows them, and
+    /// every authenticated request records its token's use. Counts this
+    /// process's writes only; another process writing the same database is
+    /// not seen.
+    fn data_generation(&self) -> u64;
+
     // ---- Inventory -------------------------------------------------------
 
     /// Applies a cluster's whole inventory in one transaction: upserts the

@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use model::{Digest, Platform};
@@ -52,6 +54,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     path: PathBuf,
+    /// `Store::data_generation`: bumped after each committed report-data write.
+    generation: Arc<AtomicU64>,
 }
 
 impl SqliteStore {
@@ -99,6 +103,7 @@ impl SqliteStore {
             writer,
             reader,
             path: path.to_owned(),
+            generation: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -169,7 +174,20 @@ pub(crate) fn count(value: i64) -> u64 {
 }
 
 /// One write transaction on the writer connection: `$body` gets `conn`.
+/// After the commit the data generation moves, so a cached answer computed
+/// before it is never served again (`auth` writes, which no report shows,
+/// use `auth_write_tx!`).
 macro_rules! write_tx {
+    ($self:ident, |$conn:ident| $body:expr) => {{
+        let value = auth_write_tx!($self, |$conn| $body)?;
+        $self.generation.fetch_add(1, Ordering::Release);
+        Ok(value)
+    }};
+}
+
+/// A write transaction that changes no report answer (users, tokens,
+/// sessions): leaves the data generation alone.
+macro_rules! auth_write_tx {
     ($self:ident, |$conn:ident| $body:expr) => {{
         let mut tx = $self.writer.begin().await?;
         let result = {
@@ -198,6 +216,10 @@ macro_rules! read_tx {
 }
 
 impl Store for SqliteStore {
+    fn data_generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     async fn apply_snapshot(
         &self,
         inventory: &ClusterInventory,
@@ -357,7 +379,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_user(&self, user: &NewUser, now: OffsetDateTime) -> Result<UserId> {
-        write_tx!(self, |conn| auth::create_user(conn, user, now))
+        auth_write_tx!(self, |conn| auth::create_user(conn, user, now))
     }
 
     async fn user_by_name(&self, name: &str) -> Result<Option<User>> {
@@ -369,11 +391,11 @@ impl Store for SqliteStore {
     }
 
     async fn set_user_disabled(&self, id: UserId, disabled: bool) -> Result<()> {
-        write_tx!(self, |conn| auth::set_disabled(conn, id, disabled))
+        auth_write_tx!(self, |conn| auth::set_disabled(conn, id, disabled))
     }
 
     async fn set_password_hash(&self, id: UserId, password_hash: &str) -> Result<()> {
-        write_tx!(self, |conn| auth::set_password_hash(
+        auth_write_tx!(self, |conn| auth::set_password_hash(
             conn,
             id,
             password_hash
@@ -385,7 +407,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_token(&self, token: &NewToken, now: OffsetDateTime) -> Result<TokenId> {
-        write_tx!(self, |conn| auth::create_token(conn, token, now))
+        auth_write_tx!(self, |conn| auth::create_token(conn, token, now))
     }
 
     async fn token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>> {
@@ -393,7 +415,7 @@ impl Store for SqliteStore {
     }
 
     async fn touch_token(&self, id: TokenId, now: OffsetDateTime) -> Result<()> {
-        write_tx!(self, |conn| auth::set_token_time(
+        auth_write_tx!(self, |conn| auth::set_token_time(
             conn,
             id,
             "last_used",
@@ -402,7 +424,7 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_token(&self, id: TokenId, now: OffsetDateTime) -> Result<()> {
-        write_tx!(self, |conn| auth::set_token_time(conn, id, "revoked", now))
+        auth_write_tx!(self, |conn| auth::set_token_time(conn, id, "revoked", now))
     }
 
     async fn tokens(&self) -> Result<Vec<ApiToken>> {
@@ -410,7 +432,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_session(&self, session: &NewSession, now: OffsetDateTime) -> Result<()> {
-        write_tx!(self, |conn| auth::create_session(conn, session, now))
+        auth_write_tx!(self, |conn| auth::create_session(conn, session, now))
     }
 
     async fn session_by_hash(
@@ -422,7 +444,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_session(&self, session_hash: &str) -> Result<()> {
-        write_tx!(self, |conn| async {
+        auth_write_tx!(self, |conn| async {
             sqlx::query("DELETE FROM session WHERE session_hash = $1")
                 .bind(session_hash)
                 .execute(&mut *conn)
@@ -432,7 +454,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_expired_sessions(&self, now: OffsetDateTime) -> Result<u64> {
-        write_tx!(self, |conn| async {
+        auth_write_tx!(self, |conn| async {
             Ok(sqlx::query("DELETE FROM session WHERE expires <= $1")
                 .bind(ts(now))
                 .execute(&mut *conn)
