@@ -15,7 +15,7 @@
 #   bash bench/server-load.sh [SECONDS_PER_ENDPOINT]     (default 10)
 #
 # The fleet is generated once into $SHIPSHAPE_BENCH_CACHE/fleet-1.0 (default
-# ~/.cache/shipshape-bench; ~25 min and ~5 GB the first time) and copied per run, so
+# ~/.cache/shipshape-bench; ~10 min and 1.6 GB the first time) and copied per run, so
 # the runs' writes (tokens, the ingest) never change the cached fleet.
 # Needs wrk (Debian: apt-get install wrk), curl, python3.
 set -euo pipefail

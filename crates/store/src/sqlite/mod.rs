@@ -174,35 +174,58 @@ pub(crate) fn count(value: i64) -> u64 {
 }
 
 /// One write transaction on the writer connection: `$body` gets `conn`.
-/// After the commit the data generation moves, so a cached answer computed
-/// before it is never served again (`auth` writes, which no report shows,
-/// use `auth_write_tx!`).
+/// When the transaction changed a row, the data generation moves after the
+/// commit, so a cached answer computed before it is never served again. A
+/// write that changed nothing (the scanner's claim poll finding no job)
+/// leaves it alone; so do `auth_write_tx!`'s, which no report shows.
 macro_rules! write_tx {
-    ($self:ident, |$conn:ident| $body:expr) => {{
-        let value = auth_write_tx!($self, |$conn| $body)?;
-        $self.generation.fetch_add(1, Ordering::Release);
-        Ok(value)
-    }};
+    ($self:ident, |$conn:ident| $body:expr) => {
+        tx_with_generation!($self, true, |$conn| $body)
+    };
 }
 
-/// A write transaction that changes no report answer (users, tokens,
-/// sessions): leaves the data generation alone.
+/// A write transaction on users, tokens or sessions: no report answer
+/// changes, and every authenticated request may record a token's use.
 macro_rules! auth_write_tx {
-    ($self:ident, |$conn:ident| $body:expr) => {{
+    ($self:ident, |$conn:ident| $body:expr) => {
+        tx_with_generation!($self, false, |$conn| $body)
+    };
+}
+
+macro_rules! tx_with_generation {
+    ($self:ident, $track:expr, |$conn:ident| $body:expr) => {{
         let mut tx = $self.writer.begin().await?;
+        let before = if $track {
+            total_changes(&mut tx).await?
+        } else {
+            0
+        };
         let result = {
             let $conn: &mut sqlx::SqliteConnection = &mut tx;
             $body.await
         };
         match result {
             Ok(value) => {
+                let changed = $track && total_changes(&mut tx).await? != before;
                 tx.commit().await?;
+                if changed {
+                    $self.generation.fetch_add(1, Ordering::Release);
+                }
                 Ok(value)
             }
             // Dropping the transaction rolls it back.
             Err(error) => Err(error),
         }
     }};
+}
+
+/// Rows inserted, updated or deleted on this connection since it opened,
+/// triggers included (SQLite's `total_changes()`; PostgreSQL would compare
+/// `pg_stat_xact` counters or track it in the statements).
+async fn total_changes(conn: &mut sqlx::SqliteConnection) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT total_changes()")
+        .fetch_one(&mut *conn)
+        .await?)
 }
 
 /// One read transaction on a reader connection: a consistent snapshot
