@@ -40,7 +40,9 @@ pub struct Settings {
     /// turns it off.
     pub response_cache_bytes: usize,
     /// How long a cached answer may be served even without a write (answers
-    /// also depend on the clock: exception expiry).
+    /// also depend on the clock: an exception whose expiry passes leaves its
+    /// items excepted until then; `serve`'s housekeeping records lapses every
+    /// minute anyway, which is a write).
     pub response_cache_max_age: Duration,
 }
 
@@ -51,7 +53,7 @@ impl Default for Settings {
             secure_cookies: false,
             max_ingest_bytes: 64 * 1024 * 1024,
             response_cache_bytes: 64 * 1024 * 1024,
-            response_cache_max_age: Duration::from_secs(30),
+            response_cache_max_age: Duration::from_secs(60),
         }
     }
 }

@@ -45,14 +45,26 @@ pub const DATABASE_FILE: &str = "shipshape.sqlite";
 
 /// A writer waits this long for the file lock (another process) before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
-/// Reader connections: enough for the server's concurrent report requests.
-const READERS: u32 = 8;
+/// Reader connections: two per core, 2 to 8. More readers than that only
+/// time-slice the same cores (a report query is CPU-bound once the pages are
+/// cached) while each holds its own page cache (`cache_size`, 64 MiB), which
+/// is most of the server's memory; two per core lets a short image query run
+/// beside a long scope query instead of queueing behind it.
+fn readers() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    u32::try_from(cores * 2).unwrap_or(8).clamp(2, 8)
+}
 
 /// The SQLite store.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Token and session lookups, which every request makes: on their own
+    /// small pool so they never queue behind the report's long scope
+    /// queries (a cached answer then costs microseconds even when every
+    /// reader is busy).
+    auth_reader: SqlitePool,
     path: PathBuf,
     /// `Store::data_generation`: bumped after each committed report-data write.
     generation: Arc<AtomicU64>,
@@ -94,14 +106,22 @@ impl SqliteStore {
                 path: path.to_owned(),
                 source,
             })?;
+        let read_only = options.read_only(true);
+        let auth_reader = SqlitePoolOptions::new()
+            .max_connections(2)
+            // Single-row lookups by primary key: a small page cache.
+            .connect_with(read_only.clone().pragma("cache_size", "-2048"))
+            .await
+            .map_err(|source| StoreError::open(path, source))?;
         let reader = SqlitePoolOptions::new()
-            .max_connections(READERS)
-            .connect_with(options.read_only(true))
+            .max_connections(readers())
+            .connect_with(read_only)
             .await
             .map_err(|source| StoreError::open(path, source))?;
         Ok(SqliteStore {
             writer,
             reader,
+            auth_reader,
             path: path.to_owned(),
             generation: Arc::new(AtomicU64::new(0)),
         })
@@ -114,6 +134,7 @@ impl SqliteStore {
 
     /// Closes both pools, checkpointing the WAL.
     pub async fn close(&self) {
+        self.auth_reader.close().await;
         self.reader.close().await;
         self.writer.close().await;
     }
@@ -231,8 +252,11 @@ async fn total_changes(conn: &mut sqlx::SqliteConnection) -> Result<i64> {
 /// One read transaction on a reader connection: a consistent snapshot
 /// across the queries of one call.
 macro_rules! read_tx {
-    ($self:ident, |$conn:ident| $body:expr) => {{
-        let mut tx = $self.reader.begin().await?;
+    ($self:ident, |$conn:ident| $body:expr) => {
+        read_tx!($self.reader, |$conn| $body)
+    };
+    ($self:ident . $pool:ident, |$conn:ident| $body:expr) => {{
+        let mut tx = $self.$pool.begin().await?;
         let $conn: &mut sqlx::SqliteConnection = &mut tx;
         $body.await
     }};
@@ -434,7 +458,9 @@ impl Store for SqliteStore {
     }
 
     async fn token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>> {
-        read_tx!(self, |conn| auth::token_by_hash(conn, token_hash))
+        read_tx!(self.auth_reader, |conn| auth::token_by_hash(
+            conn, token_hash
+        ))
     }
 
     async fn touch_token(&self, id: TokenId, now: OffsetDateTime) -> Result<()> {
@@ -463,7 +489,11 @@ impl Store for SqliteStore {
         session_hash: &str,
         now: OffsetDateTime,
     ) -> Result<Option<Session>> {
-        read_tx!(self, |conn| auth::session_by_hash(conn, session_hash, now))
+        read_tx!(self.auth_reader, |conn| auth::session_by_hash(
+            conn,
+            session_hash,
+            now
+        ))
     }
 
     async fn delete_session(&self, session_hash: &str) -> Result<()> {
