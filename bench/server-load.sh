@@ -12,7 +12,9 @@
 #   - peak server RSS (VmHWM of the server process);
 #   - a 10,000-pod agent snapshot POSTed to /api/v1/agents/ingest, end to end.
 # The real `shipshape serve` binary (debug build, the store crate at opt-level 2 — the
-# workspace builds every dependency at opt-level 2 already) on 127.0.0.1.
+# workspace builds every dependency at opt-level 2 already) on 127.0.0.1, with --no-scanner:
+# the generated fleet records analyzer versions of its own, so a scanner would requeue all
+# 10,000 images at start-up and try to pull them from registry.example.com.
 #
 #   bash bench/server-load.sh [SECONDS_PER_ENDPOINT]     (default 10)
 #
@@ -77,7 +79,7 @@ base=http://127.0.0.1:$port
 # start_server CACHE_MIB: serves $data on $port in the background.
 start_server() {
   RUST_LOG=warn "$bin" --data-dir "$data" serve --listen "127.0.0.1:$port" \
-    --db-update-hours 0 --response-cache-mib "$1" >"$work/serve.log" 2>&1 &
+    --db-update-hours 0 --no-scanner --response-cache-mib "$1" >"$work/serve.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 600); do
     curl -fsS "$base/readyz" >/dev/null 2>&1 && return 0
@@ -103,7 +105,7 @@ run_mix() {
       primed=$(date +%s.%N)
       sed "s|^|$base|" "$urls" | xargs -P $connections -n 1 \
         curl -fsS -o /dev/null -H "Authorization: Bearer $token"
-      primed=$(echo "$(date +%s.%N) - $primed" | bc)
+      primed=$(printf '%.1f' "$(echo "$(date +%s.%N) - $primed" | bc)")
     fi
     drain
     line=$(SHIPSHAPE_TOKEN=$token URLS_FILE=$urls \
@@ -111,7 +113,7 @@ run_mix() {
       grep '^RESULT')
     get() { sed -E "s/.* $1=([^ ]+).*/\1/" <<<"$line"; }
     notes=""
-    [ "$2" = .popular ] && notes+="primed in ${primed%.*} s; "
+    [ "$2" = .popular ] && notes+="primed in $primed s; "
     [ "$(get non2xx)" != 0 ] && notes+="non-2xx $(get non2xx); "
     [ "$(get errors)" != 0 ] && notes+="socket errors $(get errors); "
     [ "$(get hits)$(get misses)" != 00 ] && notes+="cache hits $(get hits)/$(( $(get hits) + $(get misses) ))"
@@ -126,10 +128,10 @@ run_mix() {
 drain_round=0
 drain() {
   local digest
-  digest=$(sed -n 's|^/api/v1/images/\([^/?]*\).*|\1|p' "$work/image.txt" | head -1)
+  digest=$(sed -n '1s|^/api/v1/images/\([^/?]*\).*|\1|p' "$work/image.txt")
   for _ in $(seq 1 240); do
     drain_round=$((drain_round + 1))
-    curl -fsS -o /dev/null --max-time 0.5 -H "Authorization: Bearer $token" \
+    curl -fs -o /dev/null --max-time 0.5 -H "Authorization: Bearer $token" \
       "$base/api/v1/images/$digest/resources?limit=1&offset=$((1000 + drain_round))" && return 0
     sleep 0.5
   done
@@ -154,6 +156,9 @@ stop_server
 
 start_server 64
 run_mix "response cache on, the varied mix (first visits: mostly misses)" ""
+# A fresh cache: entries from the varied pass would expire (60 s) during the warm one.
+stop_server
+start_server 64
 run_mix "response cache on, warm: $popular popular views per endpoint, primed" .popular
 time_csv
 

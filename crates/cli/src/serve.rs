@@ -72,6 +72,11 @@ pub struct ServeArgs {
     /// response cache off [default: 64].
     #[arg(long, env = "SHIPSHAPE_RESPONSE_CACHE_MIB", value_name = "MIB")]
     response_cache_mib: Option<u64>,
+    /// Serve the stored report without scanning anything (no registry
+    /// traffic, no start-up rescan): a read-only look at a data directory,
+    /// or a benchmark of the API alone. Agents may still ingest.
+    #[arg(long, conflicts_with_all = ["contexts", "all_contexts", "demo"])]
+    no_scanner: bool,
 }
 
 /// The `--config` file. Every key is optional.
@@ -255,7 +260,7 @@ pub async fn run(args: ServeArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
         );
         handles.push(handle);
     }
-    if !settings.demo {
+    if !settings.demo && !args.no_scanner {
         // Images of local clusters and of agents are pulled from their
         // registries: with the pod's pull secrets where this server can read
         // them, else with the docker config of the user running it.

@@ -91,6 +91,11 @@ pub struct CacheStats {
 pub struct ResponseCache {
     limits: CacheLimits,
     inner: Mutex<Inner>,
+    /// One gate per key being computed: concurrent misses of one view wait
+    /// for the first computation instead of all running the same query (a
+    /// popular view expiring under load would otherwise be computed by
+    /// every connection at once).
+    computing: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl ResponseCache {
@@ -105,6 +110,29 @@ impl ResponseCache {
                 hits: 0,
                 misses: 0,
             }),
+            computing: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn gate(&self, key: &Key) -> Arc<tokio::sync::Mutex<()>> {
+        self.computing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(key.clone())
+            .or_default()
+            .clone()
+    }
+
+    /// Drops `key`'s gate once nobody else holds it (the map's and our
+    /// reference are the last two; the map lock keeps others from cloning
+    /// it meanwhile).
+    fn release(&self, key: &Key, gate: Arc<tokio::sync::Mutex<()>>) {
+        let mut computing = self
+            .computing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if Arc::strong_count(&gate) <= 2 {
+            computing.remove(key);
         }
     }
 
@@ -233,15 +261,42 @@ pub async fn cached<S: Store>(
             |pq| pq.as_str().to_owned(),
         ),
     };
-    let generation = state.store.data_generation();
-    if let Some((headers, body)) = cache.get(&key, generation) {
-        let mut response = Response::new(Body::from(body));
-        *response.headers_mut() = headers;
-        response
-            .headers_mut()
-            .insert(CACHE_HEADER, HeaderValue::from_static("hit"));
-        return response;
+    if let Some(hit) = cache.get(&key, state.store.data_generation()) {
+        return hit_response(hit);
     }
+    let gate = cache.gate(&key);
+    let response = {
+        let _computing = gate.lock().await;
+        // Whoever held the gate may have just stored the answer.
+        let generation = state.store.data_generation();
+        match cache.get(&key, generation) {
+            Some(hit) => hit_response(hit),
+            None => compute(cache, &state, key.clone(), generation, request, next).await,
+        }
+    };
+    cache.release(&key, gate);
+    response
+}
+
+fn hit_response((headers, body): (HeaderMap, Bytes)) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.headers_mut() = headers;
+    response
+        .headers_mut()
+        .insert(CACHE_HEADER, HeaderValue::from_static("hit"));
+    response
+}
+
+/// Runs the handler and keeps a successful, complete answer computed at
+/// `generation`.
+async fn compute<S: Store>(
+    cache: &ResponseCache,
+    state: &AppState<S>,
+    key: Key,
+    generation: u64,
+    request: Request,
+    next: Next,
+) -> Response {
     let response = next.run(request).await;
     let complete_and_small = response
         .body()

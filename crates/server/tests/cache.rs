@@ -351,3 +351,26 @@ async fn roles_keep_their_own_entries_and_refusals_never_read_the_cache() {
     assert_eq!(revoked.status, StatusCode::UNAUTHORIZED);
     assert_eq!(app.get(uri, "viewer").await.cache.as_deref(), Some("hit"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_misses_of_one_view_compute_it_once() {
+    let app = Arc::new(app().await);
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            app.get("/api/v1/repositories?sort=-critical", "viewer")
+                .await
+        }));
+    }
+    let mut outcomes = BTreeMap::new();
+    let mut bodies = Vec::new();
+    for task in tasks {
+        let answer = task.await.unwrap();
+        assert_eq!(answer.status, StatusCode::OK);
+        *outcomes.entry(answer.cache.unwrap()).or_insert(0) += 1;
+        bodies.push(answer.bytes);
+    }
+    assert_eq!(outcomes.get("miss"), Some(&1), "{outcomes:?}");
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]));
+}
