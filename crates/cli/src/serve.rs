@@ -68,6 +68,15 @@ pub struct ServeArgs {
     /// list, they decide which hosts the server contacts [default: any].
     #[arg(long = "allowed-registry", value_name = "HOST")]
     allowed_registries: Vec<String>,
+    /// MiB of report answers kept until the data changes; 0 turns the
+    /// response cache off [default: 64].
+    #[arg(long, env = "SHIPSHAPE_RESPONSE_CACHE_MIB", value_name = "MIB")]
+    response_cache_mib: Option<u64>,
+    /// Serve the stored report without scanning anything (no registry
+    /// traffic, no start-up rescan): a read-only look at a data directory,
+    /// or a benchmark of the API alone. Agents may still ingest.
+    #[arg(long, conflicts_with_all = ["contexts", "all_contexts", "demo"])]
+    no_scanner: bool,
 }
 
 /// The `--config` file. Every key is optional.
@@ -90,6 +99,8 @@ struct ConfigFile {
     mirror: Option<String>,
     /// Registry hosts the server may pull from (default: any).
     allowed_registries: Option<Vec<String>>,
+    /// MiB of report answers kept until the data changes; 0 turns it off (default 64).
+    response_cache_mib: Option<u64>,
 }
 
 /// The settings after merging flags, environment and file.
@@ -168,6 +179,13 @@ fn settings(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
     {
         bail!("an allowed registry must not be empty");
     }
+    let cache_mib = args
+        .response_cache_mib
+        .or(file.response_cache_mib)
+        .unwrap_or(64);
+    if cache_mib > 4096 {
+        bail!("response_cache_mib must be at most 4096, not {cache_mib}");
+    }
     Ok(ServeSettings {
         allowed_registries,
         db_update: (update_hours > 0 && !args.demo)
@@ -185,6 +203,8 @@ fn settings(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
         router: Settings {
             session_ttl: Duration::from_secs(hours * 3600),
             secure_cookies: args.secure_cookies || file.secure_cookies.unwrap_or(false),
+            // At most 4096 MiB (checked above), so this fits a usize.
+            response_cache_bytes: usize::try_from(cache_mib * 1024 * 1024).unwrap_or(usize::MAX),
             ..Settings::default()
         },
         inventory_interval: Duration::from_secs(interval),
@@ -240,7 +260,7 @@ pub async fn run(args: ServeArgs, data_dir: Option<PathBuf>) -> anyhow::Result<E
         );
         handles.push(handle);
     }
-    if !settings.demo {
+    if !settings.demo && !args.no_scanner {
         // Images of local clusters and of agents are pulled from their
         // registries: with the pod's pull secrets where this server can read
         // them, else with the docker config of the user running it.

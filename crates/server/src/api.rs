@@ -44,12 +44,9 @@ pub fn routes<S: Store>(state: Arc<AppState<S>>) -> Router {
     let ingest_limit = state.settings.max_ingest_bytes;
     // One limiter per router: login and password changes share its counts.
     let limiter = Arc::new(session::LoginLimiter::default());
-    let authenticated = Router::new()
-        .route("/api/v1/me", get(session::whoami))
-        .route(
-            "/api/v1/me/password",
-            put(session::change_password::<S>).layer(Extension(limiter.clone())),
-        )
+    // Read-only report answers, kept by the response cache (`cache.rs`)
+    // until the store's data generation moves.
+    let cached = Router::new()
         .route("/api/v1/statistics", get(statistics::<S>))
         .route("/api/v1/repositories", get(repositories::<S>))
         .route("/api/v1/images/{digest}", get(image::<S>))
@@ -68,13 +65,22 @@ pub fn routes<S: Store>(state: Arc<AppState<S>>) -> Router {
             get(base_image_remediation::<S>),
         )
         .route("/api/v1/clusters", get(clusters::<S>))
+        .route("/api/v1/exceptions/history", get(exception_history::<S>))
+        .route("/api/v1/exceptions/stale", get(stale_exceptions::<S>))
+        // POST passes through the cache to its handler.
         .route(
             "/api/v1/exceptions",
             get(exceptions::<S>).post(create_exceptions::<S>),
         )
+        .route_layer(from_fn_with_state(state.clone(), crate::cache::cached::<S>));
+    let authenticated = Router::new()
+        .route("/api/v1/me", get(session::whoami))
+        .route(
+            "/api/v1/me/password",
+            put(session::change_password::<S>).layer(Extension(limiter.clone())),
+        )
+        .merge(cached)
         .route("/api/v1/exceptions/cancel", post(cancel_exceptions::<S>))
-        .route("/api/v1/exceptions/history", get(exception_history::<S>))
-        .route("/api/v1/exceptions/stale", get(stale_exceptions::<S>))
         .route("/api/v1/tokens", get(tokens::<S>).post(create_token::<S>))
         .route("/api/v1/tokens/{id}", delete(revoke_token::<S>))
         .route("/api/v1/users", get(users::<S>).post(create_user::<S>))

@@ -17,6 +17,9 @@ use crate::secret::{Secret, constant_time_eq, hash_secret};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "shipshape_session";
+/// How stale a token's recorded last use may be.
+const TOKEN_USE_PRECISION: time::Duration = time::Duration::minutes(1);
+
 /// The header a browser session sends its CSRF token in.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
@@ -134,8 +137,13 @@ async fn resolve<S: Store>(
         let Some(token) = state.store.token_by_hash(&hash).await.map_err(internal)? else {
             return Err(ApiError::unauthorized("unknown or revoked token"));
         };
-        // A failed bookkeeping write must not refuse a valid caller.
-        if let Err(e) = state.store.touch_token(token.id, now).await {
+        // A failed bookkeeping write must not refuse a valid caller. Once a
+        // minute is precise enough for "last used", and keeps a write (one
+        // writer connection, serialized) off nearly every request.
+        let recently_used = token
+            .last_used
+            .is_some_and(|used| now - used < TOKEN_USE_PRECISION && used <= now);
+        if !recently_used && let Err(e) = state.store.touch_token(token.id, now).await {
             tracing::warn!(error = %e, token = token.id.0, "could not record token use");
         }
         let kind = match token.cluster {

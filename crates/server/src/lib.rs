@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod cache;
 pub mod error;
 pub mod exports;
 pub mod metrics;
@@ -35,6 +36,14 @@ pub struct Settings {
     pub secure_cookies: bool,
     /// The largest agent message accepted (a 10,000-pod snapshot is a few MB).
     pub max_ingest_bytes: usize,
+    /// Bytes of report answers kept by the response cache (`cache.rs`); 0
+    /// turns it off.
+    pub response_cache_bytes: usize,
+    /// How long a cached answer may be served even without a write (answers
+    /// also depend on the clock: an exception whose expiry passes leaves its
+    /// items excepted until then; `serve`'s housekeeping records lapses every
+    /// minute anyway, which is a write).
+    pub response_cache_max_age: Duration,
 }
 
 impl Default for Settings {
@@ -43,6 +52,8 @@ impl Default for Settings {
             session_ttl: Duration::from_secs(12 * 3600),
             secure_cookies: false,
             max_ingest_bytes: 64 * 1024 * 1024,
+            response_cache_bytes: 64 * 1024 * 1024,
+            response_cache_max_age: Duration::from_secs(60),
         }
     }
 }
@@ -54,6 +65,8 @@ pub struct AppState<S> {
     pub store: Arc<S>,
     pub settings: Settings,
     pub metrics: metrics::Metrics,
+    /// `None` when `settings.response_cache_bytes` is 0.
+    pub cache: Option<cache::ResponseCache>,
     clock: Clock,
     ready: AtomicBool,
 }
@@ -64,8 +77,15 @@ impl<S: Store> AppState<S> {
     }
 
     pub fn with_clock(store: Arc<S>, settings: Settings, clock: Clock) -> AppState<S> {
+        let cache = (settings.response_cache_bytes > 0).then(|| {
+            cache::ResponseCache::new(cache::CacheLimits {
+                max_bytes: settings.response_cache_bytes,
+                max_age: settings.response_cache_max_age,
+            })
+        });
         AppState {
             store,
+            cache,
             settings,
             metrics: metrics::Metrics::default(),
             clock,

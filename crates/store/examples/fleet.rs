@@ -14,16 +14,21 @@
 //! 2. p50/p95 of each report query over many calls with varied filters,
 //! 3. the database file size and the process's peak RSS.
 //!
-//! `cargo run -p store --example fleet [--profile release] -- [DIR] [SCALE]`
+//! `cargo run -p store --example fleet [--profile release] -- [DIR] [SCALE] [MODE]`
 //! (DIR: where to put the database, default a temp dir; SCALE: a fraction of
-//! the fleet, default 1.0).
+//! the fleet, default 1.0; MODE: `queries` reuses a fleet generated before in
+//! DIR, `generate` only writes the fleet and stops, leaving DIR exactly the
+//! 100-cluster fleet for `bench/server-load.sh`; `ingest-body FILE` writes
+//! the 10,000-pod snapshot of phase 1 as an agent message (`k8s::wire`, JSON)
+//! to FILE and stops, for the HTTP ingest figure — DIR is not touched).
 
 #![allow(clippy::print_stdout)] // a command-line benchmark: stdout is its report
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use k8s::{ClusterStatus, DigestKind, Workload};
+use k8s::wire::{AgentMessage, MessageBody, PROTOCOL_VERSION, Snapshot};
+use k8s::{ClusterInventory, ClusterStatus, DigestKind, Workload};
 use model::{Finding, Severity};
 use store::fixtures::{
     Rng, at, container, digest, finding, inventory, metadata, scan_record, workload,
@@ -350,6 +355,30 @@ async fn generate_fleet(
     Ok(())
 }
 
+/// The snapshot phase 3 applies (cluster `cluster-big`, 10,000 pods over the
+/// fleet's images), as the agent's first message of a run.
+fn big_cluster(rng: &mut Rng, images: usize) -> ClusterInventory {
+    // Every image is covered already: the big cluster's images are random.
+    let mut covered = IMAGES;
+    let big = cluster_workloads(rng, 999, 10_000, &mut covered, IMAGES - images);
+    inventory("cluster-big", at(60), ClusterStatus::Ok, big)
+}
+
+fn write_ingest_body(out: &std::path::Path, scale: f64) -> Result<(), Box<dyn std::error::Error>> {
+    let images = ((IMAGES as f64 * scale).ceil() as usize).clamp(1, IMAGES);
+    let inventory = big_cluster(&mut Rng::new(SEED ^ 0xb16), images);
+    let message = AgentMessage {
+        version: PROTOCOL_VERSION,
+        cluster: inventory.cluster.clone(),
+        run: k8s::wire::new_run_id(),
+        sequence: 1,
+        body: MessageBody::Snapshot(Snapshot { inventory }),
+    };
+    let file = std::io::BufWriter::new(std::fs::File::create(out)?);
+    serde_json::to_writer(file, &message)?;
+    Ok(())
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -362,6 +391,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let scale: f64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1.0);
+    if args.get(3).map(String::as_str) == Some("ingest-body") {
+        let out = args.get(4).ok_or("ingest-body needs an output file")?;
+        return write_ingest_body(std::path::Path::new(out), scale);
+    }
     let clusters = ((CLUSTERS as f64 * scale).ceil() as usize).max(1);
     let images = ((IMAGES as f64 * scale).ceil() as usize).clamp(1, IMAGES);
     let store = SqliteStore::open(&dir).await?;
@@ -377,13 +410,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if generate {
         generate_fleet(&store, &mut rng, clusters, images).await?;
     }
+    if args.get(3).map(String::as_str) == Some("generate") {
+        store.close().await;
+        return Ok(());
+    }
 
     // 3. One 10,000-pod snapshot.
-    // Every image is covered already: the big cluster's images are random.
-    let mut covered = IMAGES;
-    let big = cluster_workloads(&mut rng, 999, 10_000, &mut covered, IMAGES - images);
-    let big_containers: usize = big.iter().map(|w| w.containers.len()).sum();
-    let inv = inventory("cluster-big", at(60), ClusterStatus::Ok, big);
+    let inv = big_cluster(&mut rng, images);
+    let big_containers: usize = inv.workloads.iter().map(|w| w.containers.len()).sum();
     let start = Instant::now();
     store
         .apply_snapshot(&inv, store::InventorySource::Agent, at(60))

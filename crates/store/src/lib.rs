@@ -65,6 +65,16 @@ pub async fn open_url(url: &str) -> Result<SqliteStore> {
 
 /// The store. Every method is one transaction (or one consistent read).
 pub trait Store: Send + Sync + 'static {
+    /// A counter that grows with every committed write that changed a row
+    /// a report can show (inventory, scans, findings, exceptions), so a
+    /// caller may keep answers computed at one value until it moves. Writes
+    /// that changed nothing (a claim finding no job) and writes to users,
+    /// tokens and sessions leave it alone: no report shows those, and
+    /// authenticated requests record their token's use. Counts this
+    /// process's writes only; another process writing the same database is
+    /// not seen.
+    fn data_generation(&self) -> u64;
+
     // ---- Inventory -------------------------------------------------------
 
     /// Applies a cluster's whole inventory in one transaction: upserts the

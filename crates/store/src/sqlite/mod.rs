@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use model::{Digest, Platform};
@@ -46,15 +48,29 @@ pub const DATABASE_FILE: &str = "shipshape.sqlite";
 
 /// A writer waits this long for the file lock (another process) before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
-/// Reader connections: enough for the server's concurrent report requests.
-const READERS: u32 = 8;
+/// Reader connections: two per core, 2 to 8. More readers than that only
+/// time-slice the same cores (a report query is CPU-bound once the pages are
+/// cached) while each holds its own page cache (`cache_size`, 64 MiB), which
+/// is most of the server's memory; two per core lets a short image query run
+/// beside a long scope query instead of queueing behind it.
+fn readers() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    u32::try_from(cores * 2).unwrap_or(8).clamp(2, 8)
+}
 
 /// The SQLite store.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Token and session lookups, which every request makes: on their own
+    /// small pool so they never queue behind the report's long scope
+    /// queries (a cached answer then costs microseconds even when every
+    /// reader is busy).
+    auth_reader: SqlitePool,
     path: PathBuf,
+    /// `Store::data_generation`: bumped after each committed report-data write.
+    generation: Arc<AtomicU64>,
 }
 
 impl SqliteStore {
@@ -97,15 +113,24 @@ impl SqliteStore {
         let mut tx = writer.begin().await?;
         remediation::backfill(&mut tx).await?;
         tx.commit().await?;
+        let read_only = options.read_only(true);
+        let auth_reader = SqlitePoolOptions::new()
+            .max_connections(2)
+            // Single-row lookups by primary key: a small page cache.
+            .connect_with(read_only.clone().pragma("cache_size", "-2048"))
+            .await
+            .map_err(|source| StoreError::open(path, source))?;
         let reader = SqlitePoolOptions::new()
-            .max_connections(READERS)
-            .connect_with(options.read_only(true))
+            .max_connections(readers())
+            .connect_with(read_only)
             .await
             .map_err(|source| StoreError::open(path, source))?;
         Ok(SqliteStore {
             writer,
             reader,
+            auth_reader,
             path: path.to_owned(),
+            generation: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -116,6 +141,7 @@ impl SqliteStore {
 
     /// Closes both pools, checkpointing the WAL.
     pub async fn close(&self) {
+        self.auth_reader.close().await;
         self.reader.close().await;
         self.writer.close().await;
     }
@@ -192,16 +218,43 @@ pub(crate) fn count(value: i64) -> u64 {
 }
 
 /// One write transaction on the writer connection: `$body` gets `conn`.
+/// When the transaction changed a row, the data generation moves after the
+/// commit, so a cached answer computed before it is never served again. A
+/// write that changed nothing (the scanner's claim poll finding no job)
+/// leaves it alone; so do `auth_write_tx!`'s, which no report shows.
 macro_rules! write_tx {
-    ($self:ident, |$conn:ident| $body:expr) => {{
+    ($self:ident, |$conn:ident| $body:expr) => {
+        tx_with_generation!($self, true, |$conn| $body)
+    };
+}
+
+/// A write transaction on users, tokens or sessions: no report answer
+/// changes, and every authenticated request may record a token's use.
+macro_rules! auth_write_tx {
+    ($self:ident, |$conn:ident| $body:expr) => {
+        tx_with_generation!($self, false, |$conn| $body)
+    };
+}
+
+macro_rules! tx_with_generation {
+    ($self:ident, $track:expr, |$conn:ident| $body:expr) => {{
         let mut tx = $self.writer.begin().await?;
+        let before = if $track {
+            total_changes(&mut tx).await?
+        } else {
+            0
+        };
         let result = {
             let $conn: &mut sqlx::SqliteConnection = &mut tx;
             $body.await
         };
         match result {
             Ok(value) => {
+                let changed = $track && total_changes(&mut tx).await? != before;
                 tx.commit().await?;
+                if changed {
+                    $self.generation.fetch_add(1, Ordering::Release);
+                }
                 Ok(value)
             }
             // Dropping the transaction rolls it back.
@@ -210,17 +263,33 @@ macro_rules! write_tx {
     }};
 }
 
+/// Rows inserted, updated or deleted on this connection since it opened,
+/// triggers included (SQLite's `total_changes()`; PostgreSQL would compare
+/// `pg_stat_xact` counters or track it in the statements).
+async fn total_changes(conn: &mut sqlx::SqliteConnection) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT total_changes()")
+        .fetch_one(&mut *conn)
+        .await?)
+}
+
 /// One read transaction on a reader connection: a consistent snapshot
 /// across the queries of one call.
 macro_rules! read_tx {
-    ($self:ident, |$conn:ident| $body:expr) => {{
-        let mut tx = $self.reader.begin().await?;
+    ($self:ident, |$conn:ident| $body:expr) => {
+        read_tx!($self.reader, |$conn| $body)
+    };
+    ($self:ident . $pool:ident, |$conn:ident| $body:expr) => {{
+        let mut tx = $self.$pool.begin().await?;
         let $conn: &mut sqlx::SqliteConnection = &mut tx;
         $body.await
     }};
 }
 
 impl Store for SqliteStore {
+    fn data_generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     async fn apply_snapshot(
         &self,
         inventory: &ClusterInventory,
@@ -383,23 +452,23 @@ impl Store for SqliteStore {
     }
 
     async fn create_user(&self, user: &NewUser, now: OffsetDateTime) -> Result<UserId> {
-        write_tx!(self, |conn| auth::create_user(conn, user, now))
+        auth_write_tx!(self, |conn| auth::create_user(conn, user, now))
     }
 
     async fn user_by_name(&self, name: &str) -> Result<Option<User>> {
-        read_tx!(self, |conn| auth::user_by_name(conn, name))
+        read_tx!(self.auth_reader, |conn| auth::user_by_name(conn, name))
     }
 
     async fn user(&self, id: UserId) -> Result<Option<User>> {
-        read_tx!(self, |conn| auth::user_by_id(conn, id))
+        read_tx!(self.auth_reader, |conn| auth::user_by_id(conn, id))
     }
 
     async fn update_user(&self, id: UserId, update: &UserUpdate) -> Result<User> {
-        write_tx!(self, |conn| auth::update_user(conn, id, update))
+        auth_write_tx!(self, |conn| auth::update_user(conn, id, update))
     }
 
     async fn set_password(&self, id: UserId, change: &PasswordChange) -> Result<()> {
-        write_tx!(self, |conn| auth::set_password(conn, id, change))
+        auth_write_tx!(self, |conn| auth::set_password(conn, id, change))
     }
 
     async fn users(&self) -> Result<Vec<User>> {
@@ -407,15 +476,17 @@ impl Store for SqliteStore {
     }
 
     async fn create_token(&self, token: &NewToken, now: OffsetDateTime) -> Result<TokenId> {
-        write_tx!(self, |conn| auth::create_token(conn, token, now))
+        auth_write_tx!(self, |conn| auth::create_token(conn, token, now))
     }
 
     async fn token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>> {
-        read_tx!(self, |conn| auth::token_by_hash(conn, token_hash))
+        read_tx!(self.auth_reader, |conn| auth::token_by_hash(
+            conn, token_hash
+        ))
     }
 
     async fn touch_token(&self, id: TokenId, now: OffsetDateTime) -> Result<()> {
-        write_tx!(self, |conn| auth::set_token_time(
+        auth_write_tx!(self, |conn| auth::set_token_time(
             conn,
             id,
             "last_used",
@@ -424,7 +495,7 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_token(&self, id: TokenId, now: OffsetDateTime) -> Result<()> {
-        write_tx!(self, |conn| auth::set_token_time(conn, id, "revoked", now))
+        auth_write_tx!(self, |conn| auth::set_token_time(conn, id, "revoked", now))
     }
 
     async fn tokens(&self) -> Result<Vec<ApiToken>> {
@@ -432,7 +503,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_session(&self, session: &NewSession, now: OffsetDateTime) -> Result<()> {
-        write_tx!(self, |conn| auth::create_session(conn, session, now))
+        auth_write_tx!(self, |conn| auth::create_session(conn, session, now))
     }
 
     async fn session_by_hash(
@@ -440,11 +511,15 @@ impl Store for SqliteStore {
         session_hash: &str,
         now: OffsetDateTime,
     ) -> Result<Option<Session>> {
-        read_tx!(self, |conn| auth::session_by_hash(conn, session_hash, now))
+        read_tx!(self.auth_reader, |conn| auth::session_by_hash(
+            conn,
+            session_hash,
+            now
+        ))
     }
 
     async fn delete_session(&self, session_hash: &str) -> Result<()> {
-        write_tx!(self, |conn| async {
+        auth_write_tx!(self, |conn| async {
             sqlx::query("DELETE FROM session WHERE session_hash = $1")
                 .bind(session_hash)
                 .execute(&mut *conn)
@@ -454,7 +529,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_expired_sessions(&self, now: OffsetDateTime) -> Result<u64> {
-        write_tx!(self, |conn| async {
+        auth_write_tx!(self, |conn| async {
             Ok(sqlx::query("DELETE FROM session WHERE expires <= $1")
                 .bind(ts(now))
                 .execute(&mut *conn)
