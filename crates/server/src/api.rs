@@ -254,7 +254,7 @@ impl Query {
         Ok(Query(pairs))
     }
 
-    fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    pub(crate) fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.0
             .iter()
             .filter(move |(k, _)| k == name)
@@ -277,7 +277,7 @@ impl Query {
         Ok(first)
     }
 
-    fn flag(&self, name: &str) -> Result<bool, ApiError> {
+    pub(crate) fn flag(&self, name: &str) -> Result<bool, ApiError> {
         match self.one(name)? {
             None | Some("false") | Some("0") => Ok(false),
             Some("true") | Some("1") | Some("") => Ok(true),
@@ -287,7 +287,7 @@ impl Query {
         }
     }
 
-    fn page(&self) -> Result<Page, ApiError> {
+    pub(crate) fn page(&self) -> Result<Page, ApiError> {
         let number = |name: &str| -> Result<Option<u64>, ApiError> {
             self.one(name)?
                 .map(|v| {
@@ -302,7 +302,7 @@ impl Query {
         Page::new(u32::try_from(limit).unwrap_or(u32::MAX), offset).map_err(filter_error)
     }
 
-    fn sort<F: std::str::FromStr<Err = FilterError> + Default>(
+    pub(crate) fn sort<F: std::str::FromStr<Err = FilterError> + Default>(
         &self,
         default_direction: Direction,
     ) -> Result<Sort<F>, ApiError> {
@@ -405,7 +405,7 @@ pub(crate) const FILTER_PARAMS: &[&str] = &[
     "view",
 ];
 
-fn with<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+pub(crate) fn with<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     FILTER_PARAMS
         .iter()
         .copied()
@@ -510,7 +510,7 @@ async fn image<S: Store>(
     }
 }
 
-fn layers(query: &Query) -> Result<store::LayerFilter, ApiError> {
+pub(crate) fn layers(query: &Query) -> Result<store::LayerFilter, ApiError> {
     let values: Vec<&str> = query.all("layers").collect();
     if values.is_empty() {
         return Ok(None);

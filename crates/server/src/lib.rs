@@ -13,6 +13,7 @@ pub mod exports;
 pub mod metrics;
 pub mod secret;
 pub mod session;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -87,9 +88,9 @@ impl<S: Store> AppState<S> {
     }
 }
 
-/// The whole HTTP surface.
+/// The whole HTTP surface: the web UI's pages in front of the REST API.
 pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
-    api::routes(state)
+    web::routes(state.clone(), api::routes(state))
 }
 
 /// Serves `router` on `listen` until `shutdown` resolves, then finishes the

@@ -51,23 +51,42 @@ pub async fn login<S: Store>(
     body: bytes::Bytes,
 ) -> Result<Response, ApiError> {
     let request: LoginRequest = crate::api::json_body(&body)?;
-    if request.name.is_empty()
-        || request.name.len() > MAX_NAME
-        || request.password.len() > MAX_PASSWORD
-    {
+    let user = check_password(&state, &request.name, &request.password).await?;
+    let session_id = Secret::generate(SecretKind::Session).map_err(|e| ApiError::internal(&e))?;
+    let csrf = Secret::generate(SecretKind::Csrf).map_err(|e| ApiError::internal(&e))?;
+    let (cookie, expires) = open_session(&state, &user, &session_id, &csrf).await?;
+    let answer = LoginAnswer {
+        name: user.name,
+        role: user.role,
+        csrf_token: csrf.expose().to_owned(),
+        expires,
+    };
+    let mut response = (StatusCode::OK, Json(answer)).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(response)
+}
+
+/// The user `name` if `password` is theirs and they are not disabled; a
+/// 401 otherwise (the same answer, and the same Argon2id work, whether or
+/// not the name exists). Shared by the API's and the web UI's login.
+pub(crate) async fn check_password<S: Store>(
+    state: &AppState<S>,
+    name: &str,
+    password: &str,
+) -> Result<store::User, ApiError> {
+    if name.is_empty() || name.len() > MAX_NAME || password.len() > MAX_PASSWORD {
         return Err(ApiError::bad_request(format!(
             "name must be 1 to {MAX_NAME} bytes and password at most {MAX_PASSWORD}"
         )));
     }
-    let refused = || ApiError::unauthorized("wrong name or password");
     let user = state
         .store
-        .user_by_name(&request.name)
+        .user_by_name(name)
         .await
         .map_err(crate::api::store_error)?;
     // Hash even for unknown names, so timing does not tell which names exist.
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let password = Secret::from_client(&request.password);
+    let password = Secret::from_client(password);
     let matches = tokio::task::spawn_blocking(move || match stored {
         Some(stored) => secret::verify_password(&password, &stored),
         None => dummy_hash().and_then(|dummy| secret::verify_password(&password, dummy)),
@@ -75,12 +94,19 @@ pub async fn login<S: Store>(
     .await
     .map_err(|e| ApiError::internal(&e))?
     .map_err(|e| ApiError::internal(&e))?;
-    let Some(user) = user.filter(|u| matches && !u.disabled) else {
-        return Err(refused());
-    };
+    user.filter(|u| matches && !u.disabled)
+        .ok_or_else(|| ApiError::unauthorized("wrong name or password"))
+}
 
-    let session_id = Secret::generate(SecretKind::Session).map_err(|e| ApiError::internal(&e))?;
-    let csrf = Secret::generate(SecretKind::Csrf).map_err(|e| ApiError::internal(&e))?;
+/// Stores a session for `user` whose browser proves itself with
+/// `session_id` (the cookie) and `csrf`; returns the `Set-Cookie` value and
+/// when the session ends.
+pub(crate) async fn open_session<S: Store>(
+    state: &AppState<S>,
+    user: &store::User,
+    session_id: &Secret,
+    csrf: &Secret,
+) -> Result<(HeaderValue, OffsetDateTime), ApiError> {
     let now = state.now();
     let expires = now + state.settings.session_ttl;
     state
@@ -106,19 +132,13 @@ pub async fn login<S: Store>(
             ""
         }
     );
-    let answer = LoginAnswer {
-        name: user.name,
-        role: user.role,
-        csrf_token: csrf.expose().to_owned(),
-        expires,
-    };
-    let mut response = (StatusCode::OK, Json(answer)).into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&cookie).map_err(|e| ApiError::internal(&e))?,
-    );
-    Ok(response)
+    let cookie = HeaderValue::from_str(&cookie).map_err(|e| ApiError::internal(&e))?;
+    Ok((cookie, expires))
 }
+
+/// The `Set-Cookie` value that ends the browser's session cookie.
+pub(crate) const CLEARED_COOKIE: &str =
+    "shipshape_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0";
 
 pub async fn logout<S: Store>(
     State(state): State<Arc<AppState<S>>>,
@@ -132,12 +152,9 @@ pub async fn logout<S: Store>(
             .map_err(crate::api::store_error)?;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static(
-            "shipshape_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
-        ),
-    );
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, HeaderValue::from_static(CLEARED_COOKIE));
     Ok(response)
 }
 
