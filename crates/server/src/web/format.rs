@@ -28,8 +28,8 @@ pub(crate) fn relative(at: OffsetDateTime, now: OffsetDateTime) -> String {
         return "just now".to_owned();
     }
     let (n, unit) = match amount {
-        s if s < 90 * 60 => (s.div_ceil(60).max(1), "minute"),
-        s if s < 36 * 3600 => ((s + 1800) / 3600, "hour"),
+        s if s < 45 * 60 => ((s + 30) / 60, "minute"),
+        s if s < 36 * 3600 => (((s + 1800) / 3600).max(1), "hour"),
         s if s < 45 * 86_400 => ((s + 43_200) / 86_400, "day"),
         s if s < 550 * 86_400 => ((s + 15 * 86_400) / (30 * 86_400), "month"),
         s => ((s + 182 * 86_400) / (365 * 86_400), "year"),
@@ -102,6 +102,7 @@ mod tests {
             (30, "just now"),
             (60, "1 minute ago"),
             (150, "3 minutes ago"),
+            (50 * 60, "1 hour ago"),
             (3600, "1 hour ago"),
             (5 * 3600, "5 hours ago"),
             (2 * 86_400, "2 days ago"),

@@ -252,10 +252,10 @@ fn local_path(next: &str) -> &str {
 /// neither (scripts, old browsers) are not browsers posting on someone's
 /// behalf, and the session cookie is `SameSite=Strict` besides.
 fn same_origin(headers: &HeaderMap) -> Result<(), &'static str> {
-    if let Some(site) = headers.get("sec-fetch-site") {
-        if !matches!(site.as_bytes(), b"same-origin" | b"none") {
-            return Err("this form was posted from another site");
-        }
+    if let Some(site) = headers.get("sec-fetch-site")
+        && !matches!(site.as_bytes(), b"same-origin" | b"none")
+    {
+        return Err("this form was posted from another site");
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
         let host = headers.get(header::HOST).map(HeaderValue::as_bytes);
