@@ -42,6 +42,10 @@ impl Answer {
 }
 
 async fn app() -> App {
+    app_with(true).await
+}
+
+async fn app_with(data: bool) -> App {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
     let password_hash = hash_password(&Secret::from_client(PASSWORD)).unwrap();
@@ -56,7 +60,9 @@ async fn app() -> App {
         )
         .await
         .unwrap();
-    seed(&store).await;
+    if data {
+        seed(&store).await;
+    }
     let state = Arc::new(AppState::with_clock(
         store,
         Settings::default(),
@@ -520,6 +526,17 @@ async fn overview_lists_repositories_and_follows_the_filter_in_the_url() {
     );
     let unknown = app.page("/?colour=red", &cookie).await;
     assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn an_empty_store_says_there_is_no_data_yet() {
+    let app = app_with(false).await;
+    let cookie = app.sign_in().await;
+    let page = app.page("/", &cookie).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("No data yet"), "{}", page.text);
+    assert!(!page.text.contains("id=\"repositories\""));
+    assert!(page.text.contains("id=\"stat-images\">0<"));
 }
 
 #[tokio::test]
