@@ -33,6 +33,9 @@ command -v rpm >/dev/null || need_apt+=(rpm)
 # (readiness); etcd and the Kubernetes binaries are static Go builds and need nothing else.
 command -v openssl >/dev/null || need_apt+=(openssl)
 command -v curl >/dev/null || need_apt+=(curl)
+# The web UI's browser test (crates/cli/tests/browser.rs) drives headless Chromium.
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "==> installing Debian packages: ${need_apt[*]}"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -48,7 +48,8 @@ schemas = {
     "ExceptionSummary": obj({"id": INT, "reason": STR, "author": STR, "created": TIME, "expires": nullable(TIME)}),
     "RepositoryRow": obj({
         "repository": STR, "images": INT, "vulnerabilities": ref("SeverityCounts"), "fixable": INT,
-        "clusters": INT, "resources": INT, "latest_scanned_tag": nullable(STR), "last_scanned": nullable(TIME),
+        "clusters": INT, "resources": INT, "latest_scanned_tag": nullable(STR),
+        "latest_digest": nullable(DIGEST), "last_scanned": nullable(TIME),
         "scan_status": SCAN_STATUS, "exception": nullable(ref("ExceptionSummary")),
     }),
     "RepositoryList": list_of("RepositoryRow"),

@@ -42,8 +42,6 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 
 pub fn routes<S: Store>(state: Arc<AppState<S>>) -> Router {
     let ingest_limit = state.settings.max_ingest_bytes;
-    // One limiter per router: login and password changes share its counts.
-    let limiter = Arc::new(session::LoginLimiter::default());
     // Read-only report answers, kept by the response cache (`cache.rs`)
     // until the store's data generation moves.
     let cached = Router::new()
@@ -75,10 +73,7 @@ pub fn routes<S: Store>(state: Arc<AppState<S>>) -> Router {
         .route_layer(from_fn_with_state(state.clone(), crate::cache::cached::<S>));
     let authenticated = Router::new()
         .route("/api/v1/me", get(session::whoami))
-        .route(
-            "/api/v1/me/password",
-            put(session::change_password::<S>).layer(Extension(limiter.clone())),
-        )
+        .route("/api/v1/me/password", put(session::change_password::<S>))
         .merge(cached)
         .route("/api/v1/exceptions/cancel", post(cancel_exceptions::<S>))
         .route("/api/v1/tokens", get(tokens::<S>).post(create_token::<S>))
@@ -109,10 +104,7 @@ pub fn routes<S: Store>(state: Arc<AppState<S>>) -> Router {
     let public = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz::<S>))
-        .route(
-            "/api/v1/login",
-            post(session::login::<S>).layer(Extension(limiter)),
-        )
+        .route("/api/v1/login", post(session::login::<S>))
         .route("/api/v1/logout", post(session::logout::<S>));
     Router::new()
         .merge(public)
@@ -274,7 +266,7 @@ impl Query {
         Ok(Query(pairs))
     }
 
-    fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    pub(crate) fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.0
             .iter()
             .filter(move |(k, _)| k == name)
@@ -297,7 +289,7 @@ impl Query {
         Ok(first)
     }
 
-    fn flag(&self, name: &str) -> Result<bool, ApiError> {
+    pub(crate) fn flag(&self, name: &str) -> Result<bool, ApiError> {
         match self.one(name)? {
             None | Some("false") | Some("0") => Ok(false),
             Some("true") | Some("1") | Some("") => Ok(true),
@@ -307,7 +299,7 @@ impl Query {
         }
     }
 
-    fn page(&self) -> Result<Page, ApiError> {
+    pub(crate) fn page(&self) -> Result<Page, ApiError> {
         let number = |name: &str| -> Result<Option<u64>, ApiError> {
             self.one(name)?
                 .map(|v| {
@@ -322,7 +314,7 @@ impl Query {
         Page::new(u32::try_from(limit).unwrap_or(u32::MAX), offset).map_err(filter_error)
     }
 
-    fn sort<F: std::str::FromStr<Err = FilterError> + Default>(
+    pub(crate) fn sort<F: std::str::FromStr<Err = FilterError> + Default>(
         &self,
         default_direction: Direction,
     ) -> Result<Sort<F>, ApiError> {
@@ -425,7 +417,7 @@ pub(crate) const FILTER_PARAMS: &[&str] = &[
     "view",
 ];
 
-fn with<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+pub(crate) fn with<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     FILTER_PARAMS
         .iter()
         .copied()
@@ -530,7 +522,7 @@ async fn image<S: Store>(
     }
 }
 
-fn layers(query: &Query) -> Result<store::LayerFilter, ApiError> {
+pub(crate) fn layers(query: &Query) -> Result<store::LayerFilter, ApiError> {
     let values: Vec<&str> = query.all("layers").collect();
     if values.is_empty() {
         return Ok(None);

@@ -14,6 +14,7 @@ pub mod exports;
 pub mod metrics;
 pub mod secret;
 pub mod session;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -67,6 +68,9 @@ pub struct AppState<S> {
     pub metrics: metrics::Metrics,
     /// `None` when `settings.response_cache_bytes` is 0.
     pub cache: Option<cache::ResponseCache>,
+    /// Failed passwords, shared by the API's and the web UI's login and by
+    /// password changes.
+    pub(crate) login_limiter: session::LoginLimiter,
     clock: Clock,
     ready: AtomicBool,
 }
@@ -86,6 +90,7 @@ impl<S: Store> AppState<S> {
         AppState {
             store,
             cache,
+            login_limiter: session::LoginLimiter::default(),
             settings,
             metrics: metrics::Metrics::default(),
             clock,
@@ -107,9 +112,9 @@ impl<S: Store> AppState<S> {
     }
 }
 
-/// The whole HTTP surface.
+/// The whole HTTP surface: the web UI's pages in front of the REST API.
 pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
-    api::routes(state)
+    web::routes(state.clone(), api::routes(state))
 }
 
 /// Serves `router` on `listen` until `shutdown` resolves, then finishes the

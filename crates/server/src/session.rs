@@ -71,49 +71,96 @@ pub struct WhoAmI {
 
 pub async fn login<S: Store>(
     State(state): State<Arc<AppState<S>>>,
-    Extension(limiter): Extension<Arc<LoginLimiter>>,
     client: Option<Extension<ConnectInfo<SocketAddr>>>,
     body: bytes::Bytes,
 ) -> Result<Response, ApiError> {
     let request: LoginRequest = crate::api::json_body(&body)?;
-    if request.name.is_empty()
-        || request.name.len() > MAX_NAME
-        || request.password.len() > MAX_PASSWORD
-    {
-        return Err(ApiError::bad_request(format!(
-            "name must be 1 to {MAX_NAME} bytes and password at most {MAX_PASSWORD}"
-        )));
-    }
-    let refused = || ApiError::unauthorized("wrong name or password");
     let address = client.map(|Extension(ConnectInfo(addr))| addr.ip());
+    let user = match check_password(&state, &request.name, &request.password, address).await {
+        Ok(user) => user,
+        Err(LoginRefused::Error(error)) => return Err(error),
+        Err(LoginRefused::Limited(limited)) => return Ok(limited.into_response()),
+    };
+    let session_id = Secret::generate(SecretKind::Session).map_err(|e| ApiError::internal(&e))?;
+    let csrf = Secret::generate(SecretKind::Csrf).map_err(|e| ApiError::internal(&e))?;
+    let (cookie, expires) = open_session(&state, &user, &session_id, &csrf).await?;
+    let answer = LoginAnswer {
+        name: user.name,
+        role: user.role,
+        csrf_token: csrf.expose().to_owned(),
+        expires,
+        must_change_password: user.must_change_password,
+    };
+    let mut response = (StatusCode::OK, Json(answer)).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(response)
+}
+
+/// Why a login was refused.
+pub(crate) enum LoginRefused {
+    /// 4xx/5xx: a bad request, wrong credentials (401), a store failure.
+    Error(ApiError),
+    /// Too many failed attempts for the name or the client address.
+    Limited(RateLimited),
+}
+
+/// The user `name` if `password` is theirs and they are not disabled; a
+/// 401 otherwise (the same answer, and the same Argon2id work, whether or
+/// not the name exists). Failures count against the name and the client
+/// `address` in `state.login_limiter`, checked before any hashing. Shared by
+/// the API's and the web UI's login.
+pub(crate) async fn check_password<S: Store>(
+    state: &AppState<S>,
+    name: &str,
+    password: &str,
+    address: Option<IpAddr>,
+) -> Result<store::User, LoginRefused> {
+    if name.is_empty() || name.len() > MAX_NAME || password.len() > MAX_PASSWORD {
+        return Err(LoginRefused::Error(ApiError::bad_request(format!(
+            "name must be 1 to {MAX_NAME} bytes and password at most {MAX_PASSWORD}"
+        ))));
+    }
+    let limiter = &state.login_limiter;
     let now = state.now();
     // Checked before hashing, so a refused attempt costs no Argon2 work.
-    if let Err(limited) = limiter.check(&request.name, address, now) {
-        return Ok(limited.into_response());
-    }
+    limiter
+        .check(name, address, now)
+        .map_err(LoginRefused::Limited)?;
     let user = state
         .store
-        .user_by_name(&request.name)
+        .user_by_name(name)
         .await
-        .map_err(crate::api::store_error)?;
+        .map_err(|e| LoginRefused::Error(crate::api::store_error(e)))?;
     // Hash even for unknown names, so timing does not tell which names exist.
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let password = Secret::from_client(&request.password);
+    let password = Secret::from_client(password);
     let matches = tokio::task::spawn_blocking(move || match stored {
         Some(stored) => secret::verify_password(&password, &stored),
         None => dummy_hash().and_then(|dummy| secret::verify_password(&password, dummy)),
     })
     .await
-    .map_err(|e| ApiError::internal(&e))?
-    .map_err(|e| ApiError::internal(&e))?;
+    .map_err(|e| LoginRefused::Error(ApiError::internal(&e)))?
+    .map_err(|e| LoginRefused::Error(ApiError::internal(&e)))?;
     let Some(user) = user.filter(|u| matches && !u.disabled) else {
-        limiter.failed(&request.name, address, now);
-        return Err(refused());
+        limiter.failed(name, address, now);
+        return Err(LoginRefused::Error(ApiError::unauthorized(
+            "wrong name or password",
+        )));
     };
-    limiter.succeeded(&request.name);
+    limiter.succeeded(name);
+    Ok(user)
+}
 
-    let session_id = Secret::generate(SecretKind::Session).map_err(|e| ApiError::internal(&e))?;
-    let csrf = Secret::generate(SecretKind::Csrf).map_err(|e| ApiError::internal(&e))?;
+/// Stores a session for `user` whose browser proves itself with
+/// `session_id` (the cookie) and `csrf`; returns the `Set-Cookie` value and
+/// when the session ends.
+pub(crate) async fn open_session<S: Store>(
+    state: &AppState<S>,
+    user: &store::User,
+    session_id: &Secret,
+    csrf: &Secret,
+) -> Result<(HeaderValue, OffsetDateTime), ApiError> {
+    let now = state.now();
     let expires = now + state.settings.session_ttl;
     state
         .store
@@ -138,20 +185,13 @@ pub async fn login<S: Store>(
             ""
         }
     );
-    let answer = LoginAnswer {
-        name: user.name,
-        role: user.role,
-        csrf_token: csrf.expose().to_owned(),
-        expires,
-        must_change_password: user.must_change_password,
-    };
-    let mut response = (StatusCode::OK, Json(answer)).into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&cookie).map_err(|e| ApiError::internal(&e))?,
-    );
-    Ok(response)
+    let cookie = HeaderValue::from_str(&cookie).map_err(|e| ApiError::internal(&e))?;
+    Ok((cookie, expires))
 }
+
+/// The `Set-Cookie` value that ends the browser's session cookie.
+pub(crate) const CLEARED_COOKIE: &str =
+    "shipshape_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0";
 
 pub async fn logout<S: Store>(
     State(state): State<Arc<AppState<S>>>,
@@ -165,12 +205,9 @@ pub async fn logout<S: Store>(
             .map_err(crate::api::store_error)?;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static(
-            "shipshape_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
-        ),
-    );
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, HeaderValue::from_static(CLEARED_COOKIE));
     Ok(response)
 }
 
@@ -202,7 +239,6 @@ pub struct ChangePassword {
 pub async fn change_password<S: Store>(
     State(state): State<Arc<AppState<S>>>,
     Extension(principal): Extension<Principal>,
-    Extension(limiter): Extension<Arc<LoginLimiter>>,
     headers: HeaderMap,
     body: bytes::Bytes,
 ) -> Result<Response, ApiError> {
@@ -212,30 +248,62 @@ pub async fn change_password<S: Store>(
         ));
     };
     let request: ChangePassword = crate::api::json_body(&body)?;
-    if request.current_password.len() > MAX_PASSWORD {
-        return Err(ApiError::bad_request(format!(
+    let keep_session = session_cookie(&headers).map(secret::hash_secret);
+    match set_own_password(
+        &state,
+        *user,
+        name,
+        &request.current_password,
+        &request.new_password,
+        keep_session,
+    )
+    .await
+    {
+        Ok(()) => {}
+        Err(LoginRefused::Error(error)) => return Err(error),
+        Err(LoginRefused::Limited(limited)) => return Ok(limited.into_response()),
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A person's own password change, proving the current one: the checks of
+/// `PUT /api/v1/me/password` and of the web UI's password page. Wrong
+/// current passwords count against `name` in the login limiter. The session
+/// `keep_session` (its hash) stays; the user's other sessions are deleted.
+pub(crate) async fn set_own_password<S: Store>(
+    state: &AppState<S>,
+    user: store::UserId,
+    name: &str,
+    current_password: &str,
+    new_password: &str,
+    keep_session: Option<String>,
+) -> Result<(), LoginRefused> {
+    let error = LoginRefused::Error;
+    if current_password.len() > MAX_PASSWORD {
+        return Err(error(ApiError::bad_request(format!(
             "current_password must be at most {MAX_PASSWORD} bytes"
+        ))));
+    }
+    check_new_password(new_password).map_err(error)?;
+    if new_password == current_password {
+        return Err(error(ApiError::bad_request(
+            "the new password must differ from the current one",
         )));
     }
-    check_new_password(&request.new_password)?;
-    if request.new_password == request.current_password {
-        return Err(ApiError::bad_request(
-            "the new password must differ from the current one",
-        ));
-    }
     let now = state.now();
+    let limiter = &state.login_limiter;
     // A stolen session must not become a way to guess the password.
-    if let Err(limited) = limiter.check(name, None, now) {
-        return Ok(limited.into_response());
-    }
+    limiter
+        .check(name, None, now)
+        .map_err(LoginRefused::Limited)?;
     let stored = state
         .store
-        .user(*user)
+        .user(user)
         .await
-        .map_err(crate::api::store_error)?
-        .ok_or_else(|| ApiError::unauthorized("your user no longer exists"))?;
-    let current = Secret::from_client(&request.current_password);
-    let new = Secret::from_client(&request.new_password);
+        .map_err(|e| error(crate::api::store_error(e)))?
+        .ok_or_else(|| error(ApiError::unauthorized("your user no longer exists")))?;
+    let current = Secret::from_client(current_password);
+    let new = Secret::from_client(new_password);
     let hashed = tokio::task::spawn_blocking(move || {
         if !secret::verify_password(&current, &stored.password_hash)? {
             return Ok(None);
@@ -243,26 +311,25 @@ pub async fn change_password<S: Store>(
         secret::hash_password(&new).map(Some)
     })
     .await
-    .map_err(|e| ApiError::internal(&e))?
-    .map_err(|e| ApiError::internal(&e))?;
+    .map_err(|e| error(ApiError::internal(&e)))?
+    .map_err(|e| error(ApiError::internal(&e)))?;
     let Some(password_hash) = hashed else {
         limiter.failed(name, None, now);
-        return Err(ApiError::forbidden("the current password is wrong"));
+        return Err(error(ApiError::forbidden("the current password is wrong")));
     };
     limiter.succeeded(name);
     state
         .store
         .set_password(
-            *user,
+            user,
             &PasswordChange {
                 password_hash,
                 must_change_password: false,
-                keep_session: session_cookie(&headers).map(secret::hash_secret),
+                keep_session,
             },
         )
         .await
-        .map_err(crate::api::store_error)?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+        .map_err(|e| error(crate::api::store_error(e)))
 }
 
 /// Failed password attempts, counted per user name and per client address
@@ -331,9 +398,16 @@ pub struct RateLimited {
     pub wait: Duration,
 }
 
+impl RateLimited {
+    /// The wait in whole seconds, rounded up (`Retry-After`).
+    pub fn seconds(&self) -> u64 {
+        self.wait.as_secs() + u64::from(self.wait.subsec_nanos() > 0)
+    }
+}
+
 impl IntoResponse for RateLimited {
     fn into_response(self) -> Response {
-        let seconds = self.wait.as_secs() + u64::from(self.wait.subsec_nanos() > 0);
+        let seconds = self.seconds();
         let body = serde_json::json!({
             "error": {
                 "code": "too-many-requests",

@@ -505,6 +505,9 @@ pub struct RepositoryRow {
     pub resources: u64,
     /// A tag of the most recently scanned image.
     pub latest_scanned_tag: Option<String>,
+    /// The most recently scanned image (where the web UI's repository link
+    /// goes); `None` while no image of the repository is stored.
+    pub latest_digest: Option<Digest>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_scanned: Option<OffsetDateTime>,
     /// The "worst" scan status over the repository's images (failed over

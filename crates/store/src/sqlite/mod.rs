@@ -23,11 +23,10 @@ use crate::{
     AnalyzerVersions, ApiToken, BaseImageRow, ClusterRecord, Exception, ExceptionEvent,
     ExceptionId, ExceptionListFilter, ImageDetails, ImageId, InventorySource, LayerFilter,
     NewException, NewSession, NewToken, NewUser, PackageRow, PackageSummary, Page, Paged,
-    PasswordChange, UserUpdate,
-    RematchOutcome, RemediationRow, ReportFilter, RepositoryRow, RepositorySortField, ResourceRow,
-    Result, ScanJob, ScanRecord, Session, SnapshotOutcome, Sort, Statistics, Store, StoreError,
-    StoredInventory, TargetId, TargetState, TokenId, User, UserId, VulnerabilityRow,
-    VulnerabilitySortField,
+    PasswordChange, RematchOutcome, RemediationRow, ReportFilter, RepositoryRow,
+    RepositorySortField, ResourceRow, Result, ScanJob, ScanRecord, Session, SnapshotOutcome, Sort,
+    Statistics, Store, StoreError, StoredInventory, TargetId, TargetState, TokenId, User, UserId,
+    UserUpdate, VulnerabilityRow, VulnerabilitySortField,
 };
 
 /// SQL assembled from this crate's constant fragments and `$n` placeholders

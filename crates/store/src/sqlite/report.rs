@@ -467,6 +467,15 @@ pub(crate) async fn repositories(
         .bind(&repository)
         .fetch_optional(&mut *conn)
         .await?;
+        let latest_digest: Option<String> = sqlx::query_scalar(
+            "SELECT i.digest FROM scan_target t JOIN image i ON i.id = t.image_id \
+             WHERE t.repository = $1 \
+             ORDER BY CASE WHEN i.scanned_at IS NULL THEN 1 ELSE 0 END, i.scanned_at DESC, i.id DESC \
+             LIMIT 1",
+        )
+        .bind(&repository)
+        .fetch_optional(&mut *conn)
+        .await?;
         let exception = if filter.excepted {
             repository_exception(conn, &repository, now).await?
         } else {
@@ -479,6 +488,9 @@ pub(crate) async fn repositories(
             clusters: count(row.try_get(9)?),
             resources: count(row.try_get(10)?),
             latest_scanned_tag,
+            latest_digest: latest_digest
+                .map(|d| parse_digest("image digest", &d))
+                .transpose()?,
             last_scanned: if last_scanned < 0 {
                 None
             } else {

@@ -1,0 +1,469 @@
+//! The web UI in a real browser: the real `shipshape serve --demo` binary,
+//! Debian's headless Chromium driven through chromedriver (`fantoccini`,
+//! plain HTTP on loopback). Skips with a message when chromium or
+//! chromedriver is not installed (`scripts/test.sh` installs both).
+//!
+//! Screenshots of every screen land in
+//! `$CARGO_TARGET_TMPDIR/browser-screenshots/` (look at them).
+
+#![allow(clippy::print_stderr)] // skips and figures must show in the test output
+
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+
+const PASSWORD: &str = "browser-test-password";
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// A child process killed when the test ends, however it ends.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `shipshape serve --demo` on a free port; returns the process and its URL.
+fn serve_demo(dir: &Path) -> (Reaped, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shipshape"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
+        .env("SHIPSHAPE_INITIAL_ADMIN_PASSWORD", PASSWORD)
+        .env("HOME", dir)
+        .env_remove("SHIPSHAPE_DATA_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn shipshape serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let child = Reaped(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else {
+            continue;
+        };
+        if let Some(rest) = line.strip_prefix("Shipshape is serving the report on ") {
+            let url = rest.split_whitespace().next().expect("url").to_owned();
+            return (child, url);
+        }
+        seen.push(line);
+    }
+    panic!("serve --demo did not start in 120 s: {seen:#?}");
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// chromedriver on a free loopback port, once it accepts connections.
+fn chromedriver() -> (Reaped, String) {
+    let port = free_port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .arg("--allowed-ips=127.0.0.1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn chromedriver");
+    let child = Reaped(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return (child, format!("http://127.0.0.1:{port}"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("chromedriver did not listen on {port} in 30 s");
+}
+
+async fn browser(driver: &str, profile: &Path) -> Client {
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".to_owned(),
+        serde_json::json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--window-size=1440,1000",
+                "--no-first-run",
+                "--disable-extensions",
+                "--disable-background-networking",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(capabilities)
+        .connect(driver)
+        .await
+        .expect("a chromium session")
+}
+
+struct Shots {
+    dir: PathBuf,
+    count: usize,
+}
+
+impl Shots {
+    async fn take(&mut self, client: &Client, name: &str) {
+        self.count += 1;
+        // The whole page, not the viewport: grow the window to the
+        // document's height (capped) for the shot, then put it back.
+        let height = client
+            .execute("return document.documentElement.scrollHeight;", vec![])
+            .await
+            .ok()
+            .and_then(|v| v.as_u64())
+            .unwrap_or(1000)
+            .clamp(1000, 6000);
+        let _ = client.set_window_size(1440, height as u32).await;
+        let png = client.screenshot().await.expect("screenshot");
+        let _ = client.set_window_size(1440, 1000).await;
+        let path = self.dir.join(format!("{:02}-{name}.png", self.count));
+        std::fs::write(&path, png).expect("write screenshot");
+        eprintln!("screenshot: {}", path.display());
+    }
+}
+
+async fn text(client: &Client, css: &str) -> String {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .text()
+        .await
+        .expect("text")
+}
+
+/// "1–50 of 123" → 123.
+async fn pager_total(client: &Client) -> u64 {
+    let pager = text(client, ".pager span").await;
+    pager
+        .rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("pager {pager:?}"))
+}
+
+/// First contentful paint and the load event's end, in ms from navigation
+/// start, as the browser's performance timeline reports them.
+async fn paint_timings(client: &Client) -> serde_json::Value {
+    client
+        .execute(
+            "const paint = performance.getEntriesByType('paint').find(e => e.name === 'first-contentful-paint'); \
+             const nav = performance.getEntriesByType('navigation')[0]; \
+             return { fcp: paint ? paint.startTime : null, load: nav ? nav.loadEventEnd : null, \
+                      bytes: nav ? nav.transferSize : null };",
+            vec![],
+        )
+        .await
+        .unwrap_or_default()
+}
+
+async fn attribute(element: &Element, name: &str) -> String {
+    element
+        .attr(name)
+        .await
+        .expect("attribute")
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_in_a_real_browser() {
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        eprintln!(
+            "SKIPPED: the browser test needs {CHROMIUM} and {CHROMEDRIVER} \
+             (apt-get install chromium chromium-driver; scripts/test.sh does it)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_server, url) = serve_demo(&dir.path().join("data"));
+    let (_driver, driver_url) = chromedriver();
+    let client = browser(&driver_url, &dir.path().join("profile")).await;
+    let mut shots = Shots {
+        dir: Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots"),
+        count: 0,
+    };
+    std::fs::create_dir_all(&shots.dir).expect("screenshot dir");
+    // The scenario runs as a task so that a failed assertion still closes
+    // the browser session (chromedriver's Chromium goes with it).
+    let scenario = tokio::spawn({
+        let client = client.clone();
+        async move { run(&client, &url, &mut shots).await }
+    });
+    let outcome = scenario.await;
+    let _ = client.close().await;
+    if let Err(failure) = outcome {
+        std::panic::resume_unwind(failure.into_panic());
+    }
+}
+
+async fn run(client: &Client, url: &str, shots: &mut Shots) {
+    // Not signed in: the login page, which sends us back to the overview.
+    client.goto(url).await.expect("open");
+    assert!(client.current_url().await.expect("url").path() == "/login");
+    shots.take(client, "login").await;
+    client
+        .find(Locator::Id("name"))
+        .await
+        .expect("name field")
+        .send_keys("admin")
+        .await
+        .expect("type name");
+    client
+        .find(Locator::Id("password"))
+        .await
+        .expect("password field")
+        .send_keys(PASSWORD)
+        .await
+        .expect("type password");
+    client
+        .find(Locator::Css(".login button[type=submit]"))
+        .await
+        .expect("sign-in button")
+        .click()
+        .await
+        .expect("sign in");
+    client
+        .wait()
+        .for_element(Locator::Id("repositories"))
+        .await
+        .expect("the repositories list");
+    let timings = paint_timings(client).await;
+    assert_eq!(text(client, ".who .user").await, "admin");
+    assert_eq!(text(client, ".who .role").await, "admin");
+    let all_images: u64 = text(client, "#stat-images").await.parse().expect("images");
+    let all_clusters = text(client, "#stat-clusters").await;
+    assert_eq!(all_clusters, "3");
+    assert!(all_images > 1, "{all_images}");
+    let rows = client
+        .find_all(Locator::Css("#repositories tbody tr"))
+        .await
+        .expect("rows");
+    assert_eq!(rows.len(), 10);
+    shots.take(client, "overview").await;
+    eprintln!("overview in chromium (ms from navigation start): {timings}");
+
+    // Filter by cluster: the statistics follow, the filter is in the URL.
+    client
+        .find(Locator::Id("filter-cluster"))
+        .await
+        .expect("cluster filter")
+        .select_by_value("staging")
+        .await
+        .expect("choose staging");
+    client
+        .find(Locator::Css(".filters button[type=submit]"))
+        .await
+        .expect("apply")
+        .click()
+        .await
+        .expect("apply filters");
+    let filtered_url = client.current_url().await.expect("url");
+    assert!(
+        filtered_url
+            .query()
+            .unwrap_or("")
+            .contains("cluster=staging"),
+        "{filtered_url}"
+    );
+    assert_eq!(text(client, "#stat-clusters").await, "1");
+    let staging_images: u64 = text(client, "#stat-images").await.parse().expect("images");
+    assert!(
+        staging_images < all_images,
+        "{staging_images} < {all_images}"
+    );
+    shots.take(client, "overview-staging").await;
+
+    // Open an image whose repository has several digests.
+    client.goto(url).await.expect("overview");
+    let mut links = Vec::new();
+    for link in client
+        .find_all(Locator::Css("#repositories tbody th a"))
+        .await
+        .expect("repository links")
+    {
+        links.push(attribute(&link, "href").await);
+    }
+    let mut chosen = None;
+    for href in &links {
+        client
+            .goto(&format!("{url}{href}"))
+            .await
+            .expect("image page");
+        let options = client
+            .find_all(Locator::Css("#digest option"))
+            .await
+            .expect("digest options");
+        if options.len() > 1 {
+            chosen = Some(href.clone());
+            break;
+        }
+    }
+    let chosen = chosen.expect("a demo repository with more than one digest");
+    shots.take(client, "image").await;
+
+    // Switch digest with the drop-down (our script submits on change).
+    let other = client
+        .find(Locator::Css("#digest option:not([selected])"))
+        .await
+        .expect("another digest");
+    let other_digest = attribute(&other, "value").await;
+    client
+        .find(Locator::Id("digest"))
+        .await
+        .expect("digest select")
+        .select_by_value(&other_digest)
+        .await
+        .expect("choose digest");
+    let wanted = format!("/images/{other_digest}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client.current_url().await.expect("url").path() != wanted {
+        assert!(
+            Instant::now() < deadline,
+            "the digest drop-down did not navigate to {wanted}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_ne!(format!("/images/{other_digest}"), chosen);
+    client
+        .wait()
+        .for_element(Locator::Css(".hierarchy"))
+        .await
+        .expect("image page");
+    shots.take(client, "image-other-digest").await;
+
+    // Find an image with vulnerabilities in more than one layer, then
+    // select one layer: the list narrows to it.
+    let mut narrowed = false;
+    for href in &links {
+        client
+            .goto(&format!("{url}{href}"))
+            .await
+            .expect("image page");
+        if client.find(Locator::Id("vulnerabilities")).await.is_err() {
+            continue;
+        }
+        let total = pager_total(client).await;
+        let mut layers = Vec::new();
+        for cell in client
+            .find_all(Locator::Css("#vulnerabilities tbody td:nth-child(7)"))
+            .await
+            .expect("layer cells")
+        {
+            layers.push(cell.text().await.expect("layer"));
+        }
+        let Some(layer) = layers
+            .iter()
+            .find(|l| layers.iter().any(|o| o != *l) && l.parse::<u32>().is_ok())
+            .cloned()
+        else {
+            continue;
+        };
+        for checkbox in client
+            .find_all(Locator::Css("#layers-form input[name=layers]"))
+            .await
+            .expect("layer checkboxes")
+        {
+            if attribute(&checkbox, "value").await != layer {
+                checkbox.click().await.expect("untick layer");
+            }
+        }
+        client
+            .find(Locator::Css("#layers-form button[type=submit]"))
+            .await
+            .expect("filter by layers")
+            .click()
+            .await
+            .expect("submit layers");
+        client
+            .wait()
+            .for_element(Locator::Css(".pager"))
+            .await
+            .expect("narrowed list");
+        let url_now = client.current_url().await.expect("url");
+        assert!(
+            url_now
+                .query()
+                .unwrap_or("")
+                .contains(&format!("layers={layer}")),
+            "{url_now}"
+        );
+        let narrowed_total = pager_total(client).await;
+        assert!(narrowed_total < total, "{narrowed_total} < {total}");
+        for cell in client
+            .find_all(Locator::Css("#vulnerabilities tbody td:nth-child(7)"))
+            .await
+            .expect("layer cells")
+        {
+            assert_eq!(cell.text().await.expect("layer"), layer);
+        }
+        shots.take(client, "image-one-layer").await;
+        narrowed = true;
+        break;
+    }
+    assert!(narrowed, "no demo image has vulnerabilities in two layers");
+
+    for (tab, name) in [
+        ("packages", "image-packages"),
+        ("resources", "image-resources"),
+    ] {
+        client
+            .find(Locator::Css(&format!(".tabs a[href*='tab={tab}']")))
+            .await
+            .expect("tab link")
+            .click()
+            .await
+            .expect("open tab");
+        client
+            .wait()
+            .for_element(Locator::Id(tab))
+            .await
+            .unwrap_or_else(|e| panic!("{tab} tab: {e}"));
+        shots.take(client, name).await;
+    }
+
+    // Log out: back to the login page; the overview needs a session again.
+    client
+        .find(Locator::Css(".who button"))
+        .await
+        .expect("log out button")
+        .click()
+        .await
+        .expect("log out");
+    client
+        .wait()
+        .for_element(Locator::Css(".login"))
+        .await
+        .expect("login page");
+    client.goto(url).await.expect("overview");
+    assert_eq!(client.current_url().await.expect("url").path(), "/login");
+}
