@@ -3,12 +3,13 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use model::{Digest, Finding, FixState, Severity};
+use sha2::{Digest as _, Sha256};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 use time::OffsetDateTime;
 
 use super::{from_ts_opt, parse_digest, parse_platform, ts};
-use crate::codec::{Decoder, Encoder};
+use crate::codec::{Decoder, Encoder, to_json};
 use crate::types::MAX_REASON_LEN;
 use crate::{
     AnalyzerVersions, ClusterSecretRef, ImageId, PackageSummary, RematchOutcome, Result, ScanJob,
@@ -341,7 +342,46 @@ async fn vulnerability_ids<'a>(
     Ok(ids)
 }
 
-/// Replaces an image's findings and packages and refreshes its summary.
+/// A finding about to be written: its body JSON and content hash.
+struct Prepared<'a> {
+    finding: &'a Finding,
+    json: Vec<u8>,
+    hash: i64,
+}
+
+/// The first 8 bytes of the SHA-256 of a finding's JSON body.
+fn content_hash(json: &[u8]) -> i64 {
+    let digest = Sha256::digest(json);
+    let mut head = [0u8; 8];
+    head.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(head)
+}
+
+/// The hash of a set of findings: order-independent (sorted by fingerprint
+/// and content), so a matcher returning the same findings in another order
+/// writes nothing.
+fn findings_set_hash(prepared: &[Prepared<'_>]) -> Vec<u8> {
+    let mut keys: Vec<(&str, i64)> = prepared
+        .iter()
+        .map(|p| (p.finding.fingerprint.as_str(), p.hash))
+        .collect();
+    keys.sort_unstable();
+    let mut hasher = Sha256::new();
+    for (fingerprint, hash) in keys {
+        // Length-prefixed, so no two sets hash the same input bytes.
+        hasher.update((fingerprint.len() as u64).to_be_bytes());
+        hasher.update(fingerprint.as_bytes());
+        hasher.update(hash.to_be_bytes());
+    }
+    hasher.finalize().to_vec()
+}
+
+/// Writes an image's findings and packages from a (re-)match against
+/// `db_version` and refreshes its summary, touching only what changed:
+/// the same findings and packages as stored (by hash) only record the
+/// version; otherwise rows whose fingerprint and content are unchanged stay,
+/// changed ones are replaced (keeping `first_seen_db_version`), gone ones
+/// deleted and new ones inserted with `first_seen_db_version = db_version`.
 pub(crate) async fn write_findings(
     conn: &mut SqliteConnection,
     image: i64,
@@ -350,57 +390,148 @@ pub(crate) async fn write_findings(
     db_version: i64,
     now: i64,
 ) -> Result<RematchOutcome> {
-    let repository: Option<String> =
-        sqlx::query_scalar("SELECT repository FROM image WHERE id = $1")
+    type Stored = (String, Option<Vec<u8>>, Option<Vec<u8>>);
+    let stored: Option<Stored> =
+        sqlx::query_as("SELECT repository, findings_hash, packages_hash FROM image WHERE id = $1")
             .bind(image)
             .fetch_optional(&mut *conn)
             .await?;
-    let Some(repository) = repository else {
+    let Some((repository, stored_findings_hash, stored_packages_hash)) = stored else {
         return Err(StoreError::NotFound {
             what: "image",
             key: image.to_string(),
         });
     };
-    let previous: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
-        "SELECT fingerprint, first_seen_db_version FROM finding WHERE image_id = $1",
+    let prepared = findings
+        .iter()
+        .map(|finding| {
+            let json = to_json("finding", finding)?;
+            Ok(Prepared {
+                finding,
+                hash: content_hash(&json),
+                json,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let findings_hash = findings_set_hash(&prepared);
+    let packages_hash = Sha256::digest(to_json("package summaries", &packages)?).to_vec();
+
+    let mut outcome = RematchOutcome::default();
+    if stored_findings_hash.as_deref() != Some(findings_hash.as_slice()) {
+        outcome = diff_findings(conn, image, &repository, &prepared, db_version, now).await?;
+        refresh_summaries(conn, "$1", Some(image)).await?;
+    }
+    if stored_packages_hash.as_deref() != Some(packages_hash.as_slice()) {
+        replace_packages(conn, image, packages).await?;
+    }
+    sqlx::query(
+        "UPDATE image SET db_version = $1, findings_hash = $2, packages_hash = $3 WHERE id = $4",
+    )
+    .bind(db_version)
+    .bind(findings_hash)
+    .bind(packages_hash)
+    .bind(image)
+    .execute(&mut *conn)
+    .await?;
+    Ok(outcome)
+}
+
+/// Brings an image's finding rows to `prepared`, writing only the rows
+/// that differ.
+async fn diff_findings(
+    conn: &mut SqliteConnection,
+    image: i64,
+    repository: &str,
+    prepared: &[Prepared<'_>],
+    db_version: i64,
+    now: i64,
+) -> Result<RematchOutcome> {
+    let previous: Vec<(i64, String, i64, i64)> = sqlx::query_as(
+        "SELECT id, fingerprint, first_seen_db_version, content_hash FROM finding \
+         WHERE image_id = $1",
     )
     .bind(image)
     .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .collect();
-    let excepted = excepted_vulnerabilities(conn, &repository, now).await?;
-    let mut names: Vec<&str> = findings.iter().map(|f| f.id.as_str()).collect();
+    .await?;
+    // Fingerprints are unique per image in practice; a duplicate keeps the
+    // earliest version it was seen at.
+    let mut first_seen: HashMap<&str, i64> = HashMap::with_capacity(previous.len());
+    let mut unchanged: HashMap<(&str, i64), Vec<i64>> = HashMap::with_capacity(previous.len());
+    for (id, fingerprint, seen_at, hash) in &previous {
+        first_seen
+            .entry(fingerprint.as_str())
+            .and_modify(|v| *v = (*v).min(*seen_at))
+            .or_insert(*seen_at);
+        unchanged
+            .entry((fingerprint.as_str(), *hash))
+            .or_default()
+            .push(*id);
+    }
+    let mut outcome = RematchOutcome::default();
+    let mut inserts = Vec::new();
+    for p in prepared {
+        let kept = unchanged
+            .get_mut(&(p.finding.fingerprint.as_str(), p.hash))
+            .and_then(Vec::pop);
+        if kept.is_none() {
+            if !first_seen.contains_key(p.finding.fingerprint.as_str()) {
+                outcome.added += 1;
+            }
+            inserts.push(p);
+        }
+    }
+    let current: HashSet<&str> = prepared
+        .iter()
+        .map(|p| p.finding.fingerprint.as_str())
+        .collect();
+    outcome.removed = first_seen
+        .keys()
+        .filter(|fingerprint| !current.contains(*fingerprint))
+        .count() as u64;
+
+    let deletes: Vec<i64> = unchanged.into_values().flatten().collect();
+    for batch in deletes.chunks(INSERT_BATCH) {
+        let mut sql = String::from("DELETE FROM finding WHERE id IN (");
+        for i in 0..batch.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(i + 1).to_string());
+        }
+        sql.push(')');
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
+        for id in batch {
+            query = query.bind(*id);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    if inserts.is_empty() {
+        return Ok(outcome);
+    }
+
+    let excepted = excepted_vulnerabilities(conn, repository, now).await?;
+    let mut names: Vec<&str> = inserts.iter().map(|p| p.finding.id.as_str()).collect();
     names.sort_unstable();
     names.dedup();
     let vulnerability_ids = vulnerability_ids(conn, &names).await?;
-    sqlx::query("DELETE FROM finding WHERE image_id = $1")
-        .bind(image)
-        .execute(&mut *conn)
-        .await?;
-    let mut outcome = RematchOutcome::default();
-    let mut seen = HashSet::with_capacity(findings.len());
     let mut encoder = Encoder::new()?;
-    for batch in findings.chunks(INSERT_BATCH) {
+    for batch in inserts.chunks(INSERT_BATCH) {
         let mut sql = String::from(
             "INSERT INTO finding (image_id, fingerprint, vulnerability_id, severity, cvss, package_kind, \
              package_name, package_version, layer_index, fixed_version, fix_state, fixable, epss, kev, \
-             excepted, first_seen_db_version, body) VALUES ",
+             excepted, first_seen_db_version, content_hash, body) VALUES ",
         );
         for row in 0..batch.len() {
-            row_placeholders(&mut sql, row, 17);
+            row_placeholders(&mut sql, row, 18);
         }
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
-        for finding in batch {
-            let first_seen = match previous.get(&finding.fingerprint) {
-                Some(version) => *version,
-                None => {
-                    outcome.added += 1;
-                    db_version
-                }
-            };
-            seen.insert(finding.fingerprint.as_str());
-            let body = encoder.encode("finding", finding)?;
+        for p in batch {
+            let finding = p.finding;
+            let first_seen = first_seen
+                .get(finding.fingerprint.as_str())
+                .copied()
+                .unwrap_or(db_version);
             query = query
                 .bind(image)
                 .bind(&finding.fingerprint)
@@ -418,15 +549,20 @@ pub(crate) async fn write_findings(
                 .bind(finding.kev_date_added.is_some())
                 .bind(excepted.contains(&finding.id))
                 .bind(first_seen)
-                .bind(body);
+                .bind(p.hash)
+                .bind(encoder.compress_json("finding", &p.json)?);
         }
         query.execute(&mut *conn).await?;
     }
-    outcome.removed = previous
-        .keys()
-        .filter(|fingerprint| !seen.contains(fingerprint.as_str()))
-        .count() as u64;
+    Ok(outcome)
+}
 
+/// Replaces an image's package summaries.
+async fn replace_packages(
+    conn: &mut SqliteConnection,
+    image: i64,
+    packages: &[PackageSummary],
+) -> Result<()> {
     sqlx::query("DELETE FROM image_package WHERE image_id = $1")
         .bind(image)
         .execute(&mut *conn)
@@ -453,13 +589,7 @@ pub(crate) async fn write_findings(
         }
         query.execute(&mut *conn).await?;
     }
-    sqlx::query("UPDATE image SET db_version = $1 WHERE id = $2")
-        .bind(db_version)
-        .bind(image)
-        .execute(&mut *conn)
-        .await?;
-    refresh_summaries(conn, "$1", Some(image)).await?;
-    Ok(outcome)
+    Ok(())
 }
 
 /// Recomputes the summary rows of the images `selection` names (an SQL

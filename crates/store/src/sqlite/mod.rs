@@ -120,13 +120,24 @@ impl SqliteStore {
 fn migrator() -> sqlx::migrate::Migrator {
     use sqlx::SqlStr;
     use sqlx::migrate::{Migration, MigrationType, Migrator};
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "store".into(),
-        MigrationType::Simple,
-        SqlStr::from_static(include_str!("../../migrations/sqlite/0001_store.sql")),
-        false,
-    )])
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            "store".into(),
+            MigrationType::Simple,
+            SqlStr::from_static(include_str!("../../migrations/sqlite/0001_store.sql")),
+            false,
+        ),
+        Migration::new(
+            2,
+            "rematch hashes".into(),
+            MigrationType::Simple,
+            SqlStr::from_static(include_str!(
+                "../../migrations/sqlite/0002_rematch_hashes.sql"
+            )),
+            false,
+        ),
+    ])
 }
 
 /// Unix seconds, as stored.
