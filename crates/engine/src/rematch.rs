@@ -63,6 +63,10 @@ pub struct RematchSummary {
     pub matching: Duration,
     #[serde(skip)]
     pub writing: Duration,
+    /// The longest single store write (one image's transaction): how long
+    /// the re-match held the shared writer at once.
+    #[serde(skip)]
+    pub longest_write: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -122,9 +126,11 @@ pub async fn rematch_all<S: Store>(
             let writing_started = Instant::now();
             let now = OffsetDateTime::now_utc();
             for (image, findings, packages) in matched {
+                let write_started = Instant::now();
                 let outcome = store
                     .replace_findings(image, &findings, &packages, db_version, now)
                     .await?;
+                summary.longest_write = summary.longest_write.max(write_started.elapsed());
                 summary.images += 1;
                 summary.findings_added += outcome.added;
                 summary.findings_removed += outcome.removed;
