@@ -179,6 +179,16 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<RematchOutcome>> + Send;
 
+    /// `replace_findings` for several images in one write transaction (all
+    /// or none), outcomes in the order of `writes`: a re-match writes a few
+    /// images at a time, so the writer is held for one bounded batch.
+    fn replace_findings_batch(
+        &self,
+        writes: &[FindingsWrite<'_>],
+        db_version: i64,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Vec<RematchOutcome>>> + Send;
+
     // ---- Exceptions ------------------------------------------------------
 
     /// Creates exceptions (all or none) and their `created` events;

@@ -210,6 +210,15 @@ pub struct RematchOutcome {
     pub removed: u64,
 }
 
+/// One image's findings and package summaries from a (re-)match, for
+/// `Store::replace_findings_batch`.
+#[derive(Debug, Clone, Copy)]
+pub struct FindingsWrite<'a> {
+    pub image: ImageId,
+    pub findings: &'a [Finding],
+    pub packages: &'a [PackageSummary],
+}
+
 /// A stored inventory, for re-matching without pulling.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredInventory {

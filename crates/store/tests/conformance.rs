@@ -2514,15 +2514,51 @@ mod cases {
             ),
         ];
         for (version, one_findings, two_findings, one_expected, two_expected) in table {
-            for (image, name, findings, (outcome, rows)) in [
-                (&one, "nginx-1.25", one_findings, one_expected),
-                (&two, "api-v2", two_findings, two_expected),
-            ] {
-                let packages = package_summaries(&findings);
-                let got = store
-                    .replace_findings(image.id, &findings, &packages, version, at(30))
+            let one_packages = package_summaries(&one_findings);
+            let two_packages = package_summaries(&two_findings);
+            // Odd versions write both images in one batch, even ones singly.
+            let outcomes = if version % 2 == 1 {
+                store
+                    .replace_findings_batch(
+                        &[
+                            FindingsWrite {
+                                image: one.id,
+                                findings: &one_findings,
+                                packages: &one_packages,
+                            },
+                            FindingsWrite {
+                                image: two.id,
+                                findings: &two_findings,
+                                packages: &two_packages,
+                            },
+                        ],
+                        version,
+                        at(30),
+                    )
                     .await
-                    .unwrap();
+                    .unwrap()
+            } else {
+                let mut outcomes = Vec::new();
+                for (image, findings, packages) in [
+                    (&one, &one_findings, &one_packages),
+                    (&two, &two_findings, &two_packages),
+                ] {
+                    outcomes.push(
+                        store
+                            .replace_findings(image.id, findings, packages, version, at(30))
+                            .await
+                            .unwrap(),
+                    );
+                }
+                outcomes
+            };
+            for ((name, findings, packages, (outcome, rows)), got) in [
+                ("nginx-1.25", &one_findings, one_packages, one_expected),
+                ("api-v2", &two_findings, two_packages, two_expected),
+            ]
+            .into_iter()
+            .zip(outcomes)
+            {
                 if let Some(outcome) = outcome {
                     assert_eq!(got, outcome, "{name} at db {version}");
                 }
@@ -2548,6 +2584,38 @@ mod cases {
                 assert_eq!(got_packages, packages, "{name} packages at db {version}");
             }
         }
+        // A batch is all or none: an unknown image leaves the others as they were.
+        let findings = vec![c.clone()];
+        let packages = package_summaries(&findings);
+        let result = store
+            .replace_findings_batch(
+                &[
+                    FindingsWrite {
+                        image: one.id,
+                        findings: &findings,
+                        packages: &packages,
+                    },
+                    FindingsWrite {
+                        image: ImageId(9999),
+                        findings: &findings,
+                        packages: &packages,
+                    },
+                ],
+                7,
+                at(30),
+            )
+            .await;
+        assert!(
+            matches!(result, Err(StoreError::NotFound { .. })),
+            "{result:?}"
+        );
+        let details = store
+            .image(&d("nginx-1.25"), at(30))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(details.db_version, Some(6));
+        assert_eq!(details.counts.total(), 2);
     }
 
     pub async fn rematch_batches<S: Store>(store: &S) {

@@ -17,13 +17,9 @@ use crate::{
     TargetState,
 };
 
-/// Rows per multi-row INSERT (well under SQLite's 32,766 and PostgreSQL's
-/// 65,535 bound parameters). Small on purpose: sqlx-sqlite looks every
-/// argument up by parameter name, a scan over all of the statement's
-/// parameters, so binding costs grow with the square of the batch — at 500
-/// rows × 17 columns that was half of a re-match's time (engine
-/// `rematch_fleet` example: 300 images' store writes 38.8 s → 13.0 s at 50).
-const INSERT_BATCH: usize = 50;
+/// Rows per multi-row statement (18 columns × 200 = 3,600 bound
+/// parameters, under SQLite's 32,766 and PostgreSQL's 65,535).
+const INSERT_BATCH: usize = 200;
 
 pub(crate) fn severity_code(severity: Severity) -> i64 {
     match severity {
@@ -44,20 +40,26 @@ fn fix_state_text(state: &FixState) -> &'static str {
     }
 }
 
-/// `$a, $b, …` placeholders of one row of a multi-row insert.
-fn row_placeholders(sql: &mut String, row: usize, columns: usize) {
-    if row > 0 {
-        sql.push_str(", ");
+/// Anonymous positional placeholders (`?, ?, …`) for the multi-row
+/// statements, bound in order. Not `$n`: sqlx-sqlite looks a named
+/// parameter up with `sqlite3_bind_parameter_name`, a walk over the
+/// statement's parameter list, so binding `$n` costs the square of the
+/// row count (a 50-row findings insert spent most of its time there);
+/// anonymous ones are bound by position. (PostgreSQL spells them `$n`;
+/// its backend builds these lists with its own helper.)
+fn placeholders(sql: &mut String, count: usize) {
+    for i in 0..count {
+        sql.push_str(if i == 0 { "?" } else { ", ?" });
     }
-    sql.push('(');
-    for column in 0..columns {
-        if column > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('$');
-        sql.push_str(&(row * columns + column + 1).to_string());
+}
+
+/// `(?, ?, …)` for `rows` rows of `columns` columns.
+fn row_placeholders(sql: &mut String, rows: usize, columns: usize) {
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        placeholders(sql, columns);
+        sql.push(')');
     }
-    sql.push(')');
 }
 
 const TARGET_COLUMNS: &str = "t.id, t.repository, t.reference_kind, t.reference, t.expected_config, \
@@ -313,13 +315,7 @@ async fn vulnerability_ids<'a>(
     let mut ids = HashMap::with_capacity(names.len());
     for batch in names.chunks(INSERT_BATCH) {
         let mut sql = String::from("SELECT name, id FROM vulnerability WHERE name IN (");
-        for i in 0..batch.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('$');
-            sql.push_str(&(i + 1).to_string());
-        }
+        placeholders(&mut sql, batch.len());
         sql.push(')');
         let mut query = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql.as_str()));
         for name in batch {
@@ -376,6 +372,39 @@ fn findings_set_hash(prepared: &[Prepared<'_>]) -> Vec<u8> {
     hasher.finalize().to_vec()
 }
 
+/// An image's findings and packages serialized and hashed, ready to
+/// write: done before taking the writer, so the shared write transaction
+/// holds only the SQL.
+pub(crate) struct PreparedFindings<'a> {
+    findings: Vec<Prepared<'a>>,
+    findings_hash: Vec<u8>,
+    packages: &'a [PackageSummary],
+    packages_hash: Vec<u8>,
+}
+
+pub(crate) fn prepare<'a>(
+    findings: &'a [Finding],
+    packages: &'a [PackageSummary],
+) -> Result<PreparedFindings<'a>> {
+    let findings = findings
+        .iter()
+        .map(|finding| {
+            let json = to_json("finding", finding)?;
+            Ok(Prepared {
+                finding,
+                hash: content_hash(&json),
+                json,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(PreparedFindings {
+        findings_hash: findings_set_hash(&findings),
+        packages,
+        packages_hash: Sha256::digest(to_json("package summaries", &packages)?).to_vec(),
+        findings,
+    })
+}
+
 /// Writes an image's findings and packages from a (re-)match against
 /// `db_version` and refreshes its summary, touching only what changed:
 /// the same findings and packages as stored (by hash) only record the
@@ -385,8 +414,7 @@ fn findings_set_hash(prepared: &[Prepared<'_>]) -> Vec<u8> {
 pub(crate) async fn write_findings(
     conn: &mut SqliteConnection,
     image: i64,
-    findings: &[Finding],
-    packages: &[PackageSummary],
+    prepared: &PreparedFindings<'_>,
     db_version: i64,
     now: i64,
 ) -> Result<RematchOutcome> {
@@ -402,38 +430,46 @@ pub(crate) async fn write_findings(
             key: image.to_string(),
         });
     };
-    let prepared = findings
-        .iter()
-        .map(|finding| {
-            let json = to_json("finding", finding)?;
-            Ok(Prepared {
-                finding,
-                hash: content_hash(&json),
-                json,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let findings_hash = findings_set_hash(&prepared);
-    let packages_hash = Sha256::digest(to_json("package summaries", &packages)?).to_vec();
-
     let mut outcome = RematchOutcome::default();
-    if stored_findings_hash.as_deref() != Some(findings_hash.as_slice()) {
-        outcome = diff_findings(conn, image, &repository, &prepared, db_version, now).await?;
+    if stored_findings_hash.as_deref() != Some(prepared.findings_hash.as_slice()) {
+        outcome = diff_findings(
+            conn,
+            image,
+            &repository,
+            &prepared.findings,
+            db_version,
+            now,
+        )
+        .await?;
         refresh_summaries(conn, "$1", Some(image)).await?;
     }
-    if stored_packages_hash.as_deref() != Some(packages_hash.as_slice()) {
-        replace_packages(conn, image, packages).await?;
+    if stored_packages_hash.as_deref() != Some(prepared.packages_hash.as_slice()) {
+        replace_packages(conn, image, prepared.packages).await?;
     }
     sqlx::query(
         "UPDATE image SET db_version = $1, findings_hash = $2, packages_hash = $3 WHERE id = $4",
     )
     .bind(db_version)
-    .bind(findings_hash)
-    .bind(packages_hash)
+    .bind(&prepared.findings_hash)
+    .bind(&prepared.packages_hash)
     .bind(image)
     .execute(&mut *conn)
     .await?;
     Ok(outcome)
+}
+
+/// `write_findings` for several images in one transaction.
+pub(crate) async fn write_findings_batch(
+    conn: &mut SqliteConnection,
+    writes: &[(i64, PreparedFindings<'_>)],
+    db_version: i64,
+    now: i64,
+) -> Result<Vec<RematchOutcome>> {
+    let mut outcomes = Vec::with_capacity(writes.len());
+    for (image, prepared) in writes {
+        outcomes.push(write_findings(conn, *image, prepared, db_version, now).await?);
+    }
+    Ok(outcomes)
 }
 
 /// Brings an image's finding rows to `prepared`, writing only the rows
@@ -492,13 +528,7 @@ async fn diff_findings(
     let deletes: Vec<i64> = unchanged.into_values().flatten().collect();
     for batch in deletes.chunks(INSERT_BATCH) {
         let mut sql = String::from("DELETE FROM finding WHERE id IN (");
-        for i in 0..batch.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('$');
-            sql.push_str(&(i + 1).to_string());
-        }
+        placeholders(&mut sql, batch.len());
         sql.push(')');
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
         for id in batch {
@@ -522,9 +552,7 @@ async fn diff_findings(
              package_name, package_version, layer_index, fixed_version, fix_state, fixable, epss, kev, \
              excepted, first_seen_db_version, content_hash, body) VALUES ",
         );
-        for row in 0..batch.len() {
-            row_placeholders(&mut sql, row, 18);
-        }
+        row_placeholders(&mut sql, batch.len(), 18);
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
         for p in batch {
             let finding = p.finding;
@@ -572,9 +600,7 @@ async fn replace_packages(
             "INSERT INTO image_package (image_id, kind, name, version, layer_index, path, \
              vulnerabilities, fix_all_version) VALUES ",
         );
-        for row in 0..batch.len() {
-            row_placeholders(&mut sql, row, 8);
-        }
+        row_placeholders(&mut sql, batch.len(), 8);
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
         for package in batch {
             query = query
@@ -631,6 +657,7 @@ pub(crate) async fn complete(
     conn: &mut SqliteConnection,
     target: TargetId,
     record: &ScanRecord,
+    prepared: &PreparedFindings<'_>,
     now: OffsetDateTime,
 ) -> Result<ImageId> {
     let now = ts(now);
@@ -717,15 +744,7 @@ pub(crate) async fn complete(
         .execute(&mut *conn)
         .await?;
     }
-    write_findings(
-        conn,
-        image,
-        &record.findings,
-        &record.packages,
-        record.db_version,
-        now,
-    )
-    .await?;
+    write_findings(conn, image, prepared, record.db_version, now).await?;
     Ok(ImageId(image))
 }
 

@@ -19,11 +19,12 @@ use model::Finding;
 
 use crate::{
     AnalyzerVersions, ApiToken, ClusterRecord, Exception, ExceptionEvent, ExceptionId,
-    ExceptionListFilter, ImageDetails, ImageId, InventorySource, LayerFilter, NewException,
-    NewSession, NewToken, NewUser, PackageRow, PackageSummary, Page, Paged, RematchOutcome,
-    RemediationRow, ReportFilter, RepositoryRow, RepositorySortField, ResourceRow, Result, ScanJob,
-    ScanRecord, Session, SnapshotOutcome, Sort, Statistics, Store, StoreError, StoredInventory,
-    TargetId, TargetState, TokenId, User, UserId, VulnerabilityRow, VulnerabilitySortField,
+    ExceptionListFilter, FindingsWrite, ImageDetails, ImageId, InventorySource, LayerFilter,
+    NewException, NewSession, NewToken, NewUser, PackageRow, PackageSummary, Page, Paged,
+    RematchOutcome, RemediationRow, ReportFilter, RepositoryRow, RepositorySortField, ResourceRow,
+    Result, ScanJob, ScanRecord, Session, SnapshotOutcome, Sort, Statistics, Store, StoreError,
+    StoredInventory, TargetId, TargetState, TokenId, User, UserId, VulnerabilityRow,
+    VulnerabilitySortField,
 };
 
 /// SQL assembled from this crate's constant fragments and `$n` placeholders
@@ -244,7 +245,10 @@ impl Store for SqliteStore {
         record: &ScanRecord,
         now: OffsetDateTime,
     ) -> Result<ImageId> {
-        write_tx!(self, |conn| images::complete(conn, target, record, now))
+        let prepared = images::prepare(&record.findings, &record.packages)?;
+        write_tx!(self, |conn| images::complete(
+            conn, target, record, &prepared, now
+        ))
     }
 
     async fn fail_scan(
@@ -312,11 +316,29 @@ impl Store for SqliteStore {
         db_version: i64,
         now: OffsetDateTime,
     ) -> Result<RematchOutcome> {
+        let prepared = images::prepare(findings, packages)?;
         write_tx!(self, |conn| images::write_findings(
             conn,
             image.0,
-            findings,
-            packages,
+            &prepared,
+            db_version,
+            ts(now)
+        ))
+    }
+
+    async fn replace_findings_batch(
+        &self,
+        writes: &[FindingsWrite<'_>],
+        db_version: i64,
+        now: OffsetDateTime,
+    ) -> Result<Vec<RematchOutcome>> {
+        let prepared = writes
+            .iter()
+            .map(|w| Ok((w.image.0, images::prepare(w.findings, w.packages)?)))
+            .collect::<Result<Vec<_>>>()?;
+        write_tx!(self, |conn| images::write_findings_batch(
+            conn,
+            &prepared,
             db_version,
             ts(now)
         ))
