@@ -51,6 +51,26 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// CPU seconds (user + system) the process used so far: with other work
+/// on the machine, wall time alone misleads.
+fn cpu_seconds() -> f64 {
+    // Fields 14 and 15 of /proc/self/stat, after the parenthesised name, in
+    // clock ticks (100 per second on Linux).
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), BoxError> {
     let mut args = std::env::args().skip(1);
@@ -107,7 +127,9 @@ async fn main() -> Result<(), BoxError> {
         "re-matching against database version {version} (batches of {}, {} workers)",
         config.batch, config.workers
     );
+    let cpu = cpu_seconds();
     let first = rematch_all(&store, &db, &config).await?;
+    println!("  (process CPU {:.1} s)", cpu_seconds() - cpu);
     println!(
         "FIGURE (issue #5, target < 60 s): re-matched {} stored inventories in {:.1} s; \
          {} findings new since the previous database, {} gone (index load {:.1} s, matching {:.1} s, \
@@ -141,7 +163,9 @@ async fn main() -> Result<(), BoxError> {
             share * 100.0,
             started.elapsed()
         );
+        let cpu = cpu_seconds();
         let update = rematch_all(&store, &db, &RematchConfig::default()).await?;
+        println!("  (process CPU {:.1} s)", cpu_seconds() - cpu);
         println!(
             "FIGURE (issue #5, target < 60 s), realistic update: re-matched {} stored inventories \
              in {:.1} s; {} findings new since the previous database, {} gone (index load {:.1} s, \
