@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use model::Finding;
 use serde::Serialize;
-use store::{FindingsWrite, ImageId, PackageSummary, Store, StoredInventory};
+use store::{FindingsHashes, FindingsWrite, ImageId, PackageSummary, Store, StoredInventory};
 use time::OffsetDateTime;
 use vulndb::VulnDb;
 
@@ -137,10 +137,11 @@ pub async fn rematch_all<S: Store>(
             for chunk in write_chunks(&matched, config.write_images, config.write_findings) {
                 let writes: Vec<FindingsWrite<'_>> = chunk
                     .iter()
-                    .map(|(image, findings, packages)| FindingsWrite {
+                    .map(|(image, findings, packages, hashes)| FindingsWrite {
                         image: *image,
                         findings,
                         packages,
+                        hashes,
                     })
                     .collect();
                 let write_started = Instant::now();
@@ -173,7 +174,7 @@ pub async fn rematch_all<S: Store>(
     Ok(summary)
 }
 
-type Matched = (ImageId, Vec<Finding>, Vec<PackageSummary>);
+type Matched = (ImageId, Vec<Finding>, Vec<PackageSummary>, FindingsHashes);
 
 /// Splits matched images into consecutive write transactions of at most
 /// `images` images and `findings` findings (an image with more findings
@@ -182,7 +183,7 @@ fn write_chunks(matched: &[Matched], images: usize, findings: usize) -> Vec<&[Ma
     let (images, findings) = (images.max(1), findings.max(1));
     let mut chunks = Vec::new();
     let (mut start, mut held) = (0, 0);
-    for (i, (_, image_findings, _)) in matched.iter().enumerate() {
+    for (i, (_, image_findings, _, _)) in matched.iter().enumerate() {
         if i > start && (i - start >= images || held + image_findings.len() > findings) {
             chunks.push(&matched[start..i]);
             (start, held) = (i, 0);
@@ -241,9 +242,12 @@ fn match_batch(
                             let findings =
                                 matching::match_image(&stored.inventory, &loaded.index).findings;
                             let packages = package_summaries(&stored.inventory, &findings);
-                            (stored.image, findings, packages)
+                            // Hashed here, on the matching threads, so
+                            // the store's writer only compares.
+                            let hashes = FindingsHashes::of(&findings, &packages)?;
+                            Ok((stored.image, findings, packages, hashes))
                         })
-                        .collect::<Vec<_>>()
+                        .collect::<Result<Vec<_>, RematchError>>()
                 })
             })
             .collect();
@@ -252,7 +256,7 @@ fn match_batch(
             let part = handle
                 .join()
                 .map_err(|_| RematchError::Worker("a matching thread panicked".to_owned()))?;
-            matched.extend(part);
+            matched.extend(part?);
         }
         Ok(matched)
     })
@@ -292,11 +296,9 @@ mod tests {
                 .iter()
                 .enumerate()
                 .map(|(i, n)| {
-                    (
-                        ImageId(i as i64),
-                        (0..*n).map(finding).collect(),
-                        Vec::new(),
-                    )
+                    let findings: Vec<_> = (0..*n).map(finding).collect();
+                    let hashes = store::FindingsHashes::of(&findings, &[]).unwrap();
+                    (ImageId(i as i64), findings, Vec::new(), hashes)
                 })
                 .collect();
             let got: Vec<usize> = write_chunks(&matched, images, findings)

@@ -38,40 +38,13 @@ impl Encoder {
         what: &'static str,
         value: &impl Serialize,
     ) -> Result<Vec<u8>, StoreError> {
+        let error = |message: String| StoreError::Encode { what, message };
         self.json.clear();
-        serde_json::to_writer(&mut self.json, value).map_err(|e| StoreError::Encode {
-            what,
-            message: e.to_string(),
-        })?;
+        serde_json::to_writer(&mut self.json, value).map_err(|e| error(e.to_string()))?;
         self.compressor
             .compress(&self.json)
-            .map_err(|e| StoreError::Encode {
-                what,
-                message: e.to_string(),
-            })
+            .map_err(|e| error(e.to_string()))
     }
-
-    /// Compresses JSON the caller serialized already (to hash it first).
-    pub(crate) fn compress_json(
-        &mut self,
-        what: &'static str,
-        json: &[u8],
-    ) -> Result<Vec<u8>, StoreError> {
-        self.compressor
-            .compress(json)
-            .map_err(|e| StoreError::Encode {
-                what,
-                message: e.to_string(),
-            })
-    }
-}
-
-/// A value's body JSON, as `Encoder::encode` writes it.
-pub(crate) fn to_json(what: &'static str, value: &impl Serialize) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(value).map_err(|e| StoreError::Encode {
-        what,
-        message: e.to_string(),
-    })
 }
 
 /// One decompression context and buffer reused for many rows.

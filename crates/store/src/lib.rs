@@ -32,6 +32,7 @@ mod codec;
 mod error;
 pub mod filter;
 pub mod fixtures;
+mod hashes;
 mod sqlite;
 pub mod types;
 
@@ -47,6 +48,7 @@ pub use filter::{
     Direction, FilterError, ImageStatus, LabelRequirement, Page, Paged, ReportFilter,
     RepositorySortField, SearchText, Sort, VulnerabilitySortField, parse_selector,
 };
+pub use hashes::FindingsHashes;
 pub use sqlite::{DATABASE_FILE, SqliteStore};
 pub use types::*;
 

@@ -217,6 +217,9 @@ pub struct FindingsWrite<'a> {
     pub image: ImageId,
     pub findings: &'a [Finding],
     pub packages: &'a [PackageSummary],
+    /// `FindingsHashes::of(findings, packages)`, computed by the caller
+    /// (a re-match does it on its matching threads).
+    pub hashes: &'a crate::FindingsHashes,
 }
 
 /// A stored inventory, for re-matching without pulling.

@@ -2516,6 +2516,8 @@ mod cases {
         for (version, one_findings, two_findings, one_expected, two_expected) in table {
             let one_packages = package_summaries(&one_findings);
             let two_packages = package_summaries(&two_findings);
+            let one_hashes = FindingsHashes::of(&one_findings, &one_packages).unwrap();
+            let two_hashes = FindingsHashes::of(&two_findings, &two_packages).unwrap();
             // Odd versions write both images in one batch, even ones singly.
             let outcomes = if version % 2 == 1 {
                 store
@@ -2525,11 +2527,13 @@ mod cases {
                                 image: one.id,
                                 findings: &one_findings,
                                 packages: &one_packages,
+                                hashes: &one_hashes,
                             },
                             FindingsWrite {
                                 image: two.id,
                                 findings: &two_findings,
                                 packages: &two_packages,
+                                hashes: &two_hashes,
                             },
                         ],
                         version,
@@ -2587,6 +2591,8 @@ mod cases {
         // A batch is all or none: an unknown image leaves the others as they were.
         let findings = vec![c.clone()];
         let packages = package_summaries(&findings);
+        let hashes = FindingsHashes::of(&findings, &packages).unwrap();
+        let other_hashes = FindingsHashes::of(&[], &[]).unwrap();
         let result = store
             .replace_findings_batch(
                 &[
@@ -2594,11 +2600,13 @@ mod cases {
                         image: one.id,
                         findings: &findings,
                         packages: &packages,
+                        hashes: &hashes,
                     },
                     FindingsWrite {
                         image: ImageId(9999),
                         findings: &findings,
                         packages: &packages,
+                        hashes: &hashes,
                     },
                 ],
                 7,
@@ -2607,6 +2615,23 @@ mod cases {
             .await;
         assert!(
             matches!(result, Err(StoreError::NotFound { .. })),
+            "{result:?}"
+        );
+        // Hashes of other findings are refused.
+        let result = store
+            .replace_findings_batch(
+                &[FindingsWrite {
+                    image: one.id,
+                    findings: &findings,
+                    packages: &packages,
+                    hashes: &other_hashes,
+                }],
+                7,
+                at(30),
+            )
+            .await;
+        assert!(
+            matches!(result, Err(StoreError::Invalid { .. })),
             "{result:?}"
         );
         let details = store

@@ -3,18 +3,17 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use model::{Digest, Finding, FixState, Severity};
-use sha2::{Digest as _, Sha256};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 use time::OffsetDateTime;
 
 use super::{from_ts_opt, parse_digest, parse_platform, ts};
-use crate::codec::{Decoder, Encoder, to_json};
+use crate::codec::{Decoder, Encoder};
 use crate::types::MAX_REASON_LEN;
 use crate::{
-    AnalyzerVersions, ClusterSecretRef, ImageId, PackageSummary, RematchOutcome, Result, ScanJob,
-    ScanRecord, ScanStatus, ScanTarget, StoreError, StoredInventory, TargetId, TargetReference,
-    TargetState,
+    AnalyzerVersions, ClusterSecretRef, FindingsHashes, ImageId, PackageSummary, RematchOutcome,
+    Result, ScanJob, ScanRecord, ScanStatus, ScanTarget, StoreError, StoredInventory, TargetId,
+    TargetReference, TargetState,
 };
 
 /// Rows per multi-row statement (18 columns × 200 = 3,600 bound
@@ -338,70 +337,49 @@ async fn vulnerability_ids<'a>(
     Ok(ids)
 }
 
-/// A finding about to be written: its body JSON and content hash.
+/// A finding about to be written, with its content hash.
 struct Prepared<'a> {
     finding: &'a Finding,
-    json: Vec<u8>,
     hash: i64,
 }
 
-/// The first 8 bytes of the SHA-256 of a finding's JSON body.
-fn content_hash(json: &[u8]) -> i64 {
-    let digest = Sha256::digest(json);
-    let mut head = [0u8; 8];
-    head.copy_from_slice(&digest[..8]);
-    i64::from_be_bytes(head)
-}
-
-/// The hash of a set of findings: order-independent (sorted by fingerprint
-/// and content), so a matcher returning the same findings in another order
-/// writes nothing.
-fn findings_set_hash(prepared: &[Prepared<'_>]) -> Vec<u8> {
-    let mut keys: Vec<(&str, i64)> = prepared
-        .iter()
-        .map(|p| (p.finding.fingerprint.as_str(), p.hash))
-        .collect();
-    keys.sort_unstable();
-    let mut hasher = Sha256::new();
-    for (fingerprint, hash) in keys {
-        // Length-prefixed, so no two sets hash the same input bytes.
-        hasher.update((fingerprint.len() as u64).to_be_bytes());
-        hasher.update(fingerprint.as_bytes());
-        hasher.update(hash.to_be_bytes());
-    }
-    hasher.finalize().to_vec()
-}
-
-/// An image's findings and packages serialized and hashed, ready to
-/// write: done before taking the writer, so the shared write transaction
-/// holds only the SQL.
+/// An image's findings and packages with their hashes (computed before
+/// taking the writer, so the shared write transaction holds only the SQL).
 pub(crate) struct PreparedFindings<'a> {
     findings: Vec<Prepared<'a>>,
-    findings_hash: Vec<u8>,
+    findings_hash: &'a [u8],
     packages: &'a [PackageSummary],
-    packages_hash: Vec<u8>,
+    packages_hash: &'a [u8],
 }
 
+/// Pairs findings with their hashes; hashes of other findings are refused.
 pub(crate) fn prepare<'a>(
     findings: &'a [Finding],
     packages: &'a [PackageSummary],
+    hashes: &'a FindingsHashes,
 ) -> Result<PreparedFindings<'a>> {
-    let findings = findings
-        .iter()
-        .map(|finding| {
-            let json = to_json("finding", finding)?;
-            Ok(Prepared {
-                finding,
-                hash: content_hash(&json),
-                json,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    if hashes.per_finding.len() != findings.len() {
+        return Err(StoreError::invalid(
+            "findings hashes",
+            format!(
+                "{} hashes for {} findings",
+                hashes.per_finding.len(),
+                findings.len()
+            ),
+        ));
+    }
     Ok(PreparedFindings {
-        findings_hash: findings_set_hash(&findings),
+        findings: findings
+            .iter()
+            .zip(&hashes.per_finding)
+            .map(|(finding, hash)| Prepared {
+                finding,
+                hash: *hash,
+            })
+            .collect(),
+        findings_hash: &hashes.findings,
         packages,
-        packages_hash: Sha256::digest(to_json("package summaries", &packages)?).to_vec(),
-        findings,
+        packages_hash: &hashes.packages,
     })
 }
 
@@ -431,7 +409,7 @@ pub(crate) async fn write_findings(
         });
     };
     let mut outcome = RematchOutcome::default();
-    if stored_findings_hash.as_deref() != Some(prepared.findings_hash.as_slice()) {
+    if stored_findings_hash.as_deref() != Some(prepared.findings_hash) {
         outcome = diff_findings(
             conn,
             image,
@@ -443,15 +421,15 @@ pub(crate) async fn write_findings(
         .await?;
         refresh_summaries(conn, "$1", Some(image)).await?;
     }
-    if stored_packages_hash.as_deref() != Some(prepared.packages_hash.as_slice()) {
+    if stored_packages_hash.as_deref() != Some(prepared.packages_hash) {
         replace_packages(conn, image, prepared.packages).await?;
     }
     sqlx::query(
         "UPDATE image SET db_version = $1, findings_hash = $2, packages_hash = $3 WHERE id = $4",
     )
     .bind(db_version)
-    .bind(&prepared.findings_hash)
-    .bind(&prepared.packages_hash)
+    .bind(prepared.findings_hash)
+    .bind(prepared.packages_hash)
     .bind(image)
     .execute(&mut *conn)
     .await?;
@@ -578,7 +556,7 @@ async fn diff_findings(
                 .bind(excepted.contains(&finding.id))
                 .bind(first_seen)
                 .bind(p.hash)
-                .bind(encoder.compress_json("finding", &p.json)?);
+                .bind(encoder.encode("finding", finding)?);
         }
         query.execute(&mut *conn).await?;
     }

@@ -19,11 +19,11 @@ use model::Finding;
 
 use crate::{
     AnalyzerVersions, ApiToken, ClusterRecord, Exception, ExceptionEvent, ExceptionId,
-    ExceptionListFilter, FindingsWrite, ImageDetails, ImageId, InventorySource, LayerFilter,
-    NewException, NewSession, NewToken, NewUser, PackageRow, PackageSummary, Page, Paged,
-    RematchOutcome, RemediationRow, ReportFilter, RepositoryRow, RepositorySortField, ResourceRow,
-    Result, ScanJob, ScanRecord, Session, SnapshotOutcome, Sort, Statistics, Store, StoreError,
-    StoredInventory, TargetId, TargetState, TokenId, User, UserId, VulnerabilityRow,
+    ExceptionListFilter, FindingsHashes, FindingsWrite, ImageDetails, ImageId, InventorySource,
+    LayerFilter, NewException, NewSession, NewToken, NewUser, PackageRow, PackageSummary, Page,
+    Paged, RematchOutcome, RemediationRow, ReportFilter, RepositoryRow, RepositorySortField,
+    ResourceRow, Result, ScanJob, ScanRecord, Session, SnapshotOutcome, Sort, Statistics, Store,
+    StoreError, StoredInventory, TargetId, TargetState, TokenId, User, UserId, VulnerabilityRow,
     VulnerabilitySortField,
 };
 
@@ -245,7 +245,8 @@ impl Store for SqliteStore {
         record: &ScanRecord,
         now: OffsetDateTime,
     ) -> Result<ImageId> {
-        let prepared = images::prepare(&record.findings, &record.packages)?;
+        let hashes = FindingsHashes::of(&record.findings, &record.packages)?;
+        let prepared = images::prepare(&record.findings, &record.packages, &hashes)?;
         write_tx!(self, |conn| images::complete(
             conn, target, record, &prepared, now
         ))
@@ -316,7 +317,8 @@ impl Store for SqliteStore {
         db_version: i64,
         now: OffsetDateTime,
     ) -> Result<RematchOutcome> {
-        let prepared = images::prepare(findings, packages)?;
+        let hashes = FindingsHashes::of(findings, packages)?;
+        let prepared = images::prepare(findings, packages, &hashes)?;
         write_tx!(self, |conn| images::write_findings(
             conn,
             image.0,
@@ -334,7 +336,12 @@ impl Store for SqliteStore {
     ) -> Result<Vec<RematchOutcome>> {
         let prepared = writes
             .iter()
-            .map(|w| Ok((w.image.0, images::prepare(w.findings, w.packages)?)))
+            .map(|w| {
+                Ok((
+                    w.image.0,
+                    images::prepare(w.findings, w.packages, w.hashes)?,
+                ))
+            })
             .collect::<Result<Vec<_>>>()?;
         write_tx!(self, |conn| images::write_findings_batch(
             conn,
