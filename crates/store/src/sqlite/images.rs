@@ -422,7 +422,7 @@ pub(crate) async fn write_findings(
         refresh_summaries(conn, "$1", Some(image)).await?;
     }
     if stored_packages_hash.as_deref() != Some(prepared.packages_hash) {
-        replace_packages(conn, image, prepared.packages).await?;
+        diff_packages(conn, image, prepared.packages).await?;
     }
     sqlx::query(
         "UPDATE image SET db_version = $1, findings_hash = $2, packages_hash = $3 WHERE id = $4",
@@ -563,6 +563,99 @@ async fn diff_findings(
     Ok(outcome)
 }
 
+/// (kind, name, version, path, layer index or -1): a package row's identity.
+type PackageKey<'a> = (&'a str, &'a str, &'a str, &'a str, i64);
+
+/// Brings an image's package summaries to `packages`, deleting and
+/// inserting only the rows that differ (a re-match changes the counts of
+/// the few packages whose findings changed). Duplicate identities, which
+/// the diff cannot tell apart, fall back to a full rewrite.
+async fn diff_packages(
+    conn: &mut SqliteConnection,
+    image: i64,
+    packages: &[PackageSummary],
+) -> Result<()> {
+    type StoredRow = (
+        String,
+        String,
+        String,
+        String,
+        Option<i64>,
+        i64,
+        Option<String>,
+    );
+    let stored: Vec<StoredRow> = sqlx::query_as(
+        "SELECT kind, name, version, path, layer_index, vulnerabilities, fix_all_version          FROM image_package WHERE image_id = $1",
+    )
+    .bind(image)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut stored_by_key: HashMap<PackageKey<'_>, (i64, Option<&str>)> =
+        HashMap::with_capacity(stored.len());
+    for (kind, name, version, path, layer, vulnerabilities, fix_all) in &stored {
+        let key = (
+            kind.as_str(),
+            name.as_str(),
+            version.as_str(),
+            path.as_str(),
+            layer.unwrap_or(-1),
+        );
+        if stored_by_key
+            .insert(key, (*vulnerabilities, fix_all.as_deref()))
+            .is_some()
+        {
+            return replace_packages(conn, image, packages).await;
+        }
+    }
+    let mut new_by_key: HashMap<PackageKey<'_>, (i64, Option<&str>)> =
+        HashMap::with_capacity(packages.len());
+    let mut inserts = Vec::new();
+    for package in packages {
+        let key = (
+            package.kind.as_str(),
+            package.name.as_str(),
+            package.version.as_str(),
+            package.path.as_str(),
+            package.layer_index.map_or(-1, i64::from),
+        );
+        let value = (
+            i64::from(package.vulnerabilities),
+            package.fix_all_version.as_deref(),
+        );
+        if new_by_key.insert(key, value).is_some() {
+            return replace_packages(conn, image, packages).await;
+        }
+        if stored_by_key.get(&key) != Some(&value) {
+            inserts.push(package);
+        }
+    }
+    // Rows gone or changed: deleted one by one, so a diff touching most
+    // rows is cheaper as a rewrite.
+    let deletes: Vec<PackageKey<'_>> = stored_by_key
+        .iter()
+        .filter(|(key, value)| new_by_key.get(*key) != Some(*value))
+        .map(|(key, _)| *key)
+        .collect();
+    if deletes.len() * 2 > stored.len().max(1) {
+        return replace_packages(conn, image, packages).await;
+    }
+    for (kind, name, version, path, layer) in deletes {
+        sqlx::query(
+            "DELETE FROM image_package WHERE image_id = $1 AND kind = $2 AND name = $3 \
+             AND version = $4 AND path = $5 AND COALESCE(layer_index, -1) = $6",
+        )
+        .bind(image)
+        .bind(kind)
+        .bind(name)
+        .bind(version)
+        .bind(path)
+        .bind(layer)
+        .execute(&mut *conn)
+        .await?;
+    }
+    insert_packages(conn, image, &inserts).await
+}
+
 /// Replaces an image's package summaries.
 async fn replace_packages(
     conn: &mut SqliteConnection,
@@ -573,6 +666,14 @@ async fn replace_packages(
         .bind(image)
         .execute(&mut *conn)
         .await?;
+    insert_packages(conn, image, &packages.iter().collect::<Vec<_>>()).await
+}
+
+async fn insert_packages(
+    conn: &mut SqliteConnection,
+    image: i64,
+    packages: &[&PackageSummary],
+) -> Result<()> {
     for batch in packages.chunks(INSERT_BATCH) {
         let mut sql = String::from(
             "INSERT INTO image_package (image_id, kind, name, version, layer_index, path, \
