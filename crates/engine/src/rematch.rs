@@ -3,18 +3,20 @@
 //! data give exactly the findings a fresh scan would.
 //!
 //! One full index is loaded; images are read in batches
-//! (`inventories_for_rematch`), matched on worker threads, and written one
-//! image per transaction (`replace_findings`), so scans recording their
-//! results interleave with a re-match instead of waiting for it. Images
-//! already matched against the current version are skipped, which makes an
-//! interrupted re-match cheap to resume.
+//! (`inventories_for_rematch`), matched on worker threads, and written a few
+//! images per transaction (`replace_findings_batch`, bounded by images and
+//! findings), so scans recording their results interleave with a re-match
+//! instead of waiting for it. The store writes only what changed: an image
+//! whose findings are the same costs a hash comparison and a version
+//! update. Images already matched against the current version are skipped,
+//! which makes an interrupted re-match cheap to resume.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use model::Finding;
 use serde::Serialize;
-use store::{ImageId, PackageSummary, Store, StoredInventory};
+use store::{FindingsHashes, FindingsWrite, ImageId, PackageSummary, Store, StoredInventory};
 use time::OffsetDateTime;
 use vulndb::VulnDb;
 
@@ -28,6 +30,11 @@ pub struct RematchConfig {
     pub workers: usize,
     /// Re-match images already matched against the current version too.
     pub force: bool,
+    /// Images written per store transaction, at most.
+    pub write_images: usize,
+    /// Findings written per store transaction, at most (an image with more
+    /// is written alone): bounds how long the shared writer is held.
+    pub write_findings: usize,
 }
 
 impl Default for RematchConfig {
@@ -36,6 +43,8 @@ impl Default for RematchConfig {
             batch: 200,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             force: false,
+            write_images: 50,
+            write_findings: 10_000,
         }
     }
 }
@@ -63,6 +72,10 @@ pub struct RematchSummary {
     pub matching: Duration,
     #[serde(skip)]
     pub writing: Duration,
+    /// The longest single store write (one image's transaction): how long
+    /// the re-match held the shared writer at once.
+    #[serde(skip)]
+    pub longest_write: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -121,13 +134,26 @@ pub async fn rematch_all<S: Store>(
             summary.matching += took;
             let writing_started = Instant::now();
             let now = OffsetDateTime::now_utc();
-            for (image, findings, packages) in matched {
-                let outcome = store
-                    .replace_findings(image, &findings, &packages, db_version, now)
+            for chunk in write_chunks(&matched, config.write_images, config.write_findings) {
+                let writes: Vec<FindingsWrite<'_>> = chunk
+                    .iter()
+                    .map(|(image, findings, packages, hashes)| FindingsWrite {
+                        image: *image,
+                        findings,
+                        packages,
+                        hashes,
+                    })
+                    .collect();
+                let write_started = Instant::now();
+                let outcomes = store
+                    .replace_findings_batch(&writes, db_version, now)
                     .await?;
-                summary.images += 1;
-                summary.findings_added += outcome.added;
-                summary.findings_removed += outcome.removed;
+                summary.longest_write = summary.longest_write.max(write_started.elapsed());
+                for outcome in outcomes {
+                    summary.images += 1;
+                    summary.findings_added += outcome.added;
+                    summary.findings_removed += outcome.removed;
+                }
             }
             summary.writing += writing_started.elapsed();
         }
@@ -148,7 +174,27 @@ pub async fn rematch_all<S: Store>(
     Ok(summary)
 }
 
-type Matched = (ImageId, Vec<Finding>, Vec<PackageSummary>);
+type Matched = (ImageId, Vec<Finding>, Vec<PackageSummary>, FindingsHashes);
+
+/// Splits matched images into consecutive write transactions of at most
+/// `images` images and `findings` findings (an image with more findings
+/// than that is a transaction of its own).
+fn write_chunks(matched: &[Matched], images: usize, findings: usize) -> Vec<&[Matched]> {
+    let (images, findings) = (images.max(1), findings.max(1));
+    let mut chunks = Vec::new();
+    let (mut start, mut held) = (0, 0);
+    for (i, (_, image_findings, _, _)) in matched.iter().enumerate() {
+        if i > start && (i - start >= images || held + image_findings.len() > findings) {
+            chunks.push(&matched[start..i]);
+            (start, held) = (i, 0);
+        }
+        held += image_findings.len();
+    }
+    if start < matched.len() {
+        chunks.push(&matched[start..]);
+    }
+    chunks
+}
 
 /// One batch being matched on a blocking thread.
 struct Matching {
@@ -196,9 +242,12 @@ fn match_batch(
                             let findings =
                                 matching::match_image(&stored.inventory, &loaded.index).findings;
                             let packages = package_summaries(&stored.inventory, &findings);
-                            (stored.image, findings, packages)
+                            // Hashed here, on the matching threads, so
+                            // the store's writer only compares.
+                            let hashes = FindingsHashes::of(&findings, &packages)?;
+                            Ok((stored.image, findings, packages, hashes))
                         })
-                        .collect::<Vec<_>>()
+                        .collect::<Result<Vec<_>, RematchError>>()
                 })
             })
             .collect();
@@ -207,8 +256,56 @@ fn match_batch(
             let part = handle
                 .join()
                 .map_err(|_| RematchError::Worker("a matching thread panicked".to_owned()))?;
-            matched.extend(part);
+            matched.extend(part?);
         }
         Ok(matched)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Matched, write_chunks};
+    use store::ImageId;
+
+    fn finding(n: usize) -> model::Finding {
+        let mut finding = store::fixtures::finding(
+            &format!("CVE-2024-{n:04}"),
+            model::Severity::High,
+            None,
+            ("pkg", "1.0"),
+            0,
+            None,
+        );
+        finding.fingerprint = format!("fp-{n}");
+        finding
+    }
+
+    /// (findings per image, images bound, findings bound, chunk sizes).
+    #[test]
+    fn write_chunks_table() {
+        let table: [(&[usize], usize, usize, &[usize]); 6] = [
+            (&[], 50, 100, &[]),
+            (&[1, 1, 1], 50, 100, &[3]),
+            (&[1, 1, 1, 1, 1], 2, 100, &[2, 2, 1]),
+            (&[40, 40, 40], 50, 100, &[2, 1]),
+            (&[500, 1, 1], 50, 100, &[1, 2]),
+            (&[1, 500, 1], 50, 100, &[1, 1, 1]),
+        ];
+        for (sizes, images, findings, want) in table {
+            let matched: Vec<Matched> = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    let findings: Vec<_> = (0..*n).map(finding).collect();
+                    let hashes = store::FindingsHashes::of(&findings, &[]).unwrap();
+                    (ImageId(i as i64), findings, Vec::new(), hashes)
+                })
+                .collect();
+            let got: Vec<usize> = write_chunks(&matched, images, findings)
+                .iter()
+                .map(|c| c.len())
+                .collect();
+            assert_eq!(got, want, "{sizes:?} by {images}/{findings}");
+        }
+    }
 }

@@ -32,6 +32,7 @@ mod codec;
 mod error;
 pub mod filter;
 pub mod fixtures;
+mod hashes;
 mod sqlite;
 pub mod types;
 
@@ -47,6 +48,7 @@ pub use filter::{
     Direction, FilterError, ImageStatus, LabelRequirement, Page, Paged, ReportFilter,
     RepositorySortField, SearchText, Sort, VulnerabilitySortField, parse_selector,
 };
+pub use hashes::FindingsHashes;
 pub use sqlite::{DATABASE_FILE, SqliteStore};
 pub use types::*;
 
@@ -188,6 +190,16 @@ pub trait Store: Send + Sync + 'static {
         db_version: i64,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<RematchOutcome>> + Send;
+
+    /// `replace_findings` for several images in one write transaction (all
+    /// or none), outcomes in the order of `writes`: a re-match writes a few
+    /// images at a time, so the writer is held for one bounded batch.
+    fn replace_findings_batch(
+        &self,
+        writes: &[FindingsWrite<'_>],
+        db_version: i64,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Vec<RematchOutcome>>> + Send;
 
     // ---- Exceptions ------------------------------------------------------
 

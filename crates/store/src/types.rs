@@ -210,6 +210,18 @@ pub struct RematchOutcome {
     pub removed: u64,
 }
 
+/// One image's findings and package summaries from a (re-)match, for
+/// `Store::replace_findings_batch`.
+#[derive(Debug, Clone, Copy)]
+pub struct FindingsWrite<'a> {
+    pub image: ImageId,
+    pub findings: &'a [Finding],
+    pub packages: &'a [PackageSummary],
+    /// `FindingsHashes::of(findings, packages)`, computed by the caller
+    /// (a re-match does it on its matching threads).
+    pub hashes: &'a crate::FindingsHashes,
+}
+
 /// A stored inventory, for re-matching without pulling.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredInventory {

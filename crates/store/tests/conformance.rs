@@ -85,6 +85,7 @@ conformance!(
     password_change_revokes_other_sessions,
     user_updates_and_last_admin,
     rematch_batches,
+    rematch_writes_only_changes,
 );
 
 fn d(label: &str) -> Digest {
@@ -2564,6 +2565,299 @@ mod cases {
                 .await,
             Err(StoreError::NotFound { .. })
         ));
+    }
+
+    /// (id, first seen, EPSS probability) of an image's findings, by id.
+    async fn first_seen_rows<S: Store>(store: &S, image: &str) -> Vec<(String, i64, Option<f64>)> {
+        store
+            .image_vulnerabilities(
+                &d(image),
+                &None,
+                Sort {
+                    field: VulnerabilitySortField::Id,
+                    direction: Direction::Ascending,
+                },
+                Page::default(),
+                true,
+            )
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|r| {
+                (
+                    r.finding.id,
+                    r.first_seen_db_version,
+                    r.finding.epss.map(|(probability, _)| probability),
+                )
+            })
+            .collect()
+    }
+
+    /// Re-matches of two images where the data changes for one of them:
+    /// the other's outcome is empty, every image records the version, and
+    /// first-seen versions and changed content (EPSS) follow.
+    pub async fn rematch_writes_only_changes<S: Store>(store: &S) {
+        fleet::load(store).await;
+        let one = store
+            .image(&d("nginx-1.25"), at(20))
+            .await
+            .unwrap()
+            .unwrap();
+        let two = store.image(&d("api-v2"), at(20)).await.unwrap().unwrap();
+        let a = finding(
+            "CVE-2024-0001",
+            Severity::Critical,
+            Some(9.8),
+            ("openssl", "3.0.1"),
+            0,
+            Some("3.0.9"),
+        );
+        let mut a_rescored = a.clone();
+        a_rescored.epss = Some((0.42, 0.97));
+        let c = finding(
+            "CVE-2024-0003",
+            Severity::Medium,
+            Some(5.0),
+            ("nginx", "1.25.0"),
+            1,
+            Some("1.25.4"),
+        );
+        let e = finding(
+            "CVE-2025-0005",
+            Severity::High,
+            Some(8.1),
+            ("libxml2", "2.9.14"),
+            2,
+            None,
+        );
+        type Expected = (
+            Option<RematchOutcome>,
+            Vec<(&'static str, i64, Option<f64>)>,
+        );
+        // (db version, findings of one, of two, expected of one, of two)
+        let table: Vec<(
+            i64,
+            Vec<model::Finding>,
+            Vec<model::Finding>,
+            Expected,
+            Expected,
+        )> = vec![
+            (
+                2,
+                vec![a.clone(), c.clone()],
+                vec![a.clone(), c.clone()],
+                (
+                    None,
+                    vec![("CVE-2024-0001", 1), ("CVE-2024-0003", 1)]
+                        .into_iter()
+                        .map(|(id, v)| (id, v, None))
+                        .collect(),
+                ),
+                (
+                    None,
+                    vec![("CVE-2024-0001", 1, None), ("CVE-2024-0003", 2, None)],
+                ),
+            ),
+            // Nothing changed: nothing added or removed, the version recorded.
+            (
+                3,
+                vec![a.clone(), c.clone()],
+                vec![c.clone(), a.clone()],
+                (
+                    Some(RematchOutcome::default()),
+                    vec![("CVE-2024-0001", 1, None), ("CVE-2024-0003", 1, None)],
+                ),
+                (
+                    Some(RematchOutcome::default()),
+                    vec![("CVE-2024-0001", 1, None), ("CVE-2024-0003", 2, None)],
+                ),
+            ),
+            // One advisory added, affecting image one only.
+            (
+                4,
+                vec![a.clone(), c.clone(), e.clone()],
+                vec![a.clone(), c.clone()],
+                (
+                    Some(RematchOutcome {
+                        added: 1,
+                        removed: 0,
+                    }),
+                    vec![
+                        ("CVE-2024-0001", 1, None),
+                        ("CVE-2024-0003", 1, None),
+                        ("CVE-2025-0005", 4, None),
+                    ],
+                ),
+                (
+                    Some(RematchOutcome::default()),
+                    vec![("CVE-2024-0001", 1, None), ("CVE-2024-0003", 2, None)],
+                ),
+            ),
+            // Changed content under the same fingerprint keeps first seen.
+            (
+                5,
+                vec![a_rescored.clone(), c.clone(), e.clone()],
+                vec![a.clone(), c.clone()],
+                (
+                    Some(RematchOutcome::default()),
+                    vec![
+                        ("CVE-2024-0001", 1, Some(0.42)),
+                        ("CVE-2024-0003", 1, None),
+                        ("CVE-2025-0005", 4, None),
+                    ],
+                ),
+                (
+                    Some(RematchOutcome::default()),
+                    vec![("CVE-2024-0001", 1, None), ("CVE-2024-0003", 2, None)],
+                ),
+            ),
+            // One advisory withdrawn.
+            (
+                6,
+                vec![a_rescored.clone(), e.clone()],
+                vec![a.clone(), c.clone()],
+                (
+                    Some(RematchOutcome {
+                        added: 0,
+                        removed: 1,
+                    }),
+                    vec![("CVE-2024-0001", 1, Some(0.42)), ("CVE-2025-0005", 4, None)],
+                ),
+                (
+                    Some(RematchOutcome::default()),
+                    vec![("CVE-2024-0001", 1, None), ("CVE-2024-0003", 2, None)],
+                ),
+            ),
+        ];
+        for (version, one_findings, two_findings, one_expected, two_expected) in table {
+            let one_packages = package_summaries(&one_findings);
+            let two_packages = package_summaries(&two_findings);
+            let one_hashes = FindingsHashes::of(&one_findings, &one_packages).unwrap();
+            let two_hashes = FindingsHashes::of(&two_findings, &two_packages).unwrap();
+            // Odd versions write both images in one batch, even ones singly.
+            let outcomes = if version % 2 == 1 {
+                store
+                    .replace_findings_batch(
+                        &[
+                            FindingsWrite {
+                                image: one.id,
+                                findings: &one_findings,
+                                packages: &one_packages,
+                                hashes: &one_hashes,
+                            },
+                            FindingsWrite {
+                                image: two.id,
+                                findings: &two_findings,
+                                packages: &two_packages,
+                                hashes: &two_hashes,
+                            },
+                        ],
+                        version,
+                        at(30),
+                    )
+                    .await
+                    .unwrap()
+            } else {
+                let mut outcomes = Vec::new();
+                for (image, findings, packages) in [
+                    (&one, &one_findings, &one_packages),
+                    (&two, &two_findings, &two_packages),
+                ] {
+                    outcomes.push(
+                        store
+                            .replace_findings(image.id, findings, packages, version, at(30))
+                            .await
+                            .unwrap(),
+                    );
+                }
+                outcomes
+            };
+            for ((name, findings, packages, (outcome, rows)), got) in [
+                ("nginx-1.25", &one_findings, one_packages, one_expected),
+                ("api-v2", &two_findings, two_packages, two_expected),
+            ]
+            .into_iter()
+            .zip(outcomes)
+            {
+                if let Some(outcome) = outcome {
+                    assert_eq!(got, outcome, "{name} at db {version}");
+                }
+                let got_rows = first_seen_rows(store, name).await;
+                let want: Vec<(String, i64, Option<f64>)> = rows
+                    .into_iter()
+                    .map(|(id, v, epss)| (id.to_owned(), v, epss))
+                    .collect();
+                assert_eq!(got_rows, want, "{name} at db {version}");
+                let details = store.image(&d(name), at(30)).await.unwrap().unwrap();
+                assert_eq!(details.db_version, Some(version), "{name} at db {version}");
+                assert_eq!(details.counts.total(), findings.len() as u64, "{name}");
+                let packages_stored = store
+                    .image_packages(&d(name), &None, Page::default())
+                    .await
+                    .unwrap();
+                let mut got_packages: Vec<_> = packages_stored
+                    .items
+                    .into_iter()
+                    .map(|p| p.package)
+                    .collect();
+                got_packages.sort_by(|x, y| (&x.name, &x.version).cmp(&(&y.name, &y.version)));
+                assert_eq!(got_packages, packages, "{name} packages at db {version}");
+            }
+        }
+        // A batch is all or none: an unknown image leaves the others as they were.
+        let findings = vec![c.clone()];
+        let packages = package_summaries(&findings);
+        let hashes = FindingsHashes::of(&findings, &packages).unwrap();
+        let other_hashes = FindingsHashes::of(&[], &[]).unwrap();
+        let result = store
+            .replace_findings_batch(
+                &[
+                    FindingsWrite {
+                        image: one.id,
+                        findings: &findings,
+                        packages: &packages,
+                        hashes: &hashes,
+                    },
+                    FindingsWrite {
+                        image: ImageId(9999),
+                        findings: &findings,
+                        packages: &packages,
+                        hashes: &hashes,
+                    },
+                ],
+                7,
+                at(30),
+            )
+            .await;
+        assert!(
+            matches!(result, Err(StoreError::NotFound { .. })),
+            "{result:?}"
+        );
+        // Hashes of other findings are refused.
+        let result = store
+            .replace_findings_batch(
+                &[FindingsWrite {
+                    image: one.id,
+                    findings: &findings,
+                    packages: &packages,
+                    hashes: &other_hashes,
+                }],
+                7,
+                at(30),
+            )
+            .await;
+        assert!(
+            matches!(result, Err(StoreError::Invalid { .. })),
+            "{result:?}"
+        );
+        let details = store
+            .image(&d("nginx-1.25"), at(30))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(details.db_version, Some(6));
+        assert_eq!(details.counts.total(), 2);
     }
 
     pub async fn rematch_batches<S: Store>(store: &S) {

@@ -11,18 +11,14 @@ use super::{from_ts_opt, parse_digest, parse_platform, ts};
 use crate::codec::{Decoder, Encoder};
 use crate::types::MAX_REASON_LEN;
 use crate::{
-    AnalyzerVersions, ClusterSecretRef, ImageId, PackageSummary, RematchOutcome, Result, ScanJob,
-    ScanRecord, ScanStatus, ScanTarget, StoreError, StoredInventory, TargetId, TargetReference,
-    TargetState,
+    AnalyzerVersions, ClusterSecretRef, FindingsHashes, ImageId, PackageSummary, RematchOutcome,
+    Result, ScanJob, ScanRecord, ScanStatus, ScanTarget, StoreError, StoredInventory, TargetId,
+    TargetReference, TargetState,
 };
 
-/// Rows per multi-row INSERT (well under SQLite's 32,766 and PostgreSQL's
-/// 65,535 bound parameters). Small on purpose: sqlx-sqlite looks every
-/// argument up by parameter name, a scan over all of the statement's
-/// parameters, so binding costs grow with the square of the batch — at 500
-/// rows × 17 columns that was half of a re-match's time (engine
-/// `rematch_fleet` example: 300 images' store writes 38.8 s → 13.0 s at 50).
-const INSERT_BATCH: usize = 50;
+/// Rows per multi-row statement (18 columns × 200 = 3,600 bound
+/// parameters, under SQLite's 32,766 and PostgreSQL's 65,535).
+const INSERT_BATCH: usize = 200;
 
 pub(crate) fn severity_code(severity: Severity) -> i64 {
     match severity {
@@ -43,20 +39,26 @@ fn fix_state_text(state: &FixState) -> &'static str {
     }
 }
 
-/// `$a, $b, …` placeholders of one row of a multi-row insert.
-fn row_placeholders(sql: &mut String, row: usize, columns: usize) {
-    if row > 0 {
-        sql.push_str(", ");
+/// Anonymous positional placeholders (`?, ?, …`) for the multi-row
+/// statements, bound in order. Not `$n`: sqlx-sqlite looks a named
+/// parameter up with `sqlite3_bind_parameter_name`, a walk over the
+/// statement's parameter list, so binding `$n` costs the square of the
+/// row count (a 50-row findings insert spent most of its time there);
+/// anonymous ones are bound by position. (PostgreSQL spells them `$n`;
+/// its backend builds these lists with its own helper.)
+fn placeholders(sql: &mut String, count: usize) {
+    for i in 0..count {
+        sql.push_str(if i == 0 { "?" } else { ", ?" });
     }
-    sql.push('(');
-    for column in 0..columns {
-        if column > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('$');
-        sql.push_str(&(row * columns + column + 1).to_string());
+}
+
+/// `(?, ?, …)` for `rows` rows of `columns` columns.
+fn row_placeholders(sql: &mut String, rows: usize, columns: usize) {
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        placeholders(sql, columns);
+        sql.push(')');
     }
-    sql.push(')');
 }
 
 const TARGET_COLUMNS: &str = "t.id, t.repository, t.reference_kind, t.reference, t.expected_config, \
@@ -312,13 +314,7 @@ async fn vulnerability_ids<'a>(
     let mut ids = HashMap::with_capacity(names.len());
     for batch in names.chunks(INSERT_BATCH) {
         let mut sql = String::from("SELECT name, id FROM vulnerability WHERE name IN (");
-        for i in 0..batch.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('$');
-            sql.push_str(&(i + 1).to_string());
-        }
+        placeholders(&mut sql, batch.len());
         sql.push(')');
         let mut query = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql.as_str()));
         for name in batch {
@@ -341,66 +337,212 @@ async fn vulnerability_ids<'a>(
     Ok(ids)
 }
 
-/// Replaces an image's findings and packages and refreshes its summary.
+/// A finding about to be written, with its content hash.
+struct Prepared<'a> {
+    finding: &'a Finding,
+    hash: i64,
+}
+
+/// An image's findings and packages with their hashes (computed before
+/// taking the writer, so the shared write transaction holds only the SQL).
+pub(crate) struct PreparedFindings<'a> {
+    findings: Vec<Prepared<'a>>,
+    findings_hash: &'a [u8],
+    packages: &'a [PackageSummary],
+    packages_hash: &'a [u8],
+}
+
+/// Pairs findings with their hashes; hashes of other findings are refused.
+pub(crate) fn prepare<'a>(
+    findings: &'a [Finding],
+    packages: &'a [PackageSummary],
+    hashes: &'a FindingsHashes,
+) -> Result<PreparedFindings<'a>> {
+    if hashes.per_finding.len() != findings.len() {
+        return Err(StoreError::invalid(
+            "findings hashes",
+            format!(
+                "{} hashes for {} findings",
+                hashes.per_finding.len(),
+                findings.len()
+            ),
+        ));
+    }
+    Ok(PreparedFindings {
+        findings: findings
+            .iter()
+            .zip(&hashes.per_finding)
+            .map(|(finding, hash)| Prepared {
+                finding,
+                hash: *hash,
+            })
+            .collect(),
+        findings_hash: &hashes.findings,
+        packages,
+        packages_hash: &hashes.packages,
+    })
+}
+
+/// Writes an image's findings and packages from a (re-)match against
+/// `db_version` and refreshes its summary, touching only what changed:
+/// the same findings and packages as stored (by hash) only record the
+/// version; otherwise rows whose fingerprint and content are unchanged stay,
+/// changed ones are replaced (keeping `first_seen_db_version`), gone ones
+/// deleted and new ones inserted with `first_seen_db_version = db_version`.
 pub(crate) async fn write_findings(
     conn: &mut SqliteConnection,
     image: i64,
-    findings: &[Finding],
-    packages: &[PackageSummary],
+    prepared: &PreparedFindings<'_>,
     db_version: i64,
     now: i64,
 ) -> Result<RematchOutcome> {
-    let repository: Option<String> =
-        sqlx::query_scalar("SELECT repository FROM image WHERE id = $1")
+    type Stored = (String, Option<Vec<u8>>, Option<Vec<u8>>);
+    let stored: Option<Stored> =
+        sqlx::query_as("SELECT repository, findings_hash, packages_hash FROM image WHERE id = $1")
             .bind(image)
             .fetch_optional(&mut *conn)
             .await?;
-    let Some(repository) = repository else {
+    let Some((repository, stored_findings_hash, stored_packages_hash)) = stored else {
         return Err(StoreError::NotFound {
             what: "image",
             key: image.to_string(),
         });
     };
-    let previous: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
-        "SELECT fingerprint, first_seen_db_version FROM finding WHERE image_id = $1",
+    let mut outcome = RematchOutcome::default();
+    let changed = stored_findings_hash.as_deref() != Some(prepared.findings_hash)
+        || stored_packages_hash.as_deref() != Some(prepared.packages_hash);
+    if stored_findings_hash.as_deref() != Some(prepared.findings_hash) {
+        outcome = diff_findings(
+            conn,
+            image,
+            &repository,
+            &prepared.findings,
+            db_version,
+            now,
+        )
+        .await?;
+        refresh_summaries(conn, "$1", Some(image)).await?;
+    }
+    if stored_packages_hash.as_deref() != Some(prepared.packages_hash) {
+        diff_packages(conn, image, prepared.packages).await?;
+    }
+    sqlx::query(
+        "UPDATE image SET db_version = $1, findings_hash = $2, packages_hash = $3 WHERE id = $4",
+    )
+    .bind(db_version)
+    .bind(prepared.findings_hash)
+    .bind(prepared.packages_hash)
+    .bind(image)
+    .execute(&mut *conn)
+    .await?;
+    if changed {
+        super::remediation::image_written(conn, image).await?;
+    }
+    Ok(outcome)
+}
+
+/// `write_findings` for several images in one transaction.
+pub(crate) async fn write_findings_batch(
+    conn: &mut SqliteConnection,
+    writes: &[(i64, PreparedFindings<'_>)],
+    db_version: i64,
+    now: i64,
+) -> Result<Vec<RematchOutcome>> {
+    let mut outcomes = Vec::with_capacity(writes.len());
+    for (image, prepared) in writes {
+        outcomes.push(write_findings(conn, *image, prepared, db_version, now).await?);
+    }
+    Ok(outcomes)
+}
+
+/// Brings an image's finding rows to `prepared`, writing only the rows
+/// that differ.
+async fn diff_findings(
+    conn: &mut SqliteConnection,
+    image: i64,
+    repository: &str,
+    prepared: &[Prepared<'_>],
+    db_version: i64,
+    now: i64,
+) -> Result<RematchOutcome> {
+    let previous: Vec<(i64, String, i64, i64)> = sqlx::query_as(
+        "SELECT id, fingerprint, first_seen_db_version, content_hash FROM finding \
+         WHERE image_id = $1",
     )
     .bind(image)
     .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .collect();
-    let excepted = excepted_vulnerabilities(conn, &repository, now).await?;
-    let mut names: Vec<&str> = findings.iter().map(|f| f.id.as_str()).collect();
+    .await?;
+    // Fingerprints are unique per image in practice; a duplicate keeps the
+    // earliest version it was seen at.
+    let mut first_seen: HashMap<&str, i64> = HashMap::with_capacity(previous.len());
+    let mut unchanged: HashMap<(&str, i64), Vec<i64>> = HashMap::with_capacity(previous.len());
+    for (id, fingerprint, seen_at, hash) in &previous {
+        first_seen
+            .entry(fingerprint.as_str())
+            .and_modify(|v| *v = (*v).min(*seen_at))
+            .or_insert(*seen_at);
+        unchanged
+            .entry((fingerprint.as_str(), *hash))
+            .or_default()
+            .push(*id);
+    }
+    let mut outcome = RematchOutcome::default();
+    let mut inserts = Vec::new();
+    for p in prepared {
+        let kept = unchanged
+            .get_mut(&(p.finding.fingerprint.as_str(), p.hash))
+            .and_then(Vec::pop);
+        if kept.is_none() {
+            if !first_seen.contains_key(p.finding.fingerprint.as_str()) {
+                outcome.added += 1;
+            }
+            inserts.push(p);
+        }
+    }
+    let current: HashSet<&str> = prepared
+        .iter()
+        .map(|p| p.finding.fingerprint.as_str())
+        .collect();
+    outcome.removed = first_seen
+        .keys()
+        .filter(|fingerprint| !current.contains(*fingerprint))
+        .count() as u64;
+
+    let deletes: Vec<i64> = unchanged.into_values().flatten().collect();
+    for batch in deletes.chunks(INSERT_BATCH) {
+        let mut sql = String::from("DELETE FROM finding WHERE id IN (");
+        placeholders(&mut sql, batch.len());
+        sql.push(')');
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
+        for id in batch {
+            query = query.bind(*id);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    if inserts.is_empty() {
+        return Ok(outcome);
+    }
+
+    let excepted = excepted_vulnerabilities(conn, repository, now).await?;
+    let mut names: Vec<&str> = inserts.iter().map(|p| p.finding.id.as_str()).collect();
     names.sort_unstable();
     names.dedup();
     let vulnerability_ids = vulnerability_ids(conn, &names).await?;
-    sqlx::query("DELETE FROM finding WHERE image_id = $1")
-        .bind(image)
-        .execute(&mut *conn)
-        .await?;
-    let mut outcome = RematchOutcome::default();
-    let mut seen = HashSet::with_capacity(findings.len());
     let mut encoder = Encoder::new()?;
-    for batch in findings.chunks(INSERT_BATCH) {
+    for batch in inserts.chunks(INSERT_BATCH) {
         let mut sql = String::from(
             "INSERT INTO finding (image_id, fingerprint, vulnerability_id, severity, cvss, package_kind, \
              package_name, package_version, layer_index, fixed_version, fix_state, fixable, epss, kev, \
-             excepted, first_seen_db_version, body) VALUES ",
+             excepted, first_seen_db_version, content_hash, body) VALUES ",
         );
-        for row in 0..batch.len() {
-            row_placeholders(&mut sql, row, 17);
-        }
+        row_placeholders(&mut sql, batch.len(), 18);
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
-        for finding in batch {
-            let first_seen = match previous.get(&finding.fingerprint) {
-                Some(version) => *version,
-                None => {
-                    outcome.added += 1;
-                    db_version
-                }
-            };
-            seen.insert(finding.fingerprint.as_str());
-            let body = encoder.encode("finding", finding)?;
+        for p in batch {
+            let finding = p.finding;
+            let first_seen = first_seen
+                .get(finding.fingerprint.as_str())
+                .copied()
+                .unwrap_or(db_version);
             query = query
                 .bind(image)
                 .bind(&finding.fingerprint)
@@ -418,27 +560,131 @@ pub(crate) async fn write_findings(
                 .bind(finding.kev_date_added.is_some())
                 .bind(excepted.contains(&finding.id))
                 .bind(first_seen)
-                .bind(body);
+                .bind(p.hash)
+                .bind(encoder.encode("finding", finding)?);
         }
         query.execute(&mut *conn).await?;
     }
-    outcome.removed = previous
-        .keys()
-        .filter(|fingerprint| !seen.contains(fingerprint.as_str()))
-        .count() as u64;
+    Ok(outcome)
+}
 
+/// (kind, name, version, path, layer index or -1): a package row's identity.
+type PackageKey<'a> = (&'a str, &'a str, &'a str, &'a str, i64);
+
+/// Brings an image's package summaries to `packages`, deleting and
+/// inserting only the rows that differ (a re-match changes the counts of
+/// the few packages whose findings changed). Duplicate identities, which
+/// the diff cannot tell apart, fall back to a full rewrite.
+async fn diff_packages(
+    conn: &mut SqliteConnection,
+    image: i64,
+    packages: &[PackageSummary],
+) -> Result<()> {
+    type StoredRow = (
+        String,
+        String,
+        String,
+        String,
+        Option<i64>,
+        i64,
+        Option<String>,
+    );
+    let stored: Vec<StoredRow> = sqlx::query_as(
+        "SELECT kind, name, version, path, layer_index, vulnerabilities, fix_all_version          FROM image_package WHERE image_id = $1",
+    )
+    .bind(image)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut stored_by_key: HashMap<PackageKey<'_>, (i64, Option<&str>)> =
+        HashMap::with_capacity(stored.len());
+    for (kind, name, version, path, layer, vulnerabilities, fix_all) in &stored {
+        let key = (
+            kind.as_str(),
+            name.as_str(),
+            version.as_str(),
+            path.as_str(),
+            layer.unwrap_or(-1),
+        );
+        if stored_by_key
+            .insert(key, (*vulnerabilities, fix_all.as_deref()))
+            .is_some()
+        {
+            return replace_packages(conn, image, packages).await;
+        }
+    }
+    let mut new_by_key: HashMap<PackageKey<'_>, (i64, Option<&str>)> =
+        HashMap::with_capacity(packages.len());
+    let mut inserts = Vec::new();
+    for package in packages {
+        let key = (
+            package.kind.as_str(),
+            package.name.as_str(),
+            package.version.as_str(),
+            package.path.as_str(),
+            package.layer_index.map_or(-1, i64::from),
+        );
+        let value = (
+            i64::from(package.vulnerabilities),
+            package.fix_all_version.as_deref(),
+        );
+        if new_by_key.insert(key, value).is_some() {
+            return replace_packages(conn, image, packages).await;
+        }
+        if stored_by_key.get(&key) != Some(&value) {
+            inserts.push(package);
+        }
+    }
+    // Rows gone or changed: deleted one by one, so a diff touching most
+    // rows is cheaper as a rewrite.
+    let deletes: Vec<PackageKey<'_>> = stored_by_key
+        .iter()
+        .filter(|(key, value)| new_by_key.get(*key) != Some(*value))
+        .map(|(key, _)| *key)
+        .collect();
+    if deletes.len() * 2 > stored.len().max(1) {
+        return replace_packages(conn, image, packages).await;
+    }
+    for (kind, name, version, path, layer) in deletes {
+        sqlx::query(
+            "DELETE FROM image_package WHERE image_id = $1 AND kind = $2 AND name = $3 \
+             AND version = $4 AND path = $5 AND COALESCE(layer_index, -1) = $6",
+        )
+        .bind(image)
+        .bind(kind)
+        .bind(name)
+        .bind(version)
+        .bind(path)
+        .bind(layer)
+        .execute(&mut *conn)
+        .await?;
+    }
+    insert_packages(conn, image, &inserts).await
+}
+
+/// Replaces an image's package summaries.
+async fn replace_packages(
+    conn: &mut SqliteConnection,
+    image: i64,
+    packages: &[PackageSummary],
+) -> Result<()> {
     sqlx::query("DELETE FROM image_package WHERE image_id = $1")
         .bind(image)
         .execute(&mut *conn)
         .await?;
+    insert_packages(conn, image, &packages.iter().collect::<Vec<_>>()).await
+}
+
+async fn insert_packages(
+    conn: &mut SqliteConnection,
+    image: i64,
+    packages: &[&PackageSummary],
+) -> Result<()> {
     for batch in packages.chunks(INSERT_BATCH) {
         let mut sql = String::from(
             "INSERT INTO image_package (image_id, kind, name, version, layer_index, path, \
              vulnerabilities, fix_all_version) VALUES ",
         );
-        for row in 0..batch.len() {
-            row_placeholders(&mut sql, row, 8);
-        }
+        row_placeholders(&mut sql, batch.len(), 8);
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
         for package in batch {
             query = query
@@ -453,13 +699,7 @@ pub(crate) async fn write_findings(
         }
         query.execute(&mut *conn).await?;
     }
-    sqlx::query("UPDATE image SET db_version = $1 WHERE id = $2")
-        .bind(db_version)
-        .bind(image)
-        .execute(&mut *conn)
-        .await?;
-    refresh_summaries(conn, "$1", Some(image)).await?;
-    Ok(outcome)
+    Ok(())
 }
 
 /// Recomputes the summary rows of the images `selection` names (an SQL
@@ -501,6 +741,7 @@ pub(crate) async fn complete(
     conn: &mut SqliteConnection,
     target: TargetId,
     record: &ScanRecord,
+    prepared: &PreparedFindings<'_>,
     now: OffsetDateTime,
 ) -> Result<ImageId> {
     let now = ts(now);
@@ -587,15 +828,7 @@ pub(crate) async fn complete(
         .execute(&mut *conn)
         .await?;
     }
-    write_findings(
-        conn,
-        image,
-        &record.findings,
-        &record.packages,
-        record.db_version,
-        now,
-    )
-    .await?;
+    write_findings(conn, image, prepared, record.db_version, now).await?;
     Ok(ImageId(image))
 }
 

@@ -21,12 +21,12 @@ use model::Finding;
 
 use crate::{
     AnalyzerVersions, ApiToken, BaseImageRow, ClusterRecord, Exception, ExceptionEvent,
-    ExceptionId, ExceptionListFilter, ImageDetails, ImageId, InventorySource, LayerFilter,
-    NewException, NewSession, NewToken, NewUser, PackageRow, PackageSummary, Page, Paged,
-    PasswordChange, RematchOutcome, RemediationRow, ReportFilter, RepositoryRow,
-    RepositorySortField, ResourceRow, Result, ScanJob, ScanRecord, Session, SnapshotOutcome, Sort,
-    Statistics, Store, StoreError, StoredInventory, TargetId, TargetState, TokenId, User, UserId,
-    UserUpdate, VulnerabilityRow, VulnerabilitySortField,
+    ExceptionId, ExceptionListFilter, FindingsHashes, FindingsWrite, ImageDetails, ImageId,
+    InventorySource, LayerFilter, NewException, NewSession, NewToken, NewUser, PackageRow,
+    PackageSummary, Page, Paged, PasswordChange, RematchOutcome, RemediationRow, ReportFilter,
+    RepositoryRow, RepositorySortField, ResourceRow, Result, ScanJob, ScanRecord, Session,
+    SnapshotOutcome, Sort, Statistics, Store, StoreError, StoredInventory, TargetId, TargetState,
+    TokenId, User, UserId, UserUpdate, VulnerabilityRow, VulnerabilitySortField,
 };
 
 /// SQL assembled from this crate's constant fragments and `$n` placeholders
@@ -158,6 +158,15 @@ fn migrator() -> sqlx::migrate::Migrator {
             "store".into(),
             MigrationType::Simple,
             SqlStr::from_static(include_str!("../../migrations/sqlite/0001_store.sql")),
+            false,
+        ),
+        Migration::new(
+            2,
+            "rematch hashes".into(),
+            MigrationType::Simple,
+            SqlStr::from_static(include_str!(
+                "../../migrations/sqlite/0002_rematch_hashes.sql"
+            )),
             false,
         ),
         Migration::new(
@@ -324,11 +333,11 @@ impl Store for SqliteStore {
         record: &ScanRecord,
         now: OffsetDateTime,
     ) -> Result<ImageId> {
-        write_tx!(self, |conn| async {
-            let image = images::complete(conn, target, record, now).await?;
-            remediation::image_written(conn, image.0).await?;
-            Ok(image)
-        })
+        let hashes = FindingsHashes::of(&record.findings, &record.packages)?;
+        let prepared = images::prepare(&record.findings, &record.packages, &hashes)?;
+        write_tx!(self, |conn| images::complete(
+            conn, target, record, &prepared, now
+        ))
     }
 
     async fn fail_scan(
@@ -396,13 +405,38 @@ impl Store for SqliteStore {
         db_version: i64,
         now: OffsetDateTime,
     ) -> Result<RematchOutcome> {
-        write_tx!(self, |conn| async {
-            let outcome =
-                images::write_findings(conn, image.0, findings, packages, db_version, ts(now))
-                    .await?;
-            remediation::image_written(conn, image.0).await?;
-            Ok(outcome)
-        })
+        let hashes = FindingsHashes::of(findings, packages)?;
+        let prepared = images::prepare(findings, packages, &hashes)?;
+        write_tx!(self, |conn| images::write_findings(
+            conn,
+            image.0,
+            &prepared,
+            db_version,
+            ts(now)
+        ))
+    }
+
+    async fn replace_findings_batch(
+        &self,
+        writes: &[FindingsWrite<'_>],
+        db_version: i64,
+        now: OffsetDateTime,
+    ) -> Result<Vec<RematchOutcome>> {
+        let prepared = writes
+            .iter()
+            .map(|w| {
+                Ok((
+                    w.image.0,
+                    images::prepare(w.findings, w.packages, w.hashes)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        write_tx!(self, |conn| images::write_findings_batch(
+            conn,
+            &prepared,
+            db_version,
+            ts(now)
+        ))
     }
 
     async fn create_exceptions(
