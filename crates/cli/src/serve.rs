@@ -425,8 +425,8 @@ async fn announce_first_admin(store: &SqliteStore) -> anyhow::Result<()> {
                 writeln!(err, "  password: {}   (shown once)", password.expose())?;
                 writeln!(
                     err,
-                    "  Log in and change it (PUT /api/v1/me/password): until then the API \
-                     answers 403 to this user."
+                    "  Sign in and choose your own password: the web UI asks for it at once \
+                     (the API: PUT /api/v1/me/password; until then it answers 403 to this user)."
                 )?;
             }
             None => writeln!(
