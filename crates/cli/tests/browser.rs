@@ -8,7 +8,8 @@
 
 #![allow(clippy::print_stderr)] // skips and figures must show in the test output
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
+use support::serve::Server;
 
 const PASSWORD: &str = "browser-test-password";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -31,43 +33,14 @@ impl Drop for Reaped {
     }
 }
 
-/// `shipshape serve --demo` on a free port; returns the process and its URL.
-fn serve_demo(dir: &Path) -> (Reaped, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shipshape"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
-        .env("SHIPSHAPE_INITIAL_ADMIN_PASSWORD", PASSWORD)
-        .env("HOME", dir)
-        .env_remove("SHIPSHAPE_DATA_DIR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn shipshape serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let child = Reaped(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut seen = Vec::new();
-    while Instant::now() < deadline {
-        let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else {
-            continue;
-        };
-        if let Some(rest) = line.strip_prefix("Shipshape is serving the report on ") {
-            let url = rest.split_whitespace().next().expect("url").to_owned();
-            return (child, url);
-        }
-        seen.push(line);
-    }
-    panic!("serve --demo did not start in 120 s: {seen:#?}");
+/// `shipshape serve --demo` on a free port.
+fn serve_demo(dir: &Path) -> Server {
+    support::serve::serve(
+        Some(dir),
+        &["--demo"],
+        Some(PASSWORD),
+        Duration::from_secs(120),
+    )
 }
 
 fn free_port() -> u16 {
@@ -205,7 +178,8 @@ async fn the_report_in_a_real_browser() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let (_server, url) = serve_demo(&dir.path().join("data"));
+    let server = serve_demo(&dir.path().join("data"));
+    let url = server.url.clone();
     let (_driver, driver_url) = chromedriver();
     let client = browser(&driver_url, &dir.path().join("profile")).await;
     let mut shots = Shots {

@@ -6,12 +6,14 @@
 //! scans them and answers the report. Skips with a message when the
 //! registry or the cluster binaries are absent.
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use support::serve::Server;
 use testkit::kube::{KubeTestCluster, Resource, objects};
 use testkit::{BuiltImage, ImageBuilder, LayerBuilder, TestRegistry};
 
@@ -46,75 +48,17 @@ fn debian_image(label: &str, packages: &[(&str, &str)]) -> BuiltImage {
         .expect("image builds")
 }
 
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `shipshape --data-dir DATA serve ARGS --listen 127.0.0.1:0` with the
-/// admin password preset, once it prints the address it serves on.
+/// `shipshape --data-dir DATA serve ARGS` with the admin password preset and
+/// no periodic database update.
 fn serve(data_dir: &Path, args: &[&str]) -> Server {
-    serve_with(data_dir, args, Some(PASSWORD)).0
+    serve_with(data_dir, args, Some(PASSWORD))
 }
 
-/// [`serve`], optionally without a preset admin password; also returns the
-/// lines printed before the address.
-fn serve_with(data_dir: &Path, args: &[&str], preset: Option<&str>) -> (Server, Vec<String>) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_shipshape"));
-    match preset {
-        Some(password) => command.env("SHIPSHAPE_INITIAL_ADMIN_PASSWORD", password),
-        None => command.env_remove("SHIPSHAPE_INITIAL_ADMIN_PASSWORD"),
-    };
-    let mut child = command
-        .arg("--data-dir")
-        .arg(data_dir)
-        .arg("serve")
-        .args(args)
-        .args(["--listen", "127.0.0.1:0", "--db-update-hours", "0"])
-        .env("HOME", data_dir)
-        .env_remove("SHIPSHAPE_DATA_DIR")
-        .env_remove("KUBECONFIG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn shipshape serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut lines = Vec::new();
-    while Instant::now() < deadline {
-        let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("serve exited with {status}: {lines:#?}");
-            }
-            continue;
-        };
-        if let Some(rest) = line.strip_prefix("Shipshape is serving the report on ") {
-            let url = rest.split_whitespace().next().expect("url").to_owned();
-            // Keep draining stderr so the server never blocks on a full pipe.
-            std::thread::spawn(move || while rx.recv().is_ok() {});
-            return (Server { child, url }, lines);
-        }
-        lines.push(line);
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("serve did not start in 30 s: {lines:#?}");
+/// [`serve`], optionally without a preset admin password.
+fn serve_with(data_dir: &Path, args: &[&str], preset: Option<&str>) -> Server {
+    let mut args = args.to_vec();
+    args.extend(["--db-update-hours", "0"]);
+    support::serve::serve(Some(data_dir), &args, preset, Duration::from_secs(30))
 }
 
 struct Api {
@@ -573,7 +517,8 @@ async fn a_clusters_images_are_scanned_and_reported() {
 async fn the_one_time_password_is_changed_before_use_and_guesses_are_limited() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let work = tempfile::tempdir().expect("tempdir");
-    let (server, printed) = serve_with(&work.path().join("data"), &[], None);
+    let server = serve_with(&work.path().join("data"), &[], None);
+    let printed = server.stderr.clone();
     let password = printed
         .iter()
         .find_map(|line| line.trim().strip_prefix("password: "))

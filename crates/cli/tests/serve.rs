@@ -1,78 +1,19 @@
 //! `shipshape serve`: the real binary, its real HTTP port, its store.
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use support::serve::Server;
 
 const PASSWORD: &str = "serve-test-password";
 
-struct Server {
-    child: Child,
-    url: String,
-    stderr: Vec<String>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `shipshape serve ARGS --listen 127.0.0.1:0` and waits for its
-/// "serving" line (which carries the port the OS gave it).
+/// `shipshape [--data-dir DIR] serve ARGS` with the admin password preset.
 fn serve(data_dir: Option<&Path>, args: &[&str]) -> Server {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_shipshape"));
-    if let Some(dir) = data_dir {
-        command.arg("--data-dir").arg(dir);
-    }
-    let mut child = command
-        .arg("serve")
-        .args(args)
-        .args(["--listen", "127.0.0.1:0"])
-        .env("SHIPSHAPE_INITIAL_ADMIN_PASSWORD", PASSWORD)
-        .env("HOME", data_dir.unwrap_or(Path::new("/nonexistent")))
-        .env_remove("SHIPSHAPE_DATA_DIR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn shipshape serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut lines = Vec::new();
-    while Instant::now() < deadline {
-        let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("serve exited with {status}: {lines:#?}");
-            }
-            continue;
-        };
-        if let Some(rest) = line.strip_prefix("Shipshape is serving the report on ") {
-            let url = rest.split_whitespace().next().expect("url").to_owned();
-            lines.push(line);
-            return Server {
-                child,
-                url,
-                stderr: lines,
-            };
-        }
-        lines.push(line);
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("serve did not start in 60 s: {lines:#?}");
+    support::serve::serve(data_dir, args, Some(PASSWORD), Duration::from_secs(60))
 }
 
 async fn login(client: &reqwest::Client, url: &str) -> (String, String) {

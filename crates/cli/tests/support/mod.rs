@@ -4,6 +4,8 @@
 
 #![allow(dead_code, clippy::print_stderr)]
 
+pub mod serve;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
