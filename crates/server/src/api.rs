@@ -699,34 +699,14 @@ async fn create_exceptions<S: Store>(
 ) -> Result<Response, ApiError> {
     principal.require(Role::Editor)?;
     let request: CreateExceptions = json_body(&body)?;
-    if request.scopes.is_empty() || request.scopes.len() > MAX_BATCH {
-        return Err(ApiError::bad_request(format!(
-            "scopes must list 1 to {MAX_BATCH} repositories or vulnerabilities"
-        )));
-    }
-    if request.reason.trim().is_empty() {
-        return Err(ApiError::bad_request("a reason is required"));
-    }
-    let now = state.now();
-    if request.expires.is_some_and(|e| e <= now) {
-        return Err(ApiError::bad_request("expires must be in the future"));
-    }
-    let author = principal.display_name();
-    let new: Vec<NewException> = request
-        .scopes
-        .into_iter()
-        .map(|scope| NewException {
-            scope,
-            reason: request.reason.clone(),
-            author: author.clone(),
-            expires: request.expires,
-        })
-        .collect();
-    let ids = state
-        .store
-        .create_exceptions(&new, now)
-        .await
-        .map_err(store_error)?;
+    let ids = create_exceptions_as(
+        &state,
+        &principal.display_name(),
+        request.scopes,
+        &request.reason,
+        request.expires,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(Created { ids })).into_response())
 }
 
@@ -744,25 +724,76 @@ async fn cancel_exceptions<S: Store>(
 ) -> Result<Response, ApiError> {
     principal.require(Role::Editor)?;
     let request: CancelExceptions = json_body(&body)?;
-    if request.ids.is_empty() || request.ids.len() > MAX_BATCH {
+    cancel_exceptions_as(
+        &state,
+        &principal.display_name(),
+        &request.ids,
+        &request.reason,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Creates exceptions with one reason (and expiry) for many scopes, as
+/// `author`: the API's `POST /api/v1/exceptions` and the web UI's forms
+/// both come here, so both refuse the same things. The caller has checked
+/// the role.
+pub(crate) async fn create_exceptions_as<S: Store>(
+    state: &AppState<S>,
+    author: &str,
+    scopes: Vec<ExceptionScope>,
+    reason: &str,
+    expires: Option<OffsetDateTime>,
+) -> Result<Vec<ExceptionId>, ApiError> {
+    if scopes.is_empty() || scopes.len() > MAX_BATCH {
+        return Err(ApiError::bad_request(format!(
+            "scopes must list 1 to {MAX_BATCH} repositories or vulnerabilities"
+        )));
+    }
+    if reason.trim().is_empty() {
+        return Err(ApiError::bad_request("a reason is required"));
+    }
+    let now = state.now();
+    if expires.is_some_and(|e| e <= now) {
+        return Err(ApiError::bad_request("expires must be in the future"));
+    }
+    let new: Vec<NewException> = scopes
+        .into_iter()
+        .map(|scope| NewException {
+            scope,
+            reason: reason.to_owned(),
+            author: author.to_owned(),
+            expires,
+        })
+        .collect();
+    state
+        .store
+        .create_exceptions(&new, now)
+        .await
+        .map_err(store_error)
+}
+
+/// Cancels active exceptions with a reason, as `author` (API and web UI).
+/// The caller has checked the role.
+pub(crate) async fn cancel_exceptions_as<S: Store>(
+    state: &AppState<S>,
+    author: &str,
+    ids: &[ExceptionId],
+    reason: &str,
+) -> Result<(), ApiError> {
+    if ids.is_empty() || ids.len() > MAX_BATCH {
         return Err(ApiError::bad_request(format!(
             "ids must list 1 to {MAX_BATCH} exceptions"
         )));
     }
-    if request.reason.trim().is_empty() {
+    if reason.trim().is_empty() {
         return Err(ApiError::bad_request("a reason is required"));
     }
     state
         .store
-        .cancel_exceptions(
-            &request.ids,
-            &request.reason,
-            &principal.display_name(),
-            state.now(),
-        )
+        .cancel_exceptions(ids, reason, author, state.now())
         .await
-        .map_err(store_error)?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+        .map_err(store_error)
 }
 
 async fn exception_history<S: Store>(

@@ -61,6 +61,19 @@ async fn app_with(data: bool) -> App {
         )
         .await
         .unwrap();
+    let password_hash = hash_password(&Secret::from_client(PASSWORD)).unwrap();
+    store
+        .create_user(
+            &NewUser {
+                name: "vera".to_owned(),
+                role: Role::Viewer,
+                password_hash,
+                must_change_password: false,
+            },
+            at(0),
+        )
+        .await
+        .unwrap();
     if data {
         seed(&store).await;
     }
@@ -269,6 +282,10 @@ impl App {
 
     /// Signs in through the login form; returns the `Cookie` header value.
     async fn sign_in(&self) -> String {
+        self.sign_in_as("ada").await
+    }
+
+    async fn sign_in_as(&self, name: &str) -> String {
         let answer = self
             .request(
                 Method::POST,
@@ -277,7 +294,7 @@ impl App {
                     ("origin", "http://shipshape.test"),
                     ("host", "shipshape.test"),
                 ],
-                Some(format!("name=ada&password={PASSWORD}&next=%2F")),
+                Some(format!("name={name}&password={PASSWORD}&next=%2F")),
             )
             .await;
         assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text);
@@ -287,6 +304,21 @@ impl App {
             "{cookie}"
         );
         cookie.split(';').next().unwrap().to_owned()
+    }
+
+    /// A form post from our own origin.
+    async fn post(&self, uri: &str, cookie: &str, body: &str) -> Answer {
+        self.request(
+            Method::POST,
+            uri,
+            &[
+                ("cookie", cookie),
+                ("origin", "http://shipshape.test"),
+                ("host", "shipshape.test"),
+            ],
+            Some(body.to_owned()),
+        )
+        .await
     }
 
     async fn page(&self, uri: &str, cookie: &str) -> Answer {
@@ -915,4 +947,312 @@ async fn the_web_login_shares_the_api_login_limit() {
         .await
         .unwrap();
     assert_eq!(api.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+fn form_encode(pairs: &[(&str, &str)]) -> String {
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        out.append_pair(k, v);
+    }
+    out.finish()
+}
+
+/// The text of the element with this id (`<… id="x">text<`).
+fn stat(text: &str, id: &str) -> String {
+    let at = text
+        .find(&format!("id=\"stat-{id}\">"))
+        .unwrap_or_else(|| panic!("stat {id}"));
+    text[at..]
+        .split('>')
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// The exception id in a row's checkbox of the Excepted view.
+fn exception_ids(html: &str) -> Vec<String> {
+    html.match_indices("name=\"exception\" value=\"")
+        .map(|(at, m)| html[at + m.len()..].split('"').next().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn viewers_see_no_exception_forms_and_cannot_post_them() {
+    let app = app().await;
+    let viewer = app.sign_in_as("vera").await;
+    let page = app.page("/", &viewer).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.text.contains("name=\"repository\""), "{}", page.text);
+    assert!(!page.text.contains("Except repositories"));
+    let excepted = app.page("/?view=excepted", &viewer).await;
+    assert!(!excepted.text.contains("Cancel exception"));
+    let token = form_token(&page.text);
+    for uri in ["/exceptions", "/exceptions/cancel"] {
+        let answer = app
+            .post(
+                uri,
+                &viewer,
+                &form_encode(&[
+                    ("token", &token),
+                    ("repository", "ghcr.io/acme/api"),
+                    ("exception", "1"),
+                    ("reason", "viewer tries"),
+                ]),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{uri}");
+        assert!(answer.text.contains("editor role"), "{}", answer.text);
+    }
+    let editor = app.sign_in().await;
+    let page = app.page("/", &editor).await;
+    assert!(
+        page.text
+            .contains("name=\"repository\" value=\"ghcr.io/acme/api\"")
+    );
+    assert!(page.text.contains("Except repositories"));
+}
+
+#[tokio::test]
+async fn exception_forms_refuse_forged_tokens_other_sites_and_missing_reasons() {
+    let app = app().await;
+    let cookie = app.sign_in().await;
+    let token = form_token(&app.page("/", &cookie).await.text);
+    // (form fields, extra headers, status, words on the page)
+    type Case<'a> = (
+        &'a [(&'a str, &'a str)],
+        &'a [(&'a str, &'a str)],
+        StatusCode,
+        &'a str,
+    );
+    let cases: &[Case<'_>] = &[
+        (
+            &[
+                ("token", "ssc_forged"),
+                ("repository", "ghcr.io/acme/api"),
+                ("reason", "r"),
+            ],
+            &[
+                ("origin", "http://shipshape.test"),
+                ("host", "shipshape.test"),
+            ],
+            StatusCode::FORBIDDEN,
+            "out of date",
+        ),
+        (
+            &[("repository", "ghcr.io/acme/api"), ("reason", "r")],
+            &[
+                ("origin", "http://shipshape.test"),
+                ("host", "shipshape.test"),
+            ],
+            StatusCode::FORBIDDEN,
+            "out of date",
+        ),
+        (
+            &[
+                ("token", "TOKEN"),
+                ("repository", "ghcr.io/acme/api"),
+                ("reason", "r"),
+            ],
+            &[("origin", "https://evil.test"), ("host", "shipshape.test")],
+            StatusCode::FORBIDDEN,
+            "another site",
+        ),
+        (
+            &[
+                ("token", "TOKEN"),
+                ("repository", "ghcr.io/acme/api"),
+                ("reason", "r"),
+            ],
+            &[("sec-fetch-site", "cross-site")],
+            StatusCode::FORBIDDEN,
+            "another site",
+        ),
+        (
+            &[
+                ("token", "TOKEN"),
+                ("repository", "ghcr.io/acme/api"),
+                ("reason", "  "),
+            ],
+            &[],
+            StatusCode::BAD_REQUEST,
+            "A reason is required",
+        ),
+        (
+            &[("token", "TOKEN"), ("reason", "nothing selected")],
+            &[],
+            StatusCode::BAD_REQUEST,
+            "Select at least one repository",
+        ),
+        (
+            &[
+                ("token", "TOKEN"),
+                ("repository", "ghcr.io/acme/api"),
+                ("reason", "r"),
+                ("expires", "1970-01-01"),
+            ],
+            &[],
+            StatusCode::BAD_REQUEST,
+            "Expires must be in the future",
+        ),
+        (
+            &[
+                ("token", "TOKEN"),
+                ("repository", "ghcr.io/acme/api"),
+                ("reason", "r"),
+                ("expires", "soon"),
+            ],
+            &[],
+            StatusCode::BAD_REQUEST,
+            "is not a date",
+        ),
+    ];
+    for (fields, headers, status, message) in cases {
+        let fields: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (*k, if *v == "TOKEN" { token.as_str() } else { *v }))
+            .collect();
+        let mut all_headers = vec![("cookie", cookie.as_str())];
+        all_headers.extend(headers.iter().copied());
+        let answer = app
+            .request(
+                Method::POST,
+                "/exceptions",
+                &all_headers,
+                Some(form_encode(&fields)),
+            )
+            .await;
+        assert_eq!(answer.status, *status, "{fields:?} {headers:?}");
+        assert!(
+            answer.text.contains(message),
+            "{message} in {}",
+            answer.text
+        );
+    }
+    // Nothing was excepted by any of them.
+    let excepted = app.page("/?view=excepted", &cookie).await;
+    assert!(
+        excepted.text.contains("No excepted repositories"),
+        "{}",
+        excepted.text
+    );
+    // Cancelling needs a reason too.
+    let answer = app
+        .post(
+            "/exceptions/cancel",
+            &cookie,
+            &form_encode(&[("token", &token), ("exception", "1"), ("reason", "")]),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn excepted_repositories_leave_the_list_and_statistics_and_cancelling_returns_them() {
+    let app = app().await;
+    let cookie = app.sign_in().await;
+    let before = app.page("/?cluster=prod", &cookie).await;
+    assert_eq!(stat(&before.text, "repositories"), "3");
+    assert_eq!(stat(&before.text, "high"), "1");
+    let token = form_token(&before.text);
+    let reason = format!("accepted risk {HOSTILE}");
+    let answer = app
+        .post(
+            "/exceptions",
+            &cookie,
+            &form_encode(&[
+                ("token", &token),
+                ("back", "/?cluster=prod"),
+                ("repository", "ghcr.io/acme/api"),
+                ("repository", "registry.k8s.io/pause"),
+                ("reason", &reason),
+                ("expires", "2026-03-01"),
+            ]),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text);
+    let to = answer.location().to_owned();
+    assert_eq!(to, "/?cluster=prod&notice=excepted&count=2");
+    let after = app.page(&to, &cookie).await;
+    assert_eq!(after.status, StatusCode::OK, "{}", after.text);
+    assert!(
+        after.text.contains("2 repositories excepted"),
+        "{}",
+        after.text
+    );
+    assert!(!after.text.contains(">ghcr.io/acme/api</a>"));
+    assert!(!after.text.contains(">registry.k8s.io/pause</a>"));
+    assert!(after.text.contains(">docker.io/library/nginx</a>"));
+    assert_eq!(stat(&after.text, "repositories"), "1");
+    assert_eq!(stat(&after.text, "high"), "0");
+
+    let excepted = app.page("/?view=excepted", &cookie).await;
+    assert_eq!(excepted.status, StatusCode::OK);
+    for repository in ["ghcr.io/acme/api", "registry.k8s.io/pause"] {
+        assert!(
+            excepted.text.contains(&format!(">{repository}</a>")),
+            "{}",
+            excepted.text
+        );
+    }
+    assert!(!excepted.text.contains(">docker.io/library/nginx</a>"));
+    assert!(excepted.text.contains("Exception set on"));
+    assert!(
+        excepted
+            .text
+            .contains("accepted risk &#60;script&#62;alert(1)&#60;/script&#62;")
+            || excepted
+                .text
+                .contains("accepted risk &lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{}",
+        excepted.text
+    );
+    assert!(!excepted.text.contains(HOSTILE));
+    // Set on: the store's clock, exact in the title; set by: the editor.
+    assert!(
+        excepted
+            .text
+            .contains("title=\"2026-01-31T00:00:00Z\">just now</time>"),
+        "{}",
+        excepted.text
+    );
+    assert!(excepted.text.contains("<td>ada</td>"));
+    let ids = exception_ids(&excepted.text);
+    assert_eq!(ids.len(), 2, "{}", excepted.text);
+
+    // Cancel one: back to the main list, where it is again.
+    let answer = app
+        .post(
+            "/exceptions/cancel",
+            &cookie,
+            &form_encode(&[
+                ("token", &token),
+                ("back", "/"),
+                ("exception", &ids[0]),
+                ("reason", "fixed upstream"),
+            ]),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text);
+    assert_eq!(answer.location(), "/?notice=cancelled&count=1");
+    let main = app.page(answer.location(), &cookie).await;
+    assert!(main.text.contains("Exception cancelled for 1 repository"));
+    assert_eq!(stat(&main.text, "repositories"), "2");
+    let excepted = app.page("/?view=excepted", &cookie).await;
+    assert_eq!(exception_ids(&excepted.text).len(), 1);
+    // Cancelling it again is refused (it is no longer active).
+    let again = app
+        .post(
+            "/exceptions/cancel",
+            &cookie,
+            &form_encode(&[
+                ("token", &token),
+                ("exception", &ids[0]),
+                ("reason", "twice"),
+            ]),
+        )
+        .await;
+    assert!(again.status.is_client_error(), "{}", again.status);
 }

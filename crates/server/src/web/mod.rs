@@ -11,6 +11,7 @@
 
 mod account;
 pub mod assets;
+mod exceptions;
 mod format;
 mod image;
 mod overview;
@@ -47,6 +48,8 @@ pub fn routes<S: Store>(state: Arc<AppState<S>>, api: Router) -> Router {
         .route("/", get(overview::page::<S>))
         .route("/images", get(image::choose_digest))
         .route("/images/{digest}", get(image::page::<S>))
+        .route("/exceptions", post(exceptions::except::<S>))
+        .route("/exceptions/cancel", post(exceptions::cancel::<S>))
         .route("/logout", post(logout::<S>))
         .route(
             "/password",
@@ -86,6 +89,13 @@ pub(crate) struct Viewer {
     pub must_change_password: bool,
     /// The form token of this session (hidden field of every form that posts).
     pub form_token: String,
+}
+
+impl Viewer {
+    /// Editors and admins manage exceptions; viewers see no forms for it.
+    pub(crate) fn can_edit(&self) -> bool {
+        self.role >= Role::Editor
+    }
 }
 
 /// The form token of a session: derived from the session id (which only the
@@ -164,6 +174,8 @@ pub(crate) struct Layout {
     pub css: &'static str,
     pub js: &'static str,
     pub viewer: Option<Viewer>,
+    /// What the last form did (see `exceptions::take_notice`).
+    pub notice: Option<String>,
 }
 
 impl Layout {
@@ -173,7 +185,13 @@ impl Layout {
             css: assets::url("style.css"),
             js: assets::url("app.js"),
             viewer,
+            notice: None,
         }
+    }
+
+    pub(crate) fn with_notice(mut self, notice: Option<String>) -> Layout {
+        self.notice = notice;
+        self
     }
 }
 

@@ -15,6 +15,7 @@ use store::{
     Store,
 };
 
+use super::exceptions::take_notice;
 use super::format::{SEVERITIES, When, severity_label};
 use super::{Layout, QueryPairs, Viewer, api_error_page, html, without_empty_values};
 use crate::AppState;
@@ -32,6 +33,17 @@ pub(crate) struct OverviewPage {
     rows: Vec<RowView>,
     pager: Pager,
     empty: Option<Empty>,
+    /// The Excepted view (`?view=excepted`): excepted repositories with
+    /// their reason, date and author, and "Cancel exception".
+    excepted: bool,
+    /// Editors and admins get the checkboxes and the exception drawer.
+    can_edit: bool,
+    form_token: String,
+    /// This page's address, where the exception forms return.
+    back: String,
+    /// The Active / Excepted switch (top right), keeping the filters.
+    active_href: String,
+    excepted_href: String,
 }
 
 pub(crate) enum Empty {
@@ -39,6 +51,8 @@ pub(crate) enum Empty {
     NoData,
     /// The filters leave nothing.
     NothingMatches,
+    /// The Excepted view, with no repository excepted (in this scope).
+    NoneExcepted,
 }
 
 struct StatsView {
@@ -103,6 +117,15 @@ struct RowView {
     tag: Option<String>,
     last_scanned: Option<When>,
     scan_status: &'static str,
+    exception: Option<ExceptionView>,
+}
+
+struct ExceptionView {
+    id: i64,
+    reason: String,
+    author: String,
+    set_on: When,
+    expires: Option<When>,
 }
 
 pub(crate) struct Pager {
@@ -163,6 +186,7 @@ async fn render<S: Store>(
     viewer: &Viewer,
     raw: Option<String>,
 ) -> Result<OverviewPage, ApiError> {
+    let (raw, notice) = take_notice(raw);
     let raw = without_empty_values(raw)?;
     // The API's parser: the same names, values and refusals as /api/v1/repositories.
     let query = Query::parse(raw.clone(), &with(&["sort", "limit", "offset"]))?;
@@ -179,9 +203,14 @@ async fn render<S: Store>(
     let rows = rows.map_err(store_error)?;
     let clusters = clusters.map_err(store_error)?;
     let pairs = QueryPairs::parse(raw.as_deref());
-    let filtered = FILTER_PARAMS.iter().any(|name| pairs.get(name).is_some());
+    let filtered = FILTER_PARAMS
+        .iter()
+        .any(|name| *name != "view" && pairs.get(name).is_some());
+    let excepted = filter.excepted;
     let empty = if !rows.items.is_empty() {
         None
+    } else if excepted {
+        Some(Empty::NoneExcepted)
     } else if filtered && !clusters.is_empty() {
         Some(Empty::NothingMatches)
     } else if clusters.is_empty() && stats.scan_coverage.targets == 0 {
@@ -226,8 +255,28 @@ async fn render<S: Store>(
         rows.items.len(),
         rows.total,
     );
+    let view_href = |view: Option<&str>| {
+        format!(
+            "/{}",
+            pairs.with(&[("view", view), ("offset", None), ("sort", None)])
+        )
+    };
     Ok(OverviewPage {
-        layout: Layout::new("Image security", Some(viewer.clone())),
+        layout: Layout::new(
+            if excepted {
+                "Excepted repositories"
+            } else {
+                "Image security"
+            },
+            Some(viewer.clone()),
+        )
+        .with_notice(notice),
+        excepted,
+        can_edit: viewer.can_edit(),
+        form_token: viewer.form_token.clone(),
+        back: format!("/{}", pairs.with(&[])),
+        active_href: view_href(None),
+        excepted_href: view_href(Some("excepted")),
         stats: stats_view(&stats),
         form: filter_form(&pairs, &clusters, filtered),
         degraded: degraded(&clusters),
@@ -383,6 +432,13 @@ fn row_views(rows: Paged<RepositoryRow>, now: time::OffsetDateTime) -> Vec<RowVi
                 tag: row.latest_scanned_tag,
                 last_scanned: row.last_scanned.map(|at| When::new(at, now)),
                 scan_status: row.scan_status.as_str(),
+                exception: row.exception.map(|e| ExceptionView {
+                    id: e.id.0,
+                    reason: e.reason,
+                    author: e.author,
+                    set_on: When::new(e.created, now),
+                    expires: e.expires.map(|at| When::new(at, now)),
+                }),
                 repository: row.repository,
             }
         })
