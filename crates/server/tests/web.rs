@@ -1256,3 +1256,143 @@ async fn excepted_repositories_leave_the_list_and_statistics_and_cancelling_retu
         .await;
     assert!(again.status.is_client_error(), "{}", again.status);
 }
+
+#[tokio::test]
+async fn the_image_page_excepts_and_cancels_its_repository_and_single_vulnerabilities() {
+    let app = app().await;
+    let old = fixtures::digest("nginx-1.25");
+    let uri = format!("/images/{old}");
+    let viewer = app.sign_in_as("vera").await;
+    let seen = app.page(&uri, &viewer).await;
+    assert_eq!(seen.status, StatusCode::OK);
+    for absent in [
+        "Except repository",
+        "Cancel exception",
+        "<summary>Except</summary>",
+    ] {
+        assert!(!seen.text.contains(absent), "{absent} shown to a viewer");
+    }
+
+    let cookie = app.sign_in().await;
+    let page = app.page(&uri, &cookie).await;
+    assert!(
+        page.text.contains("id=\"except-repository\""),
+        "{}",
+        page.text
+    );
+    assert_eq!(page.text.matches("<summary>Except</summary>").count(), 3);
+    let token = form_token(&page.text);
+
+    // One vulnerability, in this repository: it leaves the list.
+    let answer = app
+        .post(
+            "/exceptions",
+            &cookie,
+            &form_encode(&[
+                ("token", &token),
+                ("back", &format!("{uri}?tab=vulnerabilities")),
+                ("repository", "docker.io/library/nginx"),
+                ("vulnerability", "CVE-2023-4911"),
+                ("scope", "repository"),
+                ("reason", "not reachable: no setuid binaries"),
+            ]),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text);
+    assert_eq!(
+        answer.location(),
+        format!("{uri}?tab=vulnerabilities&notice=vulnerability-excepted&count=1")
+    );
+    let page = app.page(answer.location(), &cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(page.text.contains("The vulnerability is excepted"));
+    assert!(!page.text.contains("CVE-2023-4911"));
+    assert!(page.text.contains("CVE-2023-44487"));
+
+    // Another, everywhere; a scope that is neither is refused.
+    let everywhere = |scope: &'static str| {
+        form_encode(&[
+            ("token", &token),
+            ("back", &uri),
+            ("repository", "docker.io/library/nginx"),
+            ("vulnerability", "CVE-2022-0563"),
+            ("scope", scope),
+            ("reason", "util-linux is not used at run time"),
+        ])
+    };
+    let refused = app
+        .post("/exceptions", &cookie, &everywhere("galaxy"))
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    let answer = app
+        .post("/exceptions", &cookie, &everywhere("everywhere"))
+        .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text);
+    let newer = app
+        .page(
+            &format!("/images/{}", fixtures::digest("nginx-1.27")),
+            &cookie,
+        )
+        .await;
+    assert!(!newer.text.contains("CVE-2022-0563"), "{}", newer.text);
+    let listed = app.page("/api/v1/exceptions", &cookie).await;
+    let listed: serde_json::Value = serde_json::from_str(&listed.text).unwrap();
+    let scopes: Vec<(String, Option<String>)> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["scope"]["vulnerability"].as_str().unwrap().to_owned(),
+                e["scope"]["repository"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    assert!(
+        scopes.contains(&("CVE-2022-0563".to_owned(), None)),
+        "{scopes:?}"
+    );
+    assert!(scopes.contains(&(
+        "CVE-2023-4911".to_owned(),
+        Some("docker.io/library/nginx".to_owned())
+    )));
+
+    // The repository: excepted from its page, then cancelled from it.
+    let answer = app
+        .post(
+            "/exceptions",
+            &cookie,
+            &form_encode(&[
+                ("token", &token),
+                ("back", &uri),
+                ("repository", "docker.io/library/nginx"),
+                ("reason", "legacy, replaced next quarter"),
+            ]),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text);
+    let page = app.page(answer.location(), &cookie).await;
+    assert!(page.text.contains("1 repository excepted"));
+    assert!(page.text.contains("id=\"cancel-repository\""));
+    assert!(!page.text.contains("id=\"except-repository\""));
+    assert!(page.text.contains("legacy, replaced next quarter"));
+    let id = exception_ids(&page.text);
+    assert_eq!(id.len(), 1, "{}", page.text);
+    let answer = app
+        .post(
+            "/exceptions/cancel",
+            &cookie,
+            &form_encode(&[
+                ("token", &token),
+                ("back", &uri),
+                ("exception", &id[0]),
+                ("reason", "not replaced after all"),
+            ]),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text);
+    let page = app.page(answer.location(), &cookie).await;
+    assert!(page.text.contains("id=\"except-repository\""));
+    let main = app.page("/", &cookie).await;
+    assert!(main.text.contains(">docker.io/library/nginx</a>"));
+}

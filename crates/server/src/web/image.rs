@@ -13,6 +13,7 @@ use axum::response::Response;
 use model::FixState;
 use store::{Direction, ImageDetails, Store, VulnerabilitySortField};
 
+use super::exceptions::take_notice;
 use super::format::{When, severity_label, short_digest, size};
 use super::overview::Pager;
 use super::{
@@ -75,6 +76,14 @@ pub(crate) struct ImagePage {
     packages: Vec<PackageView>,
     resources: Vec<ResourceView>,
     pager: Pager,
+    /// Editors and admins get "Except repository" / "Cancel exception" and
+    /// the per-vulnerability "Except".
+    can_edit: bool,
+    form_token: String,
+    /// This page's address, where the exception forms return.
+    back: String,
+    /// The active exception hiding this repository, to cancel.
+    exception_id: Option<i64>,
 }
 
 struct DigestChoice {
@@ -162,6 +171,7 @@ async fn render<S: Store>(
     raw: Option<String>,
 ) -> Result<Option<ImagePage>, ApiError> {
     let digest = parse_digest(digest)?;
+    let (raw, notice) = take_notice(raw);
     let raw = without_empty_values(raw)?;
     let query = Query::parse(raw.clone(), &["tab", "layers", "sort", "limit", "offset"])?;
     let tab = match query.one("tab")? {
@@ -261,7 +271,11 @@ async fn render<S: Store>(
         .collect();
     let pager = Pager::new(&pairs, page.offset(), page.limit(), shown, total);
     Ok(Some(ImagePage {
-        layout: Layout::new(image.repository.clone(), Some(viewer.clone())),
+        layout: Layout::new(image.repository.clone(), Some(viewer.clone())).with_notice(notice),
+        can_edit: viewer.can_edit(),
+        form_token: viewer.form_token.clone(),
+        back: format!("/images/{}{}", image.digest, pairs.with(&[])),
+        exception_id: image.repository_exception.as_ref().map(|e| e.id.0),
         digests: digest_choices(&image),
         tags: image
             .tags
