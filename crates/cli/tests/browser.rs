@@ -425,6 +425,8 @@ async fn run(client: &Client, url: &str, shots: &mut Shots) {
         shots.take(client, name).await;
     }
 
+    exceptions(client, url, shots).await;
+
     // Log out: back to the login page; the overview needs a session again.
     client
         .find(Locator::Css(".who button"))
@@ -440,4 +442,224 @@ async fn run(client: &Client, url: &str, shots: &mut Shots) {
         .expect("login page");
     client.goto(url).await.expect("overview");
     assert_eq!(client.current_url().await.expect("url").path(), "/login");
+}
+
+/// The repository names in the list on this page, top to bottom.
+async fn listed_repositories(client: &Client) -> Vec<String> {
+    let mut names = Vec::new();
+    for cell in client
+        .find_all(Locator::Css("#repositories tbody th.repo"))
+        .await
+        .expect("repository cells")
+    {
+        names.push(cell.text().await.expect("repository"));
+    }
+    names
+}
+
+async fn stat_repositories(client: &Client) -> u64 {
+    text(client, "#stat-repositories")
+        .await
+        .parse()
+        .expect("repositories")
+}
+
+async fn is_displayed(client: &Client, css: &str) -> bool {
+    match client.find(Locator::Css(css)).await {
+        Ok(element) => element.is_displayed().await.unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+/// Opens the drawer of the selection form, types the reason, confirms,
+/// and waits for the page it returns to.
+async fn confirm_in_drawer(client: &Client, reason: &str, shots: &mut Shots, shot: &str) {
+    client
+        .find(Locator::Id("open-drawer"))
+        .await
+        .expect("drawer button")
+        .click()
+        .await
+        .expect("open drawer");
+    let field = client
+        .wait()
+        .for_element(Locator::Css("#exception-drawer[open] #reason"))
+        .await
+        .expect("reason field in the open drawer");
+    field.send_keys(reason).await.expect("type reason");
+    shots.take(client, shot).await;
+    client
+        .find(Locator::Id("confirm"))
+        .await
+        .expect("confirm button")
+        .click()
+        .await
+        .expect("confirm");
+    client
+        .wait()
+        .for_element(Locator::Id("notice"))
+        .await
+        .expect("the notice of the page the form returns to");
+}
+
+/// Except two repositories with a reason, find them in the Excepted view
+/// with reason and date, cancel one with a reason, see it return.
+async fn exceptions(client: &Client, url: &str, shots: &mut Shots) {
+    client.goto(url).await.expect("overview");
+    let before = stat_repositories(client).await;
+    // Nothing selected: no "Except repositories" button (our script).
+    assert!(!is_displayed(client, "#open-drawer").await);
+    let names = listed_repositories(client).await;
+    let chosen = [names[0].clone(), names[1].clone()];
+    for name in &chosen {
+        client
+            .find(Locator::Css(&format!(
+                "#repositories input[name=repository][value=\"{name}\"]"
+            )))
+            .await
+            .expect("row checkbox")
+            .click()
+            .await
+            .expect("select row");
+    }
+    assert!(is_displayed(client, "#open-drawer").await);
+    assert!(text(client, "#open-drawer").await.contains("(2)"));
+    let reason = "Accepted: internal only, reviewed by security";
+    confirm_in_drawer(client, reason, shots, "except-drawer").await;
+    assert!(
+        text(client, "#notice")
+            .await
+            .contains("2 repositories excepted"),
+        "{}",
+        text(client, "#notice").await
+    );
+    assert_eq!(stat_repositories(client).await, before - 2);
+    let listed = listed_repositories(client).await;
+    for name in &chosen {
+        assert!(!listed.contains(name), "{name} still listed: {listed:?}");
+    }
+    shots.take(client, "overview-after-except").await;
+
+    // The Excepted view, from the top right: both, with reason, date, author.
+    client
+        .find(Locator::Id("view-excepted"))
+        .await
+        .expect("Excepted link")
+        .click()
+        .await
+        .expect("open Excepted view");
+    client
+        .wait()
+        .for_element(Locator::Id("repositories"))
+        .await
+        .expect("the excepted list");
+    assert_eq!(listed_repositories(client).await.len(), 2);
+    for row in client
+        .find_all(Locator::Css("#repositories tbody tr"))
+        .await
+        .expect("excepted rows")
+    {
+        let name = row
+            .find(Locator::Css("th.repo"))
+            .await
+            .expect("repository")
+            .text()
+            .await
+            .expect("text");
+        assert!(chosen.contains(&name), "{name}");
+        let cells = row.find_all(Locator::Css("td")).await.expect("cells");
+        let mut texts = Vec::new();
+        for cell in &cells {
+            texts.push(cell.text().await.expect("cell"));
+        }
+        assert!(texts.iter().any(|t| t == reason), "{texts:?}");
+        assert!(texts.iter().any(|t| t == "admin"), "{texts:?}");
+        let set_on = row
+            .find(Locator::Css("td time"))
+            .await
+            .expect("set on")
+            .attr("title")
+            .await
+            .expect("title")
+            .unwrap_or_default();
+        assert!(set_on.contains('T') && set_on.ends_with('Z'), "{set_on}");
+    }
+    shots.take(client, "excepted").await;
+
+    // Cancel one with a reason: back to the main list, where it is again.
+    let exception_box = format!(
+        "#repositories input[name=exception][aria-label=\"Select {}\"]",
+        chosen[0]
+    );
+    client
+        .find(Locator::Css(&exception_box))
+        .await
+        .expect("excepted row checkbox")
+        .click()
+        .await
+        .expect("select excepted row");
+    confirm_in_drawer(client, "Exposed after all", shots, "cancel-drawer").await;
+    let back = client.current_url().await.expect("url");
+    assert_eq!(back.path(), "/");
+    assert!(
+        !back.query().unwrap_or("").contains("view=excepted"),
+        "{back}"
+    );
+    assert_eq!(stat_repositories(client).await, before - 1);
+    shots.take(client, "overview-after-cancel").await;
+    client
+        .goto(&format!("{url}/?view=excepted"))
+        .await
+        .expect("Excepted view");
+    assert_eq!(listed_repositories(client).await, vec![chosen[1].clone()]);
+    client
+        .goto(&format!("{url}/?q={}", chosen[0]))
+        .await
+        .expect("search");
+    assert!(listed_repositories(client).await.contains(&chosen[0]));
+
+    // The image page's drawers: the repository's and a vulnerability's.
+    let href = client
+        .find(Locator::Css("#repositories tbody th.repo a"))
+        .await
+        .expect("repository link")
+        .attr("href")
+        .await
+        .expect("href")
+        .unwrap_or_default();
+    client
+        .goto(&format!("{url}{href}"))
+        .await
+        .expect("image page");
+    client
+        .find(Locator::Id("except-repository"))
+        .await
+        .expect("Except repository button")
+        .click()
+        .await
+        .expect("open drawer");
+    assert!(is_displayed(client, "details[open] .drawer-body textarea").await);
+    shots.take(client, "image-except-drawer").await;
+    client
+        .find(Locator::Css("details[open] [data-close-drawer]"))
+        .await
+        .expect("close")
+        .click()
+        .await
+        .expect("close drawer");
+    if let Ok(except) = client
+        .find(Locator::Css("#vulnerabilities .row-action summary"))
+        .await
+    {
+        except.click().await.expect("open vulnerability drawer");
+        assert!(is_displayed(client, "details[open] input[value=everywhere]").await);
+        shots.take(client, "vulnerability-except-drawer").await;
+        client
+            .find(Locator::Css("details[open] [data-close-drawer]"))
+            .await
+            .expect("close")
+            .click()
+            .await
+            .expect("close drawer");
+    }
 }
