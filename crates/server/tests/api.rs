@@ -2078,7 +2078,8 @@ async fn unknown_names_take_as_long_as_wrong_passwords() {
         .unwrap();
     let fastest = async |name: &str, from: u8| {
         let mut best = std::time::Duration::MAX;
-        for _ in 0..3 {
+        // 4 tries: under the per-name limit of 5.
+        for _ in 0..4 {
             let started = std::time::Instant::now();
             let answer = app
                 .request_from(
@@ -2096,8 +2097,10 @@ async fn unknown_names_take_as_long_as_wrong_passwords() {
     };
     let wrong_password = fastest("ada", 1).await;
     let unknown_name = fastest("nobody-by-this-name", 2).await;
+    // An unknown name without the Argon2 work would answer hundreds of times
+    // faster; the wide bound keeps a busy machine's noise from failing it.
     assert!(
-        unknown_name * 2 >= wrong_password && wrong_password * 2 >= unknown_name,
+        unknown_name * 4 >= wrong_password && wrong_password * 4 >= unknown_name,
         "unknown name {unknown_name:?} vs wrong password {wrong_password:?}"
     );
 }
