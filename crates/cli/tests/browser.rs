@@ -200,32 +200,41 @@ async fn the_report_in_a_real_browser() {
     }
 }
 
+/// Finds `what` (`name` in failure messages) and clicks it.
+async fn click(client: &Client, what: Locator<'_>, name: &str) {
+    client
+        .find(what)
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {name}: {e}"));
+}
+
+/// Finds the field `what` (`name` in failure messages) and types `text`.
+async fn type_into(client: &Client, what: Locator<'_>, name: &str, text: &str) {
+    client
+        .find(what)
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+        .send_keys(text)
+        .await
+        .unwrap_or_else(|e| panic!("type into {name}: {e}"));
+}
+
 async fn run(client: &Client, url: &str, shots: &mut Shots) {
     // Not signed in: the login page, which sends us back to the overview.
     client.goto(url).await.expect("open");
     assert!(client.current_url().await.expect("url").path() == "/login");
     shots.take(client, "login").await;
-    client
-        .find(Locator::Id("name"))
-        .await
-        .expect("name field")
-        .send_keys("admin")
-        .await
-        .expect("type name");
-    client
-        .find(Locator::Id("password"))
-        .await
-        .expect("password field")
-        .send_keys(PASSWORD)
-        .await
-        .expect("type password");
-    client
-        .find(Locator::Css(".login button[type=submit]"))
-        .await
-        .expect("sign-in button")
-        .click()
-        .await
-        .expect("sign in");
+    type_into(client, Locator::Id("name"), "name field", "admin").await;
+    type_into(client, Locator::Id("password"), "password field", PASSWORD).await;
+    click(
+        client,
+        Locator::Css(".login button[type=submit]"),
+        "sign-in button",
+    )
+    .await;
     client
         .wait()
         .for_element(Locator::Id("repositories"))
@@ -254,13 +263,12 @@ async fn run(client: &Client, url: &str, shots: &mut Shots) {
         .select_by_value("staging")
         .await
         .expect("choose staging");
-    client
-        .find(Locator::Css(".filters button[type=submit]"))
-        .await
-        .expect("apply")
-        .click()
-        .await
-        .expect("apply filters");
+    click(
+        client,
+        Locator::Css(".filters button[type=submit]"),
+        "apply",
+    )
+    .await;
     let filtered_url = client.current_url().await.expect("url");
     assert!(
         filtered_url
@@ -371,13 +379,12 @@ async fn run(client: &Client, url: &str, shots: &mut Shots) {
                 checkbox.click().await.expect("untick layer");
             }
         }
-        client
-            .find(Locator::Css("#layers-form button[type=submit]"))
-            .await
-            .expect("filter by layers")
-            .click()
-            .await
-            .expect("submit layers");
+        click(
+            client,
+            Locator::Css("#layers-form button[type=submit]"),
+            "filter by layers",
+        )
+        .await;
         client
             .wait()
             .for_element(Locator::Css(".pager"))
@@ -428,13 +435,7 @@ async fn run(client: &Client, url: &str, shots: &mut Shots) {
     exceptions(client, url, shots).await;
 
     // Log out: back to the login page; the overview needs a session again.
-    client
-        .find(Locator::Css(".who button"))
-        .await
-        .expect("log out button")
-        .click()
-        .await
-        .expect("log out");
+    click(client, Locator::Css(".who button"), "log out button").await;
     client
         .wait()
         .for_element(Locator::Css(".login"))
@@ -474,13 +475,7 @@ async fn is_displayed(client: &Client, css: &str) -> bool {
 /// Opens the drawer of the selection form, types the reason, confirms,
 /// and waits for the page it returns to.
 async fn confirm_in_drawer(client: &Client, reason: &str, shots: &mut Shots, shot: &str) {
-    client
-        .find(Locator::Id("open-drawer"))
-        .await
-        .expect("drawer button")
-        .click()
-        .await
-        .expect("open drawer");
+    click(client, Locator::Id("open-drawer"), "drawer button").await;
     let field = client
         .wait()
         .for_element(Locator::Css("#exception-drawer[open] #reason"))
@@ -488,13 +483,7 @@ async fn confirm_in_drawer(client: &Client, reason: &str, shots: &mut Shots, sho
         .expect("reason field in the open drawer");
     field.send_keys(reason).await.expect("type reason");
     shots.take(client, shot).await;
-    client
-        .find(Locator::Id("confirm"))
-        .await
-        .expect("confirm button")
-        .click()
-        .await
-        .expect("confirm");
+    click(client, Locator::Id("confirm"), "confirm button").await;
     client
         .wait()
         .for_element(Locator::Id("notice"))
@@ -541,13 +530,7 @@ async fn exceptions(client: &Client, url: &str, shots: &mut Shots) {
     shots.take(client, "overview-after-except").await;
 
     // The Excepted view, from the top right: both, with reason, date, author.
-    client
-        .find(Locator::Id("view-excepted"))
-        .await
-        .expect("Excepted link")
-        .click()
-        .await
-        .expect("open Excepted view");
+    click(client, Locator::Id("view-excepted"), "Excepted link").await;
     client
         .wait()
         .for_element(Locator::Id("repositories"))
@@ -631,22 +614,20 @@ async fn exceptions(client: &Client, url: &str, shots: &mut Shots) {
         .goto(&format!("{url}{href}"))
         .await
         .expect("image page");
-    client
-        .find(Locator::Id("except-repository"))
-        .await
-        .expect("Except repository button")
-        .click()
-        .await
-        .expect("open drawer");
+    click(
+        client,
+        Locator::Id("except-repository"),
+        "Except repository button",
+    )
+    .await;
     assert!(is_displayed(client, "details[open] .drawer-body textarea").await);
     shots.take(client, "image-except-drawer").await;
-    client
-        .find(Locator::Css("details[open] [data-close-drawer]"))
-        .await
-        .expect("close")
-        .click()
-        .await
-        .expect("close drawer");
+    click(
+        client,
+        Locator::Css("details[open] [data-close-drawer]"),
+        "close",
+    )
+    .await;
     if let Ok(except) = client
         .find(Locator::Css("#vulnerabilities .row-action summary"))
         .await
@@ -654,12 +635,11 @@ async fn exceptions(client: &Client, url: &str, shots: &mut Shots) {
         except.click().await.expect("open vulnerability drawer");
         assert!(is_displayed(client, "details[open] input[value=everywhere]").await);
         shots.take(client, "vulnerability-except-drawer").await;
-        client
-            .find(Locator::Css("details[open] [data-close-drawer]"))
-            .await
-            .expect("close")
-            .click()
-            .await
-            .expect("close drawer");
+        click(
+            client,
+            Locator::Css("details[open] [data-close-drawer]"),
+            "close",
+        )
+        .await;
     }
 }

@@ -70,23 +70,7 @@ struct Api {
 impl Api {
     async fn login(url: &str) -> Api {
         let client = reqwest::Client::new();
-        let response = client
-            .post(format!("{url}/api/v1/login"))
-            .header("content-type", "application/json")
-            .body(json!({"name": "admin", "password": PASSWORD}).to_string())
-            .send()
-            .await
-            .expect("login");
-        assert_eq!(response.status(), 200);
-        let cookie = response
-            .headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .expect("cookie")
-            .to_owned();
-        let body: Value =
-            serde_json::from_slice(&response.bytes().await.expect("body")).expect("login answer");
+        let (cookie, body) = support::serve::login(&client, url, PASSWORD).await;
         assert_eq!(
             body["must_change_password"], false,
             "a preset password is the operator's choice"

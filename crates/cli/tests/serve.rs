@@ -17,26 +17,9 @@ fn serve(data_dir: Option<&Path>, args: &[&str]) -> Server {
 }
 
 async fn login(client: &reqwest::Client, url: &str) -> (String, String) {
-    let response = client
-        .post(format!("{url}/api/v1/login"))
-        .header("content-type", "application/json")
-        .body(json!({"name": "admin", "password": PASSWORD}).to_string())
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(response.status(), 200);
-    let cookie = response
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .expect("cookie")
-        .to_owned();
-    let body: Value = serde_json::from_slice(&response.bytes().await.expect("body")).expect("json");
-    (
-        cookie,
-        body["csrf_token"].as_str().expect("csrf").to_owned(),
-    )
+    let (cookie, answer) = support::serve::login(client, url, PASSWORD).await;
+    let csrf = answer["csrf_token"].as_str().expect("csrf").to_owned();
+    (cookie, csrf)
 }
 
 async fn get(client: &reqwest::Client, url: &str, cookie: &str) -> (u16, Value) {

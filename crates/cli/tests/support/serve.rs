@@ -88,3 +88,29 @@ pub fn serve(
     let _ = child.wait();
     panic!("serve did not start in {timeout:?}: {lines:#?}");
 }
+
+/// Logs in as `admin` through `POST /api/v1/login` (must answer 200);
+/// returns the session cookie (`name=value`) and the JSON answer.
+pub async fn login(
+    client: &reqwest::Client,
+    url: &str,
+    password: &str,
+) -> (String, serde_json::Value) {
+    let response = client
+        .post(format!("{url}/api/v1/login"))
+        .header("content-type", "application/json")
+        .body(serde_json::json!({"name": "admin", "password": password}).to_string())
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(response.status(), 200);
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("cookie")
+        .to_owned();
+    let body = serde_json::from_slice(&response.bytes().await.expect("body")).expect("json");
+    (cookie, body)
+}
