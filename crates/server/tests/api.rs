@@ -1,6 +1,8 @@
 //! The REST API through the router (`oneshot`), on a real SQLite store in a
 //! temp dir, with a fixed clock.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -35,29 +37,16 @@ async fn app() -> App {
 async fn app_with_clock(clock: server::Clock) -> App {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
-    let mut tokens = BTreeMap::new();
-    for (who, role, cluster) in [
-        ("viewer", Role::Viewer, None),
-        ("editor", Role::Editor, None),
-        ("admin", Role::Admin, None),
-        ("agent", Role::Viewer, Some("prod")),
-    ] {
-        let token = Secret::generate(SecretKind::ApiToken).unwrap();
-        store
-            .create_token(
-                &NewToken {
-                    name: who.to_owned(),
-                    token_hash: token.hash(),
-                    role,
-                    user: None,
-                    cluster: cluster.map(str::to_owned),
-                },
-                at(0),
-            )
-            .await
-            .unwrap();
-        tokens.insert(who, token.expose().to_owned());
-    }
+    let tokens = support::tokens(
+        &store,
+        &[
+            ("viewer", Role::Viewer, None),
+            ("editor", Role::Editor, None),
+            ("admin", Role::Admin, None),
+            ("agent", Role::Viewer, Some("prod")),
+        ],
+    )
+    .await;
     let state = Arc::new(AppState::with_clock(
         store.clone(),
         Settings {

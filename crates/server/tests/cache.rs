@@ -3,6 +3,8 @@
 //! are byte for byte the ones computed without the cache, and one role's
 //! entries never answer another role (nor an agent, nor an anonymous caller).
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -14,10 +16,9 @@ use k8s::{ClusterStatus, DigestKind};
 use model::Severity;
 use serde_json::{Value, json};
 use server::cache::CACHE_HEADER;
-use server::secret::{Secret, SecretKind};
 use server::{AppState, Settings};
 use store::fixtures::{self, at, container, inventory, metadata, scan_record, workload};
-use store::{InventorySource, NewToken, Role, SqliteStore, Store};
+use store::{InventorySource, Role, SqliteStore, Store};
 use tower::ServiceExt;
 
 const NOW: i64 = 86_400 * 30;
@@ -60,30 +61,17 @@ fn router(store: &Arc<SqliteStore>, cache_bytes: usize) -> Router {
 async fn app() -> App {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
-    let mut tokens = BTreeMap::new();
-    for (who, role, cluster) in [
-        ("viewer", Role::Viewer, None),
-        ("viewer2", Role::Viewer, None),
-        ("editor", Role::Editor, None),
-        ("admin", Role::Admin, None),
-        ("agent", Role::Viewer, Some("prod")),
-    ] {
-        let token = Secret::generate(SecretKind::ApiToken).unwrap();
-        store
-            .create_token(
-                &NewToken {
-                    name: who.to_owned(),
-                    token_hash: token.hash(),
-                    role,
-                    user: None,
-                    cluster: cluster.map(str::to_owned),
-                },
-                at(0),
-            )
-            .await
-            .unwrap();
-        tokens.insert(who, token.expose().to_owned());
-    }
+    let tokens = support::tokens(
+        &store,
+        &[
+            ("viewer", Role::Viewer, None),
+            ("viewer2", Role::Viewer, None),
+            ("editor", Role::Editor, None),
+            ("admin", Role::Admin, None),
+            ("agent", Role::Viewer, Some("prod")),
+        ],
+    )
+    .await;
     seed(&store).await;
     App {
         cached: router(&store, 1 << 20),
